@@ -1,0 +1,8 @@
+/** Tests live in test/: unit (no privileges), host (root + loop devices), integration (local EC2 endpoint + daemon). */
+module.exports = {
+  testEnvironment: 'node',
+  roots: ['<rootDir>/test'],
+  testMatch: ['**/*.test.ts'],
+  transform: { '^.+\\.ts$': ['ts-jest', { tsconfig: 'test/tsconfig.json', isolatedModules: true }] },
+  testTimeout: 60000,
+};

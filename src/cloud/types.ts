@@ -1,0 +1,96 @@
+/** What the volume service needs from EC2 and instance metadata. Implemented by src/cloud/ebs.ts. */
+
+export interface InstanceIdentity {
+  instanceId: string;
+  region: string;
+  availabilityZone: string;
+  instanceType: string;
+}
+
+export type FsType = 'ext4' | 'xfs';
+
+/** How a volume is formatted and presented at first mount; stored in the volume's tags. */
+export interface FormatSpec {
+  fsType: FsType;
+  /** Validated mkfs arguments from the allow-list (see src/volumes/options.ts), e.g. ['-b', '4096']. */
+  mkfsOptions: string[];
+  uid?: number;
+  gid?: number;
+  /** Mode of the data directory, e.g. 0o755. */
+  mode?: number;
+}
+
+export type VolumeState = 'creating' | 'available' | 'in-use' | 'deleting' | 'deleted' | 'error';
+export type AttachmentState = 'attaching' | 'attached' | 'detaching' | 'detached' | 'busy';
+
+export interface Attachment {
+  instanceId: string;
+  device: string;
+  state: AttachmentState;
+}
+
+export interface CloudVolume {
+  volumeId: string;
+  /** The Docker volume name (the Name tag without the EBS_TAG namespace prefix). */
+  name: string;
+  sizeGiB: number;
+  volumeType: string;
+  iops?: number;
+  throughput?: number;
+  encrypted: boolean;
+  kmsKeyId?: string;
+  availabilityZone: string;
+  state: VolumeState;
+  createTime: Date;
+  snapshotId?: string;
+  attachments: Attachment[];
+  tags: Record<string, string>;
+  /** 'berth' when berth created it; 'rexray' when adopted from REX-Ray's Name tag only (EBS_ADOPTREXRAY). */
+  owner: 'berth' | 'rexray';
+  format: FormatSpec;
+  /** Still carries berth's "unformatted" marker: the only state in which berth may run mkfs. */
+  unformatted: boolean;
+}
+
+export interface CreateVolumeSpec {
+  name: string;
+  sizeGiB: number;
+  volumeType: string;
+  iops?: number;
+  throughput?: number;
+  encrypted: boolean;
+  kmsKeyId?: string;
+  availabilityZone: string;
+  snapshotId?: string;
+  extraTags: Record<string, string>;
+  format: FormatSpec;
+}
+
+export interface DetachOptions {
+  /** Detach from this instance (default: this host's). Every normal detach names this instance. */
+  instanceId?: string;
+  force?: boolean;
+}
+
+export interface Cloud {
+  identity(): InstanceIdentity;
+  /** The berth-owned volume of this namespace with this name (or an adopted REX-Ray one), region-wide. */
+  findByName(name: string, signal?: AbortSignal): Promise<CloudVolume | undefined>;
+  /** Every volume of this namespace, region-wide (paginated underneath). */
+  listVolumes(signal?: AbortSignal): Promise<CloudVolume[]>;
+  /** One volume by id; concurrent calls are batched into one DescribeVolumes. */
+  describe(volumeId: string, signal?: AbortSignal): Promise<CloudVolume | undefined>;
+  /** Idempotent create (ClientToken with generation); resolves once the volume is `available`. */
+  create(spec: CreateVolumeSpec, signal?: AbortSignal): Promise<CloudVolume>;
+  delete(volumeId: string, signal?: AbortSignal): Promise<void>;
+  /** Starts a snapshot and returns its id (does not wait for completion). */
+  snapshot(volumeId: string, description: string, signal?: AbortSignal): Promise<string>;
+  /** Attaches to this instance (reusing an existing attachment here) and resolves with the device name once attached. */
+  attach(volumeId: string, signal: AbortSignal): Promise<string>;
+  /** Detaches and waits until detached; "already detached" counts as success. */
+  detach(volumeId: string, options: DetachOptions, signal: AbortSignal): Promise<void>;
+  /** Removes the "unformatted" marker after mkfs. */
+  markFormatted(volumeId: string, signal?: AbortSignal): Promise<void>;
+  /** Throttled calls retried so far (for logs and benchmarks). */
+  throttledCount(): number;
+}

@@ -1,0 +1,50 @@
+/**
+ * Typed errors, raised where a failure arises (validation, cloud, host) and turned into Docker `Err`
+ * strings in one place: src/api/errors.ts.
+ */
+export type ErrorCode =
+  | 'invalid-name'
+  | 'invalid-option'
+  | 'not-found'
+  | 'in-use'
+  | 'attached-elsewhere'
+  | 'zone-mismatch'
+  | 'capacity'
+  | 'timeout'
+  | 'device-missing'
+  | 'unsafe-device'
+  | 'filesystem'
+  | 'cloud'
+  | 'host'
+  | 'not-ready'
+  | 'internal';
+
+export class BerthError extends Error {
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = 'BerthError';
+  }
+}
+
+/** Bad user input: always names the field and what is allowed. */
+export class ValidationError extends BerthError {
+  constructor(
+    readonly field: string,
+    message: string,
+  ) {
+    super('invalid-option', message);
+    this.name = 'ValidationError';
+  }
+}
+
+export function isBerthError(err: unknown, code?: ErrorCode): err is BerthError {
+  return err instanceof BerthError && (code === undefined || err.code === code);
+}
+
+export function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

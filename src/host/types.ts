@@ -1,0 +1,38 @@
+/** What the volume service needs from this machine. Implemented by src/host/linux.ts. */
+import type { FsType } from '../cloud/types';
+
+export interface Probe {
+  /** Filesystem type found by `blkid -p`, if any. */
+  fsType?: string;
+  /** Partition table type found by `blkid -p`, if any. */
+  partitionTable?: string;
+}
+
+export interface DataDirOwner {
+  uid?: number;
+  gid?: number;
+  mode: number;
+}
+
+export interface Host {
+  /**
+   * Waits (bounded by signal) for the block device of an attached volume under the device dir and returns its
+   * real path: the requested device name if it exists, else the Nitro by-id link, else an NVMe device whose serial
+   * matches. When the device has an NVMe serial that is not this volume's, it refuses (BerthError 'unsafe-device').
+   */
+  findDevice(volumeId: string, deviceName: string, signal: AbortSignal): Promise<string>;
+  probe(devicePath: string): Promise<Probe>;
+  /** Formats only when a fresh probe finds neither a filesystem nor a partition table; otherwise throws 'unsafe-device'. */
+  format(devicePath: string, fsType: FsType, mkfsOptions: string[]): Promise<void>;
+  /** `fsck -a`; exit 4 (errors left uncorrected) throws 'filesystem'. */
+  check(devicePath: string, fsType: string): Promise<void>;
+  /** Creates target, mounts (xfs with nouuid), makes it shared. */
+  mount(devicePath: string, target: string, fsType: string): Promise<void>;
+  unmount(target: string): Promise<void>;
+  /** Grows the filesystem when the device is larger than it. */
+  grow(devicePath: string, target: string, fsType: string): Promise<void>;
+  /** The device mounted at target (from the mount table), if any. */
+  mountedSource(target: string): Promise<string | undefined>;
+  /** Creates dir (and parents) if missing and applies owner/mode when created. */
+  prepareDataDir(dir: string, owner: DataDirOwner): Promise<void>;
+}
