@@ -7,7 +7,7 @@ import convict from 'convict';
 import fs from 'node:fs';
 
 export type LogLevel = 'error' | 'warn' | 'info' | 'debug';
-export type RemovePolicy = 'delete' | 'retain' | 'snapshot';
+export type RemovePolicy = '' | 'delete' | 'retain' | 'snapshot';
 
 export interface Config {
   configFile: string;
@@ -203,7 +203,13 @@ export const SCHEMA: Record<keyof Config, Setting> = {
   httpsProxy: setting('HTTPS_PROXY', 'https-proxy', String, '', 'Proxy for https endpoints', true),
   noProxy: setting('NO_PROXY', 'no-proxy', String, '', 'Hosts reached without the proxy'),
   adoptRexray: setting('EBS_ADOPTREXRAY', 'adopt-rexray', 'strict-boolean', false, 'Serve volumes that carry only REX-Ray\'s Name tag'),
-  removePolicy: setting('EBS_REMOVE', 'remove', ['delete', 'retain', 'snapshot'], 'delete', 'What volume rm does to the EBS volume'),
+  removePolicy: setting(
+    'EBS_REMOVE',
+    'remove',
+    ['', 'delete', 'retain', 'snapshot'],
+    '',
+    'What volume rm does to the EBS volume: delete, retain or snapshot (then delete); unset: delete berth\'s own, retain adopted REX-Ray ones',
+  ),
   mountTimeoutMs: setting('EBS_MOUNTTIMEOUT', 'mount-timeout', 'duration-ms', '25s', 'Deadline of one Mount call'),
   listCacheMs: setting('EBS_LISTCACHE', 'list-cache', 'duration-ms', '5s', 'Longest age of the List cache'),
 };

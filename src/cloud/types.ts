@@ -89,6 +89,11 @@ export interface Cloud {
   attach(volumeId: string, signal: AbortSignal): Promise<string>;
   /** Detaches and waits until detached; "already detached" counts as success. */
   detach(volumeId: string, options: DetachOptions, signal: AbortSignal): Promise<void>;
+  /**
+   * Takes a volume out of service without deleting it: berth's ownership tags (namespace, name) are removed and
+   * `berth:retired` = `<reason> <name> <ISO time>` is added, so no lookup by name finds it again.
+   */
+  retire(volumeId: string, reason: 'retained' | 'moved', signal?: AbortSignal): Promise<void>;
   /** Removes the "unformatted" marker after mkfs. */
   markFormatted(volumeId: string, signal?: AbortSignal): Promise<void>;
   /** Throttled calls retried so far (for logs and benchmarks). */

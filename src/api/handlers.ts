@@ -1,0 +1,75 @@
+/** One handler per protocol method: decode the body, call the driver, encode the answer. */
+import type { VolumeDriver, VolumeInfo } from './protocol';
+import { BerthError } from '../errors';
+
+export interface CallContext {
+  /** Aborts when Docker hangs up before the answer. */
+  signal: AbortSignal;
+}
+
+type Body = Record<string, unknown>;
+export type Handler = (body: Body, context: CallContext) => Promise<Record<string, unknown>>;
+
+/** Docker matches JSON field names case-insensitively; so do we. */
+function field(body: Body, name: string): unknown {
+  if (name in body) return body[name];
+  const lower = name.toLowerCase();
+  const key = Object.keys(body).find((candidate) => candidate.toLowerCase() === lower);
+  return key === undefined ? undefined : body[key];
+}
+
+function requiredString(body: Body, name: string): string {
+  const value = field(body, name);
+  if (typeof value !== 'string' || value === '') {
+    throw new BerthError('invalid-name', `request has no ${name}: Docker sent ${JSON.stringify(body)}`);
+  }
+  return value;
+}
+
+function stringMap(body: Body, name: string): Record<string, string> | null {
+  const value = field(body, name);
+  if (value === null || value === undefined) return null;
+  if (typeof value !== 'object' || Array.isArray(value)) throw new BerthError('invalid-option', `${name} must be an object of strings`);
+  const map: Record<string, string> = {};
+  for (const [key, item] of Object.entries(value)) map[key] = typeof item === 'string' ? item : String(item);
+  return map;
+}
+
+const withoutEmptyMountpoint = (volume: VolumeInfo): VolumeInfo => {
+  const { Mountpoint, CreatedAt, ...rest } = volume;
+  return { ...rest, ...(Mountpoint ? { Mountpoint } : {}), ...(CreatedAt ? { CreatedAt } : {}) };
+};
+
+export function handlers(driver: () => Promise<VolumeDriver>): Record<string, Handler> {
+  return {
+    activate: async () => ({ Implements: ['VolumeDriver'] }),
+    capabilities: async () => ({ Capabilities: { Scope: 'global' } }),
+    create: async (body) => {
+      await (await driver()).create(requiredString(body, 'Name'), stringMap(body, 'Opts'));
+      return { Err: '' };
+    },
+    remove: async (body) => {
+      await (await driver()).remove(requiredString(body, 'Name'));
+      return { Err: '' };
+    },
+    mount: async (body, { signal }) => {
+      const mountpoint = await (await driver()).mount(requiredString(body, 'Name'), requiredString(body, 'ID'), signal);
+      return { Mountpoint: mountpoint, Err: '' };
+    },
+    unmount: async (body) => {
+      await (await driver()).unmount(requiredString(body, 'Name'), requiredString(body, 'ID'));
+      return { Err: '' };
+    },
+    path: async (body) => {
+      const mountpoint = await (await driver()).path(requiredString(body, 'Name'));
+      return mountpoint ? { Mountpoint: mountpoint, Err: '' } : { Err: '' };
+    },
+    get: async (body) => {
+      const name = requiredString(body, 'Name');
+      const volume = await (await driver()).get(name);
+      if (!volume) return { Volume: null, Err: `volume ${name} not found` };
+      return { Volume: withoutEmptyMountpoint({ ...volume, Name: name }), Err: '' };
+    },
+    list: async () => ({ Volumes: (await (await driver()).list()).map(withoutEmptyMountpoint), Err: '' }),
+  };
+}

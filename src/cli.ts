@@ -1,0 +1,91 @@
+#!/usr/bin/env node
+/** berth's command line: `serve` runs the plugin daemon, `local-ec2` the local EC2 and metadata endpoint. */
+import { ConfigError, loadConfig, SCHEMA } from './config';
+import { createLogger, type Logger } from './log';
+
+const USAGE = `usage: berth <command> [options]
+
+commands:
+  serve       run the Docker volume plugin daemon (berth serve --help lists every setting)
+  local-ec2   run the local EC2 and instance-metadata endpoint (berth local-ec2 --help)
+  version     print the version
+`;
+
+export function settingsHelp(): string {
+  const rows = Object.entries(SCHEMA).map(([key, setting]) => {
+    const fallback = setting.default === '' ? '' : ` (default ${String(setting.default)})`;
+    return `  --${setting.arg.padEnd(24)} ${setting.env.padEnd(34)} ${setting.doc}${fallback}  [config key: ${key}]`;
+  });
+  return [
+    'usage: berth serve [--flag value]...',
+    '',
+    'Every setting is a flag, an environment variable and a key of the JSON config file.',
+    'Precedence: defaults < config file < environment < flags; an empty environment variable counts as unset.',
+    "REX-Ray's REXRAY_FSTYPE, REXRAY_PREEMPT and REXRAY_LOGLEVEL are read when berth's own name is unset.",
+    '',
+    ...rows,
+    '',
+  ].join('\n');
+}
+
+async function serve(args: string[]): Promise<void> {
+  if (args.includes('--help') || args.includes('-h')) {
+    process.stdout.write(settingsHelp());
+    return;
+  }
+  let config;
+  try {
+    config = loadConfig(args);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`berth: invalid setting: ${err.message}\n`);
+      process.exit(2);
+    }
+    throw err;
+  }
+  const logger = createLogger({ level: config.logLevel, secrets: [config.accessKey, config.secretKey] });
+  const { startDaemon } = await import('./daemon');
+  const daemon = await startDaemon(config, logger);
+  stopOnSignals(logger, () => daemon.stop());
+}
+
+function stopOnSignals(logger: Logger, stop: () => Promise<void>): void {
+  let stopping = false;
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info('stopping', { signal });
+    stop()
+      .then(() => process.exit(0))
+      .catch((err) => {
+        logger.error('stop failed', { error: (err as Error).message });
+        process.exit(1);
+      });
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+}
+
+async function main(argv: string[]): Promise<void> {
+  const [command, ...args] = argv;
+  switch (command) {
+    case 'serve':
+      return serve(args);
+    case 'local-ec2': {
+      const { localEc2Main } = await import('./localec2/main');
+      return localEc2Main(args);
+    }
+    case 'version':
+    case '--version':
+      process.stdout.write(`${require('../package.json').version}\n`);
+      return;
+    default:
+      process.stderr.write(USAGE);
+      process.exit(command === undefined || command === '--help' || command === '-h' ? 0 : 2);
+  }
+}
+
+main(process.argv.slice(2)).catch((err) => {
+  process.stderr.write(`berth: ${(err as Error).stack ?? err}\n`);
+  process.exit(1);
+});

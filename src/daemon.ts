@@ -1,0 +1,74 @@
+/**
+ * `berth serve`: listen on the plugin socket first (Docker gives a managed plugin about 9.5 s), then connect to
+ * EC2 and the instance metadata service, retrying until it works; calls that need the driver wait for it.
+ */
+import fs from 'node:fs';
+import type http from 'node:http';
+import type { VolumeDriver } from './api/protocol';
+import { createApp, listenOnSocket } from './api/server';
+import { connectCloud } from './cloud/ebs';
+import { redactedConfig, type Config } from './config';
+import { BerthError, errorMessage } from './errors';
+import { LinuxHost } from './host/linux';
+import type { Logger } from './log';
+import { VolumeService } from './volumes/service';
+
+const READY_WAIT_MS = 20_000;
+const INIT_RETRY_MAX_MS = 30_000;
+
+export interface Daemon {
+  server: http.Server;
+  ready: Promise<VolumeService>;
+  stop(): Promise<void>;
+}
+
+export async function startDaemon(config: Config, logger: Logger): Promise<Daemon> {
+  let service: VolumeService | undefined;
+  let initError: unknown;
+  let stopping = false;
+  const ready = initialise(config, logger, (error) => (initError = error), () => stopping).then((started) => (service = started));
+  ready.catch(() => undefined);
+
+  const driver = async (): Promise<VolumeDriver> => {
+    if (service) return service;
+    const waited = await Promise.race([ready.then(() => true), new Promise<false>((resolve) => setTimeout(resolve, READY_WAIT_MS, false).unref())]);
+    if (waited && service) return service;
+    throw new BerthError('not-ready', `berth is not ready yet: ${initError ? errorMessage(initError) : 'still connecting to EC2'}`);
+  };
+
+  const server = await listenOnSocket(createApp(driver, logger), config.socket);
+  logger.info('listening', { socket: config.socket, config: redactedConfig(config) });
+
+  return {
+    server,
+    ready,
+    async stop() {
+      stopping = true;
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeIdleConnections();
+      });
+      if (service) await service.shutdown();
+      fs.rmSync(config.socket, { force: true });
+      logger.info('stopped');
+    },
+  };
+}
+
+async function initialise(config: Config, logger: Logger, onError: (error: unknown) => void, stopping: () => boolean): Promise<VolumeService> {
+  for (let attempt = 1, delay = 1000; ; attempt += 1, delay = Math.min(delay * 2, INIT_RETRY_MAX_MS)) {
+    try {
+      const cloud = await connectCloud(config, logger);
+      const host = new LinuxHost({ deviceDir: config.deviceDir, logger });
+      const service = new VolumeService({ cloud, host, config, logger });
+      await service.reconcile();
+      logger.info('ready', { ...cloud.identity() });
+      return service;
+    } catch (error) {
+      onError(error);
+      logger.error('cannot connect to EC2 yet; retrying', { attempt, retryInMs: delay, error: errorMessage(error) });
+      if (stopping()) throw error;
+      await new Promise((resolve) => setTimeout(resolve, delay).unref());
+    }
+  }
+}

@@ -1,0 +1,123 @@
+/**
+ * What berth knows about its volumes: the last word from EC2 per name, persisted in the state dir so Get can still
+ * answer for a known volume while EC2 is unreachable, and a listing no older than the List cache's lifetime.
+ */
+import type { Cloud, CloudVolume } from '../cloud/types';
+import type { Logger } from '../log';
+import { JsonFile } from './json-file';
+
+type StoredVolume = Omit<CloudVolume, 'createTime'> & { createTime: string };
+type Document = { version: 1; volumes: Record<string, StoredVolume> };
+
+export interface CatalogOptions {
+  file: string;
+  cloud: Cloud;
+  logger: Logger;
+  /** Longest age of a listing served without asking EC2. */
+  ttlMs: number;
+  /** How long after the last List the listing is kept warm in the background. */
+  keepWarmMs?: number;
+  now?: () => number;
+}
+
+export class Catalog {
+  private readonly file: JsonFile<Document>;
+  private readonly volumes = new Map<string, CloudVolume>();
+  private listedAt = -Infinity;
+  private listing?: Promise<CloudVolume[]>;
+  private lastListCall = -Infinity;
+  private warmTimer?: NodeJS.Timeout;
+  private readonly now: () => number;
+
+  constructor(private readonly options: CatalogOptions) {
+    this.now = options.now ?? Date.now;
+    this.file = new JsonFile<Document>(options.file, () => ({ version: 1, volumes: {} }));
+    for (const [name, stored] of Object.entries(this.file.read().volumes)) {
+      this.volumes.set(name, { ...stored, createTime: new Date(stored.createTime) });
+    }
+  }
+
+  /** The cached entry, whatever its age. */
+  known(name: string): CloudVolume | undefined {
+    return this.volumes.get(name);
+  }
+
+  /** True while the last full listing is within the cache lifetime: absence from it then means "no such volume". */
+  isFresh(): boolean {
+    return this.now() - this.listedAt <= this.options.ttlMs;
+  }
+
+  /** Every volume, from a listing at most ttl old; on EC2 failure the last listing, marked by `stale`. */
+  async list(): Promise<{ volumes: CloudVolume[]; stale: boolean }> {
+    this.lastListCall = this.now();
+    this.keepWarm();
+    if (this.isFresh()) return { volumes: [...this.volumes.values()], stale: false };
+    try {
+      return { volumes: await this.refresh(), stale: false };
+    } catch (err) {
+      if (this.volumes.size === 0 && this.listedAt === -Infinity) throw err;
+      this.options.logger.warn('listing volumes failed; serving the last known list', { error: (err as Error).message });
+      return { volumes: [...this.volumes.values()], stale: true };
+    }
+  }
+
+  /** One listing at a time, shared by everyone who asks meanwhile. */
+  refresh(): Promise<CloudVolume[]> {
+    if (!this.listing) {
+      const started = this.now();
+      this.listing = this.options.cloud
+        .listVolumes()
+        .then(async (volumes) => {
+          this.volumes.clear();
+          for (const volume of volumes) this.volumes.set(volume.name, volume);
+          this.listedAt = started;
+          await this.persist();
+          return volumes;
+        })
+        .finally(() => {
+          this.listing = undefined;
+        });
+    }
+    return this.listing;
+  }
+
+  async remember(volume: CloudVolume): Promise<void> {
+    this.volumes.set(volume.name, volume);
+    await this.persist();
+  }
+
+  async forget(name: string): Promise<void> {
+    if (this.volumes.delete(name)) await this.persist();
+  }
+
+  close(): void {
+    clearTimeout(this.warmTimer);
+  }
+
+  /** While `docker volume ls` keeps being used, refresh just before the listing expires so it stays free. */
+  private keepWarm(): void {
+    if (this.warmTimer) return;
+    const keepWarmMs = this.options.keepWarmMs ?? 60_000;
+    const tick = () => {
+      this.warmTimer = undefined;
+      if (this.now() - this.lastListCall > keepWarmMs) return;
+      this.refresh()
+        .catch((err) => this.options.logger.debug('background listing failed', { error: (err as Error).message }))
+        .finally(() => {
+          if (!this.warmTimer) this.warmTimer = setTimeout(tick, this.refreshDelay()).unref();
+        });
+    };
+    this.warmTimer = setTimeout(tick, this.refreshDelay()).unref();
+  }
+
+  private refreshDelay(): number {
+    const age = Math.max(0, this.now() - this.listedAt);
+    return Math.max(50, Math.min(this.options.ttlMs, this.options.ttlMs * 0.8 - age));
+  }
+
+  private persist(): Promise<void> {
+    const volumes: Record<string, StoredVolume> = {};
+    for (const [name, volume] of this.volumes) volumes[name] = { ...volume, createTime: volume.createTime.toISOString() };
+    return this.file.write({ version: 1, volumes });
+  }
+}

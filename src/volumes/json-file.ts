@@ -1,0 +1,42 @@
+/** A JSON document on disk, replaced atomically (write, fsync, rename) so a crash never leaves half a file. */
+import fs from 'node:fs';
+import path from 'node:path';
+
+export class JsonFile<T> {
+  private writing: Promise<void> = Promise.resolve();
+
+  constructor(
+    readonly file: string,
+    private readonly empty: () => T,
+  ) {}
+
+  read(): T {
+    try {
+      return JSON.parse(fs.readFileSync(this.file, 'utf8')) as T;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return this.empty();
+      throw new Error(`cannot read ${this.file}: ${(err as Error).message}`);
+    }
+  }
+
+  /** Writes are serialised; each resolves once its content is durable. */
+  write(value: T): Promise<void> {
+    const text = JSON.stringify(value, null, 1);
+    const next = this.writing.then(() => this.writeNow(text));
+    this.writing = next.catch(() => undefined);
+    return next;
+  }
+
+  private async writeNow(text: string): Promise<void> {
+    await fs.promises.mkdir(path.dirname(this.file), { recursive: true, mode: 0o700 });
+    const temporary = `${this.file}.${process.pid}.tmp`;
+    const handle = await fs.promises.open(temporary, 'w', 0o600);
+    try {
+      await handle.writeFile(text);
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await fs.promises.rename(temporary, this.file);
+  }
+}

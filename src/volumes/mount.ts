@@ -1,0 +1,122 @@
+/**
+ * Mounting one volume on this host: take it over from another instance if allowed, attach, find the device,
+ * format only a volume berth created unformatted, check, mount, grow, prepare the data directory. Whatever a
+ * failed or abandoned call did is undone, so nothing stays attached that no Unmount will release.
+ */
+import type { CloudVolume } from '../cloud/types';
+import { BerthError, errorMessage } from '../errors';
+import type { ServiceDeps } from './service';
+import type { MountRecord } from './refcounts';
+
+const ROLLBACK_BOUND_MS = 60_000;
+
+export async function mountVolume(
+  volume: CloudVolume,
+  mountpoint: string,
+  dataPath: string,
+  signal: AbortSignal,
+  deps: ServiceDeps,
+): Promise<Omit<MountRecord, 'ids'>> {
+  const { cloud, host, logger } = deps;
+  const here = cloud.identity();
+  if (volume.availabilityZone !== here.availabilityZone) {
+    throw new BerthError(
+      'zone-mismatch',
+      `volume ${volume.name} (${volume.volumeId}) is in ${volume.availabilityZone} but this instance ${here.instanceId} is in ${here.availabilityZone}; EBS volumes attach only within their availability zone`,
+    );
+  }
+  await takeOver(volume, signal, deps);
+
+  const undo: Array<{ what: string; run: (signal: AbortSignal) => Promise<unknown> }> = [];
+  try {
+    const wasAttachedHere = volume.attachments.some((a) => a.instanceId === here.instanceId && (a.state === 'attached' || a.state === 'attaching'));
+    const deviceName = await cloud.attach(volume.volumeId, signal);
+    if (!wasAttachedHere) undo.push({ what: 'detach', run: (s) => cloud.detach(volume.volumeId, {}, s) });
+    const device = await host.findDevice(volume.volumeId, deviceName, signal);
+    const { fsType, fresh } = await ensureFilesystem(volume, device, deps);
+    if (!fresh) await host.check(device, fsType);
+    signal.throwIfAborted();
+    const mountedSource = await host.mountedSource(mountpoint);
+    if (mountedSource) {
+      throw new BerthError('host', `${mountpoint} is already mounted (from ${mountedSource}) but berth has no record of it; unmount it by hand`);
+    }
+    await host.mount(device, mountpoint, fsType);
+    undo.push({ what: 'unmount', run: () => host.unmount(mountpoint) });
+    await host.grow(device, mountpoint, fsType);
+    await host.prepareDataDir(dataPath, {
+      uid: volume.format.uid,
+      gid: volume.format.gid,
+      mode: volume.format.mode ?? deps.config.volumeFileMode,
+    });
+    signal.throwIfAborted();
+    logger.info('volume mounted', { volume: volume.name, volumeId: volume.volumeId, device, fsType });
+    return { volumeId: volume.volumeId, device, mountpoint };
+  } catch (err) {
+    await rollback(undo, volume, deps);
+    throw abortReason(err, signal, volume, deps.config.mountTimeoutMs);
+  }
+}
+
+/** A volume held by another instance: refuse, naming it, or with preemption force it off that instance. */
+async function takeOver(volume: CloudVolume, signal: AbortSignal, { cloud, config, logger }: ServiceDeps): Promise<void> {
+  const me = cloud.identity().instanceId;
+  const holder = volume.attachments.find((a) => a.instanceId !== me && a.state !== 'detached');
+  if (!holder) return;
+  if (!config.preempt) {
+    throw new BerthError(
+      'attached-elsewhere',
+      `volume ${volume.name} (${volume.volumeId}) is attached to instance ${holder.instanceId} (${holder.state}); stop its user there, or enable preemption (EBS_PREEMPT=true) to take it over`,
+    );
+  }
+  logger.warn('preempting volume: force-detaching it from another instance', { volume: volume.name, volumeId: volume.volumeId, from: holder.instanceId });
+  await cloud.detach(volume.volumeId, { instanceId: holder.instanceId, force: true }, signal);
+}
+
+/**
+ * Formats only a volume berth created that still carries the unformatted marker and in which blkid finds neither a
+ * filesystem nor a partition table. Anything else is mounted as it is or refused: raw data looks empty to blkid.
+ */
+async function ensureFilesystem(volume: CloudVolume, device: string, { cloud, host, logger }: ServiceDeps): Promise<{ fsType: string; fresh: boolean }> {
+  const probe = await host.probe(device);
+  if (probe.partitionTable) {
+    throw new BerthError(
+      'unsafe-device',
+      `volume ${volume.name} (${volume.volumeId}) holds a ${probe.partitionTable} partition table; berth mounts whole-device filesystems only and never formats it`,
+    );
+  }
+  if (probe.fsType) {
+    if (volume.unformatted) await cloud.markFormatted(volume.volumeId);
+    return { fsType: probe.fsType, fresh: false };
+  }
+  if (volume.owner !== 'berth' || !volume.unformatted) {
+    throw new BerthError(
+      'unsafe-device',
+      `volume ${volume.name} (${volume.volumeId}) has no filesystem blkid recognises and was not created empty by berth; refusing to format it (it may hold data)`,
+    );
+  }
+  logger.info('formatting new volume', { volume: volume.name, volumeId: volume.volumeId, fsType: volume.format.fsType });
+  await host.format(device, volume.format.fsType, volume.format.mkfsOptions);
+  await cloud.markFormatted(volume.volumeId);
+  return { fsType: volume.format.fsType, fresh: true };
+}
+
+async function rollback(undo: Array<{ what: string; run: (signal: AbortSignal) => Promise<unknown> }>, volume: CloudVolume, { logger }: ServiceDeps) {
+  for (const step of undo.reverse()) {
+    try {
+      await step.run(AbortSignal.timeout(ROLLBACK_BOUND_MS));
+      logger.info('rolled back', { step: step.what, volume: volume.name, volumeId: volume.volumeId });
+    } catch (err) {
+      logger.error('rollback step failed', { step: step.what, volume: volume.name, volumeId: volume.volumeId, error: errorMessage(err) });
+    }
+  }
+}
+
+function abortReason(err: unknown, signal: AbortSignal, volume: CloudVolume, mountTimeoutMs: number): unknown {
+  if (err instanceof BerthError || !signal.aborted) return err;
+  const reason = signal.reason;
+  if (reason instanceof BerthError) return reason;
+  if (reason instanceof Error && reason.name === 'TimeoutError') {
+    return new BerthError('timeout', `mounting volume ${volume.name} (${volume.volumeId}) did not finish within ${mountTimeoutMs / 1000} s; everything it did was undone`);
+  }
+  return new BerthError('timeout', `mounting volume ${volume.name} was abandoned (${errorMessage(reason)}); everything it did was undone`);
+}

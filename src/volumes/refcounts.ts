@@ -1,0 +1,63 @@
+/**
+ * Who uses each mounted volume: a multiset of Docker mount IDs per volume name, persisted before Mount answers
+ * so a restarted daemon knows which containers still hold a volume.
+ */
+import { JsonFile } from './json-file';
+
+export interface MountRecord {
+  volumeId: string;
+  device: string;
+  mountpoint: string;
+  /** Docker mount ID -> number of Mounts not yet matched by an Unmount. */
+  ids: Record<string, number>;
+}
+
+type Document = { version: 1; mounts: Record<string, MountRecord> };
+
+export class Refcounts {
+  private readonly file: JsonFile<Document>;
+  private readonly mounts: Map<string, MountRecord>;
+
+  constructor(file: string) {
+    this.file = new JsonFile<Document>(file, () => ({ version: 1, mounts: {} }));
+    this.mounts = new Map(Object.entries(this.file.read().mounts));
+  }
+
+  get(name: string): MountRecord | undefined {
+    return this.mounts.get(name);
+  }
+
+  names(): string[] {
+    return [...this.mounts.keys()];
+  }
+
+  users(name: string): number {
+    const record = this.mounts.get(name);
+    return record ? Object.values(record.ids).reduce((sum, count) => sum + count, 0) : 0;
+  }
+
+  async acquire(name: string, id: string, mounted: Omit<MountRecord, 'ids'>): Promise<void> {
+    const record = this.mounts.get(name) ?? { ...mounted, ids: {} };
+    record.ids[id] = (record.ids[id] ?? 0) + 1;
+    this.mounts.set(name, record);
+    await this.persist();
+  }
+
+  /** Returns the number of users left; unknown IDs change nothing. */
+  async release(name: string, id: string): Promise<number> {
+    const record = this.mounts.get(name);
+    if (!record || !record.ids[id]) return this.users(name);
+    record.ids[id] -= 1;
+    if (record.ids[id] === 0) delete record.ids[id];
+    await this.persist();
+    return this.users(name);
+  }
+
+  async forget(name: string): Promise<void> {
+    if (this.mounts.delete(name)) await this.persist();
+  }
+
+  persist(): Promise<void> {
+    return this.file.write({ version: 1, mounts: Object.fromEntries(this.mounts) });
+  }
+}

@@ -1,0 +1,176 @@
+/**
+ * The volume service: the only place that combines EC2 (Cloud) and this machine (Host). It serialises work per
+ * volume name, counts users per Docker mount ID, and rolls back what a failed Mount did.
+ */
+import path from 'node:path';
+import type { VolumeDriver, VolumeInfo } from '../api/protocol';
+import type { Cloud, CloudVolume } from '../cloud/types';
+import type { Config } from '../config';
+import { BerthError } from '../errors';
+import type { Host } from '../host/types';
+import type { Logger } from '../log';
+import { Catalog } from './catalog';
+import { KeyedLocks } from './locks';
+import { mountVolume } from './mount';
+import { validateVolumeName } from './names';
+import { parseCreateOptions } from './options';
+import { Refcounts } from './refcounts';
+import { volumeInfo } from './status';
+import { removeVolume } from './remove';
+
+export type ServiceConfig = Pick<
+  Config,
+  'mountRoot' | 'stateDir' | 'tag' | 'fsType' | 'kmsKeyId' | 'volumeFileMode' | 'volumeRootPath' | 'preempt' | 'removePolicy' | 'mountTimeoutMs' | 'statusTimeoutMs' | 'listCacheMs'
+>;
+
+export interface ServiceDeps {
+  cloud: Cloud;
+  host: Host;
+  config: ServiceConfig;
+  logger: Logger;
+}
+
+export class VolumeService implements VolumeDriver {
+  private readonly locks = new KeyedLocks();
+  private readonly refcounts: Refcounts;
+  private readonly catalog: Catalog;
+  private readonly shuttingDown = new AbortController();
+
+  constructor(private readonly deps: ServiceDeps) {
+    const { config, cloud, logger } = deps;
+    this.refcounts = new Refcounts(path.join(config.stateDir, 'mounts.json'));
+    this.catalog = new Catalog({ file: path.join(config.stateDir, 'volumes.json'), cloud, logger, ttlMs: config.listCacheMs });
+  }
+
+  /** Drops mount records whose filesystem is no longer mounted (the host rebooted or someone unmounted it). */
+  async reconcile(): Promise<void> {
+    for (const name of this.refcounts.names()) {
+      const record = this.refcounts.get(name)!;
+      if (!(await this.deps.host.mountedSource(record.mountpoint))) {
+        this.deps.logger.warn('forgetting mount record: filesystem is not mounted', { volume: name, mountpoint: record.mountpoint });
+        await this.refcounts.forget(name);
+      }
+    }
+  }
+
+  async create(name: string, opts: Record<string, string> | null): Promise<void> {
+    const { cloud, config } = this.deps;
+    validateVolumeName(name, config.tag);
+    const { spec } = parseCreateOptions(name, opts, {
+      availabilityZone: cloud.identity().availabilityZone,
+      fsType: config.fsType,
+      kmsKeyId: config.kmsKeyId,
+      volumeFileMode: config.volumeFileMode,
+    });
+    await this.locks.run(name, async () => {
+      const volume = await cloud.create(spec);
+      await this.catalog.remember(volume);
+      this.deps.logger.info('volume ready', { volume: name, volumeId: volume.volumeId, availabilityZone: volume.availabilityZone });
+    });
+  }
+
+  async remove(name: string): Promise<void> {
+    validateVolumeName(name, this.deps.config.tag);
+    await this.locks.run(name, async () => {
+      if (this.refcounts.users(name) > 0) {
+        throw new BerthError('in-use', `volume ${name} is mounted on this host by ${this.refcounts.users(name)} container(s); stop them first`);
+      }
+      await removeVolume(name, this.deps);
+      await this.catalog.forget(name);
+    });
+  }
+
+  async mount(name: string, id: string, hangup: AbortSignal): Promise<string> {
+    validateVolumeName(name, this.deps.config.tag);
+    const deadline = AbortSignal.timeout(this.deps.config.mountTimeoutMs);
+    const signal = AbortSignal.any([hangup, deadline, this.shuttingDown.signal]);
+    return this.locks.run(name, async () => {
+      const existing = this.refcounts.get(name);
+      if (existing && (await this.deps.host.mountedSource(existing.mountpoint))) {
+        await this.refcounts.acquire(name, id, existing);
+        return this.dataPath(name);
+      }
+      signal.throwIfAborted();
+      const volume = await this.currentVolume(name);
+      if (!volume) throw new BerthError('not-found', `volume ${name} not found`);
+      const mounted = await mountVolume(volume, this.mountpoint(name), this.dataPath(name), signal, this.deps);
+      await this.refcounts.acquire(name, id, mounted);
+      return this.dataPath(name);
+    });
+  }
+
+  async unmount(name: string, id: string): Promise<void> {
+    validateVolumeName(name, this.deps.config.tag);
+    await this.locks.run(name, async () => {
+      const record = this.refcounts.get(name);
+      if (!record) return;
+      const left = await this.refcounts.release(name, id);
+      if (left > 0) return;
+      const { host, cloud, logger, config } = this.deps;
+      await host.unmount(record.mountpoint);
+      await this.refcounts.forget(name);
+      await cloud.detach(record.volumeId, {}, AbortSignal.timeout(config.statusTimeoutMs));
+      logger.info('volume released', { volume: name, volumeId: record.volumeId });
+    });
+  }
+
+  async path(name: string): Promise<string | undefined> {
+    validateVolumeName(name, this.deps.config.tag);
+    return this.refcounts.get(name) ? this.dataPath(name) : undefined;
+  }
+
+  async get(name: string): Promise<VolumeInfo | undefined> {
+    validateVolumeName(name, this.deps.config.tag);
+    if (!this.catalog.isFresh()) {
+      try {
+        await this.catalog.refresh();
+      } catch (err) {
+        const known = this.catalog.known(name);
+        if (!known) throw err;
+        this.deps.logger.warn('EC2 unreachable: answering Get from the last known state', { volume: name, error: (err as Error).message });
+        return this.info(known, true);
+      }
+    }
+    const volume = this.catalog.known(name);
+    return volume ? this.info(volume, false) : undefined;
+  }
+
+  async list(): Promise<VolumeInfo[]> {
+    const { volumes, stale } = await this.catalog.list();
+    return volumes.map((volume) => this.info(volume, stale));
+  }
+
+  /** Lets in-flight calls finish or roll back; never unmounts or detaches what is in use. */
+  async shutdown(): Promise<void> {
+    this.shuttingDown.abort(new BerthError('not-ready', 'berth is shutting down'));
+    await this.locks.idle();
+    await this.refcounts.persist();
+    this.catalog.close();
+  }
+
+  /** The volume as EC2 sees it now (attachments matter for Mount). */
+  private async currentVolume(name: string): Promise<CloudVolume | undefined> {
+    const { cloud } = this.deps;
+    const known = this.catalog.known(name);
+    let volume = known ? await cloud.describe(known.volumeId) : undefined;
+    if (!volume || volume.name !== name || volume.state === 'deleting' || volume.state === 'deleted') {
+      volume = await cloud.findByName(name);
+    }
+    if (volume) await this.catalog.remember(volume);
+    else await this.catalog.forget(name);
+    return volume;
+  }
+
+  private info(volume: CloudVolume, stale: boolean): VolumeInfo {
+    return volumeInfo(volume, this.refcounts.get(volume.name) ? this.dataPath(volume.name) : undefined, stale);
+  }
+
+  private mountpoint(name: string): string {
+    return path.join(this.deps.config.mountRoot, name);
+  }
+
+  /** REX-Ray's layout: the container gets a directory inside the filesystem (default /data). */
+  private dataPath(name: string): string {
+    return path.join(this.mountpoint(name), this.deps.config.volumeRootPath);
+  }
+}
