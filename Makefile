@@ -1,0 +1,34 @@
+# berth: `make demo` runs the main job, `make test` runs every test (what CI runs).
+SHELL := /bin/bash
+NPM ?= npm
+JEST := npx jest
+
+.PHONY: all build deps test test-unit test-host test-integration e2e swarm-test bench demo demo-clean clean lint
+
+all: build
+
+deps: node_modules/.package-lock.json
+node_modules/.package-lock.json: package-lock.json
+	$(NPM) ci --no-audit --no-fund
+
+build: deps
+	$(NPM) run build
+
+# Unit tests need nothing; host and integration tests need root and loop devices (they fail in CI without them).
+test-unit: build
+	$(JEST) test/unit
+
+test-host: build
+	$(JEST) test/host
+
+test-integration: build
+	$(JEST) test/integration
+
+test: build
+	$(JEST) test/unit test/host test/integration
+	$(MAKE) e2e
+
+clean:
+	rm -rf dist build
+
+-include plugin/plugin.mk

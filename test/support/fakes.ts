@@ -1,0 +1,160 @@
+/** In-memory Cloud and Host for unit tests of the volume service: they record every call. */
+import type { Cloud, CloudVolume, CreateVolumeSpec, DetachOptions, InstanceIdentity } from '../../src/cloud/types';
+import { BerthError } from '../../src/errors';
+import type { DataDirOwner, Host, Probe } from '../../src/host/types';
+
+export const HERE: InstanceIdentity = { instanceId: 'i-0here000000000000', region: 'us-east-1', availabilityZone: 'us-east-1a', instanceType: 'm5.large' };
+
+let counter = 0;
+export function volumeFixture(name: string, overrides: Partial<CloudVolume> = {}): CloudVolume {
+  counter += 1;
+  return {
+    volumeId: `vol-${counter.toString(16).padStart(17, '0')}`,
+    name,
+    sizeGiB: 16,
+    volumeType: 'gp3',
+    iops: 3000,
+    throughput: 125,
+    encrypted: false,
+    availabilityZone: HERE.availabilityZone,
+    state: 'available',
+    createTime: new Date('2026-11-01T10:00:00Z'),
+    attachments: [],
+    tags: {},
+    owner: 'berth',
+    format: { fsType: 'ext4', mkfsOptions: [] },
+    unformatted: true,
+    ...overrides,
+  };
+}
+
+export class FakeCloud implements Cloud {
+  readonly volumes = new Map<string, CloudVolume>();
+  readonly calls: string[] = [];
+  failing?: Error;
+  private nextDevice = 0;
+
+  identity(): InstanceIdentity {
+    return HERE;
+  }
+
+  add(volume: CloudVolume): CloudVolume {
+    this.volumes.set(volume.volumeId, volume);
+    return volume;
+  }
+
+  byName(name: string): CloudVolume | undefined {
+    return [...this.volumes.values()].find((v) => v.name === name && v.state !== 'deleted');
+  }
+
+  private record(call: string) {
+    this.calls.push(call);
+    if (this.failing) throw this.failing;
+  }
+
+  count(prefix: string): number {
+    return this.calls.filter((call) => call.startsWith(prefix)).length;
+  }
+
+  async findByName(name: string) {
+    this.record(`findByName ${name}`);
+    return this.byName(name);
+  }
+  async listVolumes() {
+    this.record('listVolumes');
+    return [...this.volumes.values()].filter((v) => v.state !== 'deleted');
+  }
+  async describe(volumeId: string) {
+    this.record(`describe ${volumeId}`);
+    return this.volumes.get(volumeId);
+  }
+  async create(spec: CreateVolumeSpec) {
+    this.record(`create ${spec.name}`);
+    return this.byName(spec.name) ?? this.add(volumeFixture(spec.name, { sizeGiB: spec.sizeGiB, volumeType: spec.volumeType, format: spec.format, availabilityZone: spec.availabilityZone }));
+  }
+  async delete(volumeId: string) {
+    this.record(`delete ${volumeId}`);
+    this.volumes.get(volumeId)!.state = 'deleted';
+  }
+  async snapshot(volumeId: string) {
+    this.record(`snapshot ${volumeId}`);
+    return 'snap-00000000000000001';
+  }
+  async retire(volumeId: string) {
+    this.record(`retire ${volumeId}`);
+    const volume = this.volumes.get(volumeId)!;
+    volume.name = '';
+  }
+  async attach(volumeId: string) {
+    this.record(`attach ${volumeId}`);
+    const volume = this.volumes.get(volumeId)!;
+    const mine = volume.attachments.find((a) => a.instanceId === HERE.instanceId);
+    if (mine) return mine.device;
+    const other = volume.attachments[0];
+    if (other) throw new BerthError('attached-elsewhere', `attached to ${other.instanceId}`);
+    const device = `/dev/xvd${String.fromCharCode(102 + this.nextDevice++)}`;
+    volume.attachments.push({ instanceId: HERE.instanceId, device, state: 'attached' });
+    volume.state = 'in-use';
+    return device;
+  }
+  async detach(volumeId: string, options: DetachOptions) {
+    const instanceId = options.instanceId ?? HERE.instanceId;
+    this.record(`detach ${volumeId} ${instanceId}${options.force ? ' force' : ''}`);
+    const volume = this.volumes.get(volumeId)!;
+    volume.attachments = volume.attachments.filter((a) => a.instanceId !== instanceId);
+    if (volume.attachments.length === 0) volume.state = 'available';
+  }
+  async markFormatted(volumeId: string) {
+    this.record(`markFormatted ${volumeId}`);
+    this.volumes.get(volumeId)!.unformatted = false;
+  }
+  throttledCount() {
+    return 0;
+  }
+}
+
+export class FakeHost implements Host {
+  readonly calls: string[] = [];
+  /** device path -> what blkid would find */
+  readonly devices = new Map<string, Probe>();
+  /** target -> device */
+  readonly mounts = new Map<string, string>();
+  missingDevice = false;
+
+  async findDevice(volumeId: string, deviceName: string, signal: AbortSignal) {
+    this.calls.push(`findDevice ${volumeId}`);
+    if (this.missingDevice) {
+      await new Promise((resolve) => signal.addEventListener('abort', resolve, { once: true }));
+      throw new BerthError('device-missing', `device for ${volumeId} did not appear`);
+    }
+    const device = `/dev/fake-${volumeId}`;
+    if (!this.devices.has(device)) this.devices.set(device, {});
+    return device;
+  }
+  async probe(device: string) {
+    this.calls.push(`probe ${device}`);
+    return this.devices.get(device) ?? {};
+  }
+  async format(device: string, fsType: string) {
+    this.calls.push(`format ${device} ${fsType}`);
+    this.devices.set(device, { fsType });
+  }
+  async check(device: string) {
+    this.calls.push(`check ${device}`);
+  }
+  async mount(device: string, target: string) {
+    this.calls.push(`mount ${device} ${target}`);
+    this.mounts.set(target, device);
+  }
+  async unmount(target: string) {
+    this.calls.push(`unmount ${target}`);
+    this.mounts.delete(target);
+  }
+  async grow() {}
+  async mountedSource(target: string) {
+    return this.mounts.get(target);
+  }
+  async prepareDataDir(dir: string, owner: DataDirOwner) {
+    this.calls.push(`prepareDataDir ${dir} ${owner.mode.toString(8)}`);
+  }
+}

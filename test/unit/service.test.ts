@@ -1,0 +1,216 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { silentLogger } from '../../src/log';
+import { VolumeService, type ServiceConfig } from '../../src/volumes/service';
+import { FakeCloud, FakeHost, HERE, volumeFixture } from '../support/fakes';
+
+describe('volume service', () => {
+  let stateDir: string;
+  let cloud: FakeCloud;
+  let host: FakeHost;
+  const never = new AbortController().signal;
+
+  const config = (overrides: Partial<ServiceConfig> = {}): ServiceConfig => ({
+    mountRoot: '/mnt/berth',
+    stateDir,
+    tag: '',
+    fsType: 'ext4',
+    kmsKeyId: '',
+    volumeFileMode: 0o755,
+    volumeRootPath: '/data',
+    preempt: false,
+    removePolicy: '',
+    mountTimeoutMs: 2000,
+    statusTimeoutMs: 2000,
+    listCacheMs: 5000,
+    ...overrides,
+  });
+  const service = (overrides: Partial<ServiceConfig> = {}) => new VolumeService({ cloud, host, config: config(overrides), logger: silentLogger() });
+
+  beforeEach(() => {
+    stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-service-'));
+    cloud = new FakeCloud();
+    host = new FakeHost();
+  });
+  afterEach(() => fs.rmSync(stateDir, { recursive: true, force: true }));
+
+  it('refuses bad options without calling EC2', async () => {
+    await expect(service().create('db', { size: 'big' })).rejects.toThrow(/size/);
+    await expect(service().create('db', { colour: 'blue' })).rejects.toThrow(/colour/);
+    await expect(service().create('../etc', null)).rejects.toThrow(/name/);
+    expect(cloud.calls).toEqual([]);
+  });
+
+  it('mounts a new volume: attach, format once, mount, data dir; the container gets <root>/<name>/data', async () => {
+    const volumes = service();
+    await volumes.create('db', { size: '20' });
+    const volume = cloud.byName('db')!;
+    expect(await volumes.mount('db', 'm1', never)).toBe('/mnt/berth/db/data');
+    expect(host.calls).toContain(`format /dev/fake-${volume.volumeId} ext4`);
+    expect(cloud.calls).toContain(`markFormatted ${volume.volumeId}`);
+    expect(host.mounts.get('/mnt/berth/db')).toBe(`/dev/fake-${volume.volumeId}`);
+    await volumes.unmount('db', 'm1');
+    await volumes.mount('db', 'm2', never);
+    expect(host.calls.filter((call) => call.startsWith('format'))).toHaveLength(1);
+    expect(host.calls).toContain(`check /dev/fake-${volume.volumeId}`);
+  });
+
+  it('counts users per (name, ID) as a multiset and releases after the last', async () => {
+    const volumes = service();
+    const volume = cloud.add(volumeFixture('shared'));
+    await volumes.get('shared');
+    await volumes.mount('shared', 'a', never);
+    await volumes.mount('shared', 'b', never);
+    await volumes.mount('shared', 'a', never); // docker cp on a running container: same ID again
+    await volumes.unmount('shared', 'a');
+    await volumes.unmount('shared', 'b');
+    expect(host.mounts.has('/mnt/berth/shared')).toBe(true);
+    await volumes.unmount('shared', 'a');
+    expect(host.mounts.has('/mnt/berth/shared')).toBe(false);
+    expect(cloud.calls).toContain(`detach ${volume.volumeId} ${HERE.instanceId}`);
+  });
+
+  it('two containers starting at once get one attach and one mount', async () => {
+    const volumes = service();
+    const volume = cloud.add(volumeFixture('race'));
+    await Promise.all([volumes.mount('race', 'a', never), volumes.mount('race', 'b', never), volumes.mount('race', 'c', never)]);
+    expect(cloud.count(`attach ${volume.volumeId}`)).toBe(1);
+    expect(host.calls.filter((call) => call.startsWith('mount '))).toHaveLength(1);
+  });
+
+  it('keeps the counts across a daemon restart', async () => {
+    cloud.add(volumeFixture('kept'));
+    const first = service();
+    await first.mount('kept', 'a', never);
+    await first.mount('kept', 'b', never);
+    await first.shutdown();
+    const second = service();
+    await second.reconcile();
+    await second.unmount('kept', 'a');
+    expect(host.mounts.has('/mnt/berth/kept')).toBe(true);
+    expect(await second.path('kept')).toBe('/mnt/berth/kept/data');
+    await second.unmount('kept', 'b');
+    expect(host.mounts.has('/mnt/berth/kept')).toBe(false);
+  });
+
+  it('forgets mount records whose filesystem is gone at start', async () => {
+    cloud.add(volumeFixture('gone'));
+    const first = service();
+    await first.mount('gone', 'a', never);
+    host.mounts.clear();
+    const second = service();
+    await second.reconcile();
+    expect(await second.path('gone')).toBeUndefined();
+  });
+
+  it('refuses a volume attached to another instance, naming it; with preemption takes it over', async () => {
+    const volume = cloud.add(volumeFixture('held', { attachments: [{ instanceId: 'i-0other00000000000', device: '/dev/xvdf', state: 'attached' }], state: 'in-use' }));
+    await expect(service().mount('held', 'a', never)).rejects.toThrow(/attached to instance i-0other00000000000/);
+    expect(cloud.count('attach')).toBe(0);
+    await expect(service({ preempt: true }).mount('held', 'a', never)).resolves.toBe('/mnt/berth/held/data');
+    expect(cloud.calls).toContain(`detach ${volume.volumeId} i-0other00000000000 force`);
+  });
+
+  it('refuses a volume in another availability zone, naming both', async () => {
+    cloud.add(volumeFixture('far', { availabilityZone: 'us-east-1b' }));
+    await expect(service().mount('far', 'a', never)).rejects.toThrow(/us-east-1b.*us-east-1a/);
+  });
+
+  it('never formats a device that holds a filesystem, a partition table, or a volume not created empty by berth', async () => {
+    const volumes = service();
+    const withFs = cloud.add(volumeFixture('hasfs'));
+    host.devices.set(`/dev/fake-${withFs.volumeId}`, { fsType: 'xfs' });
+    await volumes.mount('hasfs', 'a', never);
+    expect(host.calls).toContain(`mount /dev/fake-${withFs.volumeId} /mnt/berth/hasfs`);
+
+    const partitioned = cloud.add(volumeFixture('parts'));
+    host.devices.set(`/dev/fake-${partitioned.volumeId}`, { partitionTable: 'gpt' });
+    await expect(volumes.mount('parts', 'a', never)).rejects.toThrow(/partition table/);
+
+    cloud.add(volumeFixture('raw', { unformatted: false }));
+    await expect(volumes.mount('raw', 'a', never)).rejects.toThrow(/refusing to format/);
+    cloud.add(volumeFixture('old', { owner: 'rexray', unformatted: false }));
+    await expect(volumes.mount('old', 'a', never)).rejects.toThrow(/refusing to format/);
+    expect(host.calls.filter((call) => call.startsWith('format'))).toEqual([]);
+  });
+
+  it('rolls back the attach when the device never appears, within the deadline', async () => {
+    const volume = cloud.add(volumeFixture('lost'));
+    host.missingDevice = true;
+    const started = Date.now();
+    await expect(service({ mountTimeoutMs: 300 }).mount('lost', 'a', never)).rejects.toThrow(/did not appear/);
+    expect(Date.now() - started).toBeLessThan(2000);
+    expect(cloud.calls).toContain(`detach ${volume.volumeId} ${HERE.instanceId}`);
+    expect(volume.attachments).toEqual([]);
+  });
+
+  it('rolls back when Docker hangs up', async () => {
+    const volume = cloud.add(volumeFixture('hangup'));
+    host.missingDevice = true;
+    const docker = new AbortController();
+    const mounting = service().mount('hangup', 'a', docker.signal);
+    setTimeout(() => docker.abort(), 50);
+    await expect(mounting).rejects.toThrow();
+    expect(volume.attachments).toEqual([]);
+  });
+
+  it('refuses to remove a volume in use here or attached anywhere', async () => {
+    const volumes = service();
+    cloud.add(volumeFixture('busy'));
+    await volumes.mount('busy', 'a', never);
+    await expect(volumes.remove('busy')).rejects.toThrow(/mounted on this host/);
+    cloud.add(volumeFixture('elsewhere', { attachments: [{ instanceId: 'i-0other00000000000', device: '/dev/xvdg', state: 'attached' }] }));
+    await expect(volumes.remove('elsewhere')).rejects.toThrow(/attached to instance i-0other00000000000/);
+    expect(cloud.count('delete')).toBe(0);
+  });
+
+  it('honours EBS_REMOVE, and never deletes an adopted REX-Ray volume unless told to', async () => {
+    const own = cloud.add(volumeFixture('own'));
+    await service().remove('own');
+    expect(cloud.calls).toContain(`delete ${own.volumeId}`);
+
+    const adopted = cloud.add(volumeFixture('legacy', { owner: 'rexray', unformatted: false }));
+    await service().remove('legacy');
+    expect(cloud.calls).toContain(`retire ${adopted.volumeId}`);
+    expect(cloud.calls).not.toContain(`delete ${adopted.volumeId}`);
+
+    const kept = cloud.add(volumeFixture('kept'));
+    await service({ removePolicy: 'retain' }).remove('kept');
+    expect(cloud.calls).toContain(`retire ${kept.volumeId}`);
+
+    const saved = cloud.add(volumeFixture('saved'));
+    await service({ removePolicy: 'snapshot' }).remove('saved');
+    expect(cloud.calls.slice(-2)).toEqual([`snapshot ${saved.volumeId}`, `delete ${saved.volumeId}`]);
+  });
+
+  it('serves List and Get from a warm cache with no EC2 call', async () => {
+    for (let i = 0; i < 50; i += 1) cloud.add(volumeFixture(`v${i}`));
+    const volumes = service();
+    expect(await volumes.list()).toHaveLength(50);
+    const callsAfterFirst = cloud.calls.length;
+    expect(await volumes.list()).toHaveLength(50);
+    expect((await volumes.get('v7'))!.Status).toMatchObject({ volumeType: 'gp3', sizeGiB: 16, availabilityZone: 'us-east-1a' });
+    expect(await volumes.get('nope')).toBeUndefined();
+    expect(cloud.calls.length).toBe(callsAfterFirst);
+  });
+
+  it('answers Get for a known volume from the persisted cache while EC2 is unreachable', async () => {
+    cloud.add(volumeFixture('known'));
+    await service({ listCacheMs: 0 }).list();
+    cloud.failing = new Error('connect ECONNREFUSED');
+    const restarted = service({ listCacheMs: 0 });
+    const info = await restarted.get('known');
+    expect(info?.Name).toBe('known');
+    expect(info?.Status).toHaveProperty('stale');
+    await expect(restarted.get('unknown')).rejects.toThrow(/ECONNREFUSED/);
+  });
+
+  it('shows the volume in Get and List with its mountpoint while mounted here', async () => {
+    const volumes = service();
+    cloud.add(volumeFixture('shown'));
+    await volumes.mount('shown', 'a', never);
+    expect((await volumes.get('shown'))!.Mountpoint).toBe('/mnt/berth/shown/data');
+    expect(await volumes.path('shown')).toBe('/mnt/berth/shown/data');
+  });
+});
