@@ -1,0 +1,82 @@
+/** Runs `berth serve` as a child process against the local EC2 endpoint, with its own socket, mount root and state. */
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { CLI, stopChild, TEST_ACCESS_KEY, TEST_SECRET_KEY, type EndpointInstance } from './local-ec2';
+import { callPlugin, type PluginReply } from './socket-client';
+
+export interface RunningDaemon {
+  socket: string;
+  mountRoot: string;
+  stateDir: string;
+  logs: string[];
+  child: ChildProcess;
+  call(method: string, body?: object): Promise<PluginReply>;
+  /** SIGTERM, as Docker stops a plugin. */
+  stop(): Promise<void>;
+  /** SIGKILL: a crash. */
+  kill(): Promise<void>;
+}
+
+export interface DaemonOptions {
+  ec2: string;
+  instance: EndpointInstance;
+  env?: Record<string, string>;
+  /** Reuse these directories (a restart of the same daemon). */
+  dirs?: { root: string };
+  keys?: boolean;
+}
+
+export async function startDaemon({ ec2, instance, env = {}, dirs, keys = true }: DaemonOptions): Promise<RunningDaemon & { root: string }> {
+  const root = dirs?.root ?? fs.mkdtempSync(path.join(os.tmpdir(), 'berth-d-'));
+  const socket = path.join(root, 'berth.sock');
+  const mountRoot = path.join(root, 'volumes');
+  const stateDir = path.join(root, 'state');
+  const child = spawn(process.execPath, [CLI, 'serve'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: {
+      PATH: process.env.PATH,
+      EBS_SOCKET: socket,
+      EBS_MOUNTROOT: mountRoot,
+      EBS_STATEDIR: stateDir,
+      EBS_DEVICEDIR: instance.devdir,
+      EBS_ENDPOINT: ec2,
+      AWS_EC2_METADATA_SERVICE_ENDPOINT: instance.imds,
+      EBS_LOGLEVEL: 'debug',
+      ...(keys ? { EBS_ACCESSKEY: TEST_ACCESS_KEY, EBS_SECRETKEY: TEST_SECRET_KEY } : {}),
+      ...env,
+    },
+  });
+  const logs: string[] = [];
+  child.stdout!.on('data', (chunk) => logs.push(String(chunk)));
+  child.stderr!.on('data', (chunk) => logs.push(String(chunk)));
+  await waitFor(() => fs.existsSync(socket), 10_000, () => `daemon did not listen: ${logs.join('')}`);
+  const call = (method: string, body: object = {}) => callPlugin(socket, method, body);
+  await waitFor(async () => !/not ready/.test((await call('VolumeDriver.List')).body.Err ?? ''), 20_000, () => `daemon not ready: ${logs.join('')}`);
+  return {
+    root,
+    socket,
+    mountRoot,
+    stateDir,
+    logs,
+    child,
+    call,
+    stop: () => stopChild(child, 10_000),
+    kill: async () => {
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.kill('SIGKILL');
+      await exited;
+      fs.rmSync(socket, { force: true });
+    },
+  };
+}
+
+export async function waitFor(check: () => boolean | Promise<boolean>, timeoutMs: number, message: () => string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await check()) return;
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+  throw new Error(message());
+}
