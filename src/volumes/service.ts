@@ -87,8 +87,11 @@ export class VolumeService implements VolumeDriver {
     return this.locks.run(name, async () => {
       const existing = this.refcounts.get(name);
       if (existing && (await this.deps.host.mountedSource(existing.mountpoint))) {
-        await this.refcounts.acquire(name, id, existing);
-        return this.dataPath(name);
+        if (await this.stillAttachedHere(existing.volumeId)) {
+          await this.refcounts.acquire(name, id, existing);
+          return this.dataPath(name);
+        }
+        await this.dropStaleMount(name, existing.mountpoint, existing.volumeId);
       }
       signal.throwIfAborted();
       const volume = await this.currentVolume(name);
@@ -146,6 +149,20 @@ export class VolumeService implements VolumeDriver {
     await this.locks.idle();
     await this.refcounts.persist();
     this.catalog.close();
+  }
+
+  /** False once EC2 says the volume left this instance (force-detached by another host: our mount is fenced). */
+  private async stillAttachedHere(volumeId: string): Promise<boolean> {
+    const volume = await this.deps.cloud.describe(volumeId);
+    const me = this.deps.cloud.identity().instanceId;
+    return Boolean(volume?.attachments.some((a) => a.instanceId === me && (a.state === 'attached' || a.state === 'attaching')));
+  }
+
+  /** Forgets a mount whose volume was taken away: unmounting a fenced filesystem writes nothing to the volume. */
+  private async dropStaleMount(name: string, mountpoint: string, volumeId: string): Promise<void> {
+    this.deps.logger.warn('volume is no longer attached to this instance: dropping its stale mount', { volume: name, volumeId, mountpoint });
+    await this.deps.host.unmount(mountpoint);
+    await this.refcounts.forget(name);
   }
 
   /** The volume as EC2 sees it now (attachments matter for Mount). */

@@ -214,3 +214,28 @@ describe('volume service', () => {
     expect(await volumes.path('shown')).toBe('/mnt/berth/shown/data');
   });
 });
+
+describe('volume service after another host took the volume', () => {
+  it('drops the stale mount instead of handing it out, and refuses while the other host holds it', async () => {
+    const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-service-'));
+    try {
+      const cloud = new FakeCloud();
+      const host = new FakeHost();
+      const volumes = new VolumeService({
+        cloud,
+        host,
+        logger: silentLogger(),
+        config: { mountRoot: '/mnt/berth', stateDir, tag: '', fsType: 'ext4', kmsKeyId: '', volumeFileMode: 0o755, volumeRootPath: '/data', preempt: false, removePolicy: '', mountTimeoutMs: 2000, statusTimeoutMs: 2000, listCacheMs: 5000 },
+      });
+      const volume = cloud.add(volumeFixture('moved'));
+      const never = new AbortController().signal;
+      await volumes.mount('moved', 'a', never);
+      volume.attachments = [{ instanceId: 'i-0other00000000000', device: '/dev/xvdf', state: 'attached' }];
+      await expect(volumes.mount('moved', 'b', never)).rejects.toThrow(/attached to instance i-0other00000000000/);
+      expect(host.mounts.has('/mnt/berth/moved')).toBe(false);
+      expect(await volumes.path('moved')).toBeUndefined();
+    } finally {
+      fs.rmSync(stateDir, { recursive: true, force: true });
+    }
+  });
+});
