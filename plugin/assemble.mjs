@@ -1,0 +1,236 @@
+#!/usr/bin/env node
+/**
+ * Assembles the managed plugin directory Docker's `docker plugin create NAME DIR` takes:
+ *
+ *   DIR/config.json   the manifest (the repository's top-level config.json)
+ *   DIR/rootfs/       Debian base (plugin/base.mjs) + Node runtime (plugin/node-runtime.mjs) + the bundled daemon
+ *
+ *   node plugin/assemble.mjs [--out build/plugin] [--entry src/cli.ts] [--node-version 24.21.0]
+ *                            [--cache /var/cache/berth] [--arch amd64] [--if-stale] [--json]
+ *
+ * --if-stale: do nothing when DIR was built from the same inputs (sources, lockfile, manifest, these scripts,
+ * the Debian base and the runtime version). The rootfs is checked inside a chroot before it replaces DIR.
+ * --json: print the result ({ dir, rebuilt, rootfsBytes, seconds }) as one JSON line.
+ */
+import { execFileSync } from 'node:child_process';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { addSharedLibraries, debianArch, ensureBase, TOOLS } from './base.mjs';
+import { bundle } from './bundle.mjs';
+import { DEFAULT_NODE_VERSION, ensureNode, nodeArch } from './node-runtime.mjs';
+
+const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const RUNTIME_IN_ROOTFS = 'usr/local/bin/node';
+const APP_IN_ROOTFS = 'berth';
+const INPUTS_FILE = '.inputs';
+
+/** Host tools that berth might be changed to run; a bundle naming one the rootfs lacks gets a loud warning. */
+const KNOWN_TOOLS = [
+  ...TOOLS, 'losetup', 'nvme', 'lsblk', 'findmnt', 'wipefs', 'udevadm', 'xfs_admin', 'xfs_io', 'xfs_db', 'tune2fs',
+  'dumpe2fs', 'e2label', 'sgdisk', 'partprobe', 'fsfreeze', 'mkfs.btrfs', 'btrfs', 'cryptsetup', 'sync',
+];
+
+function listFiles(dir) {
+  if (!fs.existsSync(dir)) return [];
+  return fs.readdirSync(dir, { recursive: true, withFileTypes: true })
+    .filter((entry) => entry.isFile())
+    .map((entry) => path.join(entry.parentPath ?? entry.path, entry.name))
+    .sort();
+}
+
+/** A hash of everything the plugin directory is made from. */
+function inputsHash({ entry, nodeVersion, baseStamp }) {
+  const hash = crypto.createHash('sha256');
+  hash.update(JSON.stringify({ entry: path.relative(REPO, entry), nodeVersion, baseStamp }));
+  const files = [
+    ...listFiles(path.join(REPO, 'src')),
+    ...listFiles(path.join(REPO, 'plugin')).filter((file) => file.endsWith('.mjs')),
+    path.join(REPO, 'config.json'),
+    path.join(REPO, 'package-lock.json'),
+  ];
+  if (!entry.startsWith(path.join(REPO, 'src') + path.sep)) files.push(entry);
+  for (const file of files) {
+    hash.update(path.relative(REPO, file));
+    hash.update(fs.readFileSync(file));
+  }
+  return hash.digest('hex');
+}
+
+/** The manifest, checked for what Docker would only reject at create or enable time. */
+export function readManifest(file = path.join(REPO, 'config.json')) {
+  const manifest = JSON.parse(fs.readFileSync(file, 'utf8'));
+  const problems = [];
+  if (!Array.isArray(manifest.entrypoint) || manifest.entrypoint.length === 0) problems.push('entrypoint must be a non-empty array');
+  if (!manifest.interface?.socket || manifest.interface.socket.includes('/')) problems.push('interface.socket must be a file name');
+  if (!manifest.interface?.types?.includes('docker.volumedriver/1.0')) problems.push('interface.types must include docker.volumedriver/1.0');
+  if (!manifest.propagatedMount?.startsWith('/')) problems.push('propagatedMount must be an absolute path');
+  const names = new Set();
+  for (const env of manifest.env ?? []) {
+    if (names.has(env.name)) problems.push(`env ${env.name} is declared twice`);
+    names.add(env.name);
+    if ('value' in env && typeof env.value !== 'string') problems.push(`env ${env.name}: value must be a string`);
+  }
+  if (problems.length > 0) throw new Error(`config.json: ${problems.join('; ')}`);
+  return manifest;
+}
+
+function run(command, args, options = {}) {
+  return execFileSync(command, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], ...options });
+}
+
+function duBytes(dir) {
+  return Number(run('du', ['-sb', dir]).split(/\s+/)[0]);
+}
+
+/** Runs the rootfs's own programs in a chroot: every tool must load its libraries, the daemon must start. */
+function verifyRootfs(rootfs, manifest, log) {
+  if (process.getuid?.() !== 0) {
+    log('assemble: not root, skipping the chroot check of the rootfs');
+    return;
+  }
+  const env = { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', LC_ALL: 'C' };
+  const check = (args, exitCodes = [0]) => {
+    try {
+      return run('chroot', [rootfs, ...args], { env, timeout: 60_000 });
+    } catch (err) {
+      if (typeof err.status === 'number' && exitCodes.includes(err.status)) return err.stdout;
+      throw new Error(`assemble: in the rootfs, ${args.join(' ')} failed: ${String(err.stderr || err.stdout || err.message).trim()}`);
+    }
+  };
+  check([`/${RUNTIME_IN_ROOTFS}`, '-e', 'require("node:crypto").randomUUID()']);
+  // Every tool must load its libraries (the loader exits 127 when one is missing).
+  for (const tool of TOOLS) {
+    if (tool === 'sh') check(['sh', '-c', ':']);
+    else if (tool === 'fsck.xfs') check(['fsck.xfs', '-a', '/nonexistent'], [8]);
+    else if (tool === 'resize2fs') check(['resize2fs'], [1]);
+    else if (tool === 'fsck') check(['fsck', '--version']);
+    else check([tool, '-V']);
+  }
+  const [program, script] = manifest.entrypoint;
+  check([program, script, '--help']);
+}
+
+function warnAboutMissingTools(bundleFile, rootfs, log) {
+  const source = fs.readFileSync(bundleFile, 'utf8');
+  const dirs = ['usr/local/sbin', 'usr/local/bin', 'usr/sbin', 'usr/bin'];
+  for (const tool of KNOWN_TOOLS) {
+    const named = new RegExp(`["'\`]${tool.replace(/\./g, '\\.')}["'\`]`).test(source);
+    const present = dirs.some((dir) => fs.existsSync(path.join(rootfs, dir, tool)));
+    if (named && !present) log(`assemble: WARNING: the daemon names "${tool}" but the rootfs has no such tool (add it to TOOLS in plugin/base.mjs)`);
+  }
+}
+
+/**
+ * Builds the plugin directory; returns { dir, rebuilt, rootfsBytes, seconds }.
+ * Safe to call from tests: output goes to a staging directory that replaces `out` only when complete and checked.
+ */
+export async function assemble({
+  out = path.join(REPO, 'build/plugin'),
+  entry = path.join(REPO, 'src/cli.ts'),
+  nodeVersion = DEFAULT_NODE_VERSION,
+  cache = '/var/cache/berth',
+  arch = debianArch(),
+  ifStale = false,
+  log = console.error,
+} = {}) {
+  const started = Date.now();
+  if (nodeArch(arch) !== nodeArch(debianArch())) {
+    throw new Error(
+      `assemble: the rootfs is made from this machine's Debian packages (${debianArch()}), so it cannot be built for ${arch} here; ` +
+        'build on a machine of that architecture or with the Dockerfile (docker buildx --platform)',
+    );
+  }
+  const manifest = readManifest();
+  const base = ensureBase({ cacheDir: path.join(cache, 'plugin-base'), log });
+  const inputs = inputsHash({ entry, nodeVersion, baseStamp: base.stamp });
+  const inputsFile = path.join(out, INPUTS_FILE);
+  if (ifStale && fs.existsSync(inputsFile) && fs.readFileSync(inputsFile, 'utf8').trim() === inputs) {
+    return { dir: out, rebuilt: false, rootfsBytes: duBytes(path.join(out, 'rootfs')), seconds: (Date.now() - started) / 1000 };
+  }
+
+  const node = ensureNode({ version: nodeVersion, arch, cacheDir: path.join(cache, 'node'), log });
+  const bundleDir = path.join(path.dirname(out), `${path.basename(out)}-bundle`);
+  const bundled = await bundle({ entry, outdir: bundleDir });
+
+  const staging = `${out}.tmp-${process.pid}`;
+  fs.rmSync(staging, { recursive: true, force: true });
+  fs.mkdirSync(staging, { recursive: true });
+  try {
+    const rootfs = path.join(staging, 'rootfs');
+    run('cp', ['-a', base.rootfs, rootfs]);
+    const runtime = path.join(rootfs, RUNTIME_IN_ROOTFS);
+    fs.mkdirSync(path.dirname(runtime), { recursive: true });
+    fs.copyFileSync(node.path, runtime);
+    fs.chmodSync(runtime, 0o755);
+    addSharedLibraries(rootfs, node.path);
+
+    const app = path.join(rootfs, APP_IN_ROOTFS);
+    fs.mkdirSync(app, { recursive: true });
+    for (const file of fs.readdirSync(bundled.outdir)) {
+      if (file === 'meta.json') continue;
+      fs.copyFileSync(path.join(bundled.outdir, file), path.join(app, file));
+    }
+    const pkg = JSON.parse(fs.readFileSync(path.join(REPO, 'package.json'), 'utf8'));
+    const info = { name: pkg.name, version: pkg.version, commit: gitCommit(), node: node.version, arch: node.arch, debianBase: base.stamp };
+    fs.writeFileSync(path.join(app, 'build-info.json'), `${JSON.stringify(info, null, 2)}\n`);
+    fs.writeFileSync(path.join(staging, 'config.json'), `${JSON.stringify(manifest, null, 2)}\n`);
+
+    warnAboutMissingTools(bundled.file, rootfs, log);
+    verifyRootfs(rootfs, manifest, log);
+    fs.writeFileSync(path.join(staging, INPUTS_FILE), `${inputs}\n`);
+    fs.rmSync(out, { recursive: true, force: true });
+    fs.renameSync(staging, out);
+  } catch (err) {
+    fs.rmSync(staging, { recursive: true, force: true });
+    throw err;
+  }
+  return { dir: out, rebuilt: true, rootfsBytes: duBytes(path.join(out, 'rootfs')), seconds: (Date.now() - started) / 1000 };
+}
+
+function gitCommit() {
+  try {
+    return run('git', ['-C', REPO, 'rev-parse', 'HEAD']).trim();
+  } catch {
+    return 'unknown';
+  }
+}
+
+if (process.argv[1] && fs.realpathSync(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  const { values } = parseArgs({
+    options: {
+      out: { type: 'string' },
+      entry: { type: 'string' },
+      'node-version': { type: 'string' },
+      cache: { type: 'string' },
+      arch: { type: 'string' },
+      'if-stale': { type: 'boolean' },
+      json: { type: 'boolean' },
+    },
+  });
+  const options = {
+    ...(values.out && { out: path.resolve(values.out) }),
+    ...(values.entry && { entry: path.resolve(values.entry) }),
+    ...(values['node-version'] && { nodeVersion: values['node-version'] }),
+    ...(values.cache && { cache: path.resolve(values.cache) }),
+    ...(values.arch && { arch: values.arch }),
+    ifStale: Boolean(values['if-stale']),
+  };
+  assemble(options).then(
+    (result) => {
+      if (values.json) {
+        console.log(JSON.stringify(result));
+        return;
+      }
+      const mib = (result.rootfsBytes / 1024 / 1024).toFixed(1);
+      const what = result.rebuilt ? 'assembled' : 'up to date';
+      console.log(`plugin: ${path.relative(process.cwd(), result.dir) || '.'} ${what}, rootfs ${mib} MiB, ${result.seconds.toFixed(1)} s`);
+    },
+    (err) => {
+      console.error(err.message);
+      process.exit(1);
+    },
+  );
+}

@@ -1,0 +1,319 @@
+/**
+ * The Debian-derived part of the plugin rootfs: only the tools berth runs, the libraries `ldd` lists for them
+ * (and the dynamic loader), CA certificates and a minimal /etc. Copied from this machine's installed Debian
+ * packages (installed with apt-get when missing), so it builds without any container registry.
+ *
+ * The result is cached outside the repository (default /var/cache/berth/plugin-base/<arch>) and rebuilt when it
+ * is missing or when the tool list, this script or the versions of the packages it copies from have changed.
+ */
+import { execFileSync } from 'node:child_process';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** Debian packages the tools come from. */
+export const PACKAGES = ['e2fsprogs', 'xfsprogs', 'util-linux', 'mount', 'ca-certificates', 'dash', 'libc-bin'];
+
+/**
+ * What berth (src/host) runs, by command name as found on PATH. Names that are symlinks on the host
+ * (mkfs.ext4 -> mke2fs) stay symlinks. fsck.xfs is a shell script, hence sh.
+ */
+export const TOOLS = [
+  'mke2fs', 'mkfs.ext4', 'e2fsck', 'fsck.ext4', 'resize2fs',
+  'mkfs.xfs', 'xfs_repair', 'xfs_growfs', 'fsck.xfs',
+  'fsck', 'blkid', 'mount', 'umount', 'blockdev',
+  'sh',
+];
+
+/** Configuration files the tools read; copied when present so behaviour matches the host's tools. */
+const CONFIG_FILES = ['/etc/mke2fs.conf'];
+const CA_BUNDLE = '/etc/ssl/certs/ca-certificates.crt';
+const SEARCH_DIRS = ['/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin'];
+const THIS_FILE = fileURLToPath(import.meta.url);
+/** In the rootfs: which Debian package and version each copied file came from. */
+export const DEBIAN_FILES = 'usr/share/berth/debian-files.txt';
+
+const ETC_FILES = {
+  'etc/passwd': 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n',
+  'etc/group': 'root:x:0:\nnogroup:x:65534:\n',
+  'etc/nsswitch.conf': 'passwd: files\ngroup: files\nhosts: files dns\n',
+  // Docker bind-mounts the host's /etc/hosts and /etc/resolv.conf over these for host-network plugins.
+  'etc/hosts': '127.0.0.1 localhost\n',
+  'etc/resolv.conf': '',
+  // fsck reads fstab; mount wants an mtab: the kernel's view is the only truth inside the plugin.
+  'etc/fstab': '',
+};
+const DIRECTORIES = {
+  tmp: 0o1777,
+  root: 0o700,
+  proc: 0o755,
+  sys: 0o755,
+  dev: 0o755,
+  'run/docker/plugins': 0o755,
+  'var/lib/berth': 0o700,
+  'var/lib/libstorage/volumes': 0o755,
+};
+
+function run(command, args, options = {}) {
+  return execFileSync(command, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], ...options });
+}
+
+/** The Debian architecture of this machine (amd64, arm64). */
+export function debianArch() {
+  return run('dpkg', ['--print-architecture']).trim();
+}
+
+/** package -> version for those installed; missing ones absent. */
+function installedVersions(packages) {
+  let out = '';
+  try {
+    out = run('dpkg-query', ['-W', '-f', '${Package} ${db:Status-Abbrev} ${Version}\n', ...packages]);
+  } catch (err) {
+    out = String(err.stdout ?? ''); // dpkg-query exits 1 when some package is unknown
+  }
+  const versions = {};
+  for (const line of out.split('\n')) {
+    const [name, status, version] = line.trim().split(/\s+/);
+    if (name && status === 'ii' && version) versions[name] = version;
+  }
+  return versions;
+}
+
+/** apt-get install the packages that are missing; returns the versions of all of them. */
+export function ensurePackages(packages = PACKAGES, log = console.error) {
+  let versions = installedVersions(packages);
+  const missing = packages.filter((name) => !versions[name]);
+  if (missing.length > 0) {
+    log(`plugin-base: installing ${missing.join(' ')} with apt-get`);
+    const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+    execFileSync('apt-get', ['update'], { stdio: 'inherit', env, timeout: 300_000 });
+    execFileSync('apt-get', ['install', '-y', '--no-install-recommends', ...missing], { stdio: 'inherit', env, timeout: 600_000 });
+    versions = installedVersions(packages);
+    const still = packages.filter((name) => !versions[name]);
+    if (still.length > 0) throw new Error(`plugin-base: could not install ${still.join(' ')}`);
+  }
+  return versions;
+}
+
+function findOnPath(name) {
+  for (const dir of SEARCH_DIRS) {
+    const candidate = path.join(dir, name);
+    try {
+      fs.accessSync(candidate, fs.constants.X_OK);
+      return candidate;
+    } catch {
+      // next directory
+    }
+  }
+  throw new Error(`plugin-base: ${name} is not installed (looked in ${SEARCH_DIRS.join(' ')})`);
+}
+
+function isElf(file) {
+  const fd = fs.openSync(file, 'r');
+  try {
+    const magic = Buffer.alloc(4);
+    fs.readSync(fd, magic, 0, 4, 0);
+    return magic.equals(Buffer.from([0x7f, 0x45, 0x4c, 0x46]));
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/** Absolute paths of the shared libraries and loader an ELF file needs, as `ldd` resolves them here. */
+export function sharedLibraries(file) {
+  const out = run('ldd', [file]);
+  const libraries = [];
+  for (const line of out.split('\n')) {
+    const resolved = /=>\s+(\/\S+)/.exec(line);
+    const loader = /^\s*(\/\S+)\s+\(0x/.exec(line);
+    if (/=>\s+not found/.test(line)) throw new Error(`plugin-base: ${file} needs a library that is missing: ${line.trim()}`);
+    if (resolved) libraries.push(resolved[1]);
+    else if (loader) libraries.push(loader[1]);
+  }
+  return libraries;
+}
+
+function lexists(file) {
+  try {
+    fs.lstatSync(file);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Copies host paths into a rootfs at the same (canonical) place, keeping symlinks as symlinks and following them
+ * to copy their targets too. Writes only under the rootfs: host paths are resolved on the host first, so a symlink
+ * inside the rootfs is never followed while building.
+ */
+class RootfsWriter {
+  constructor(root) {
+    this.root = root;
+    this.copied = new Set();
+  }
+
+  /** Mirrors the host's merged-/usr links (/bin -> usr/bin, ...). */
+  mirrorTopLevelLinks() {
+    for (const name of ['bin', 'sbin', 'lib', 'lib32', 'lib64', 'libx32']) {
+      const host = `/${name}`;
+      let stat;
+      try {
+        stat = fs.lstatSync(host);
+      } catch {
+        continue;
+      }
+      if (stat.isSymbolicLink()) fs.symlinkSync(fs.readlinkSync(host), path.join(this.root, name));
+    }
+  }
+
+  target(hostPath) {
+    const dir = fs.realpathSync(path.dirname(hostPath));
+    return { canonical: path.join(dir, path.basename(hostPath)), inRoot: path.join(this.root, dir, path.basename(hostPath)) };
+  }
+
+  /** Copies hostPath (a file or a symlink chain); returns the canonical host paths of regular files copied. */
+  copy(hostPath) {
+    const { canonical, inRoot } = this.target(hostPath);
+    if (this.copied.has(canonical)) return [];
+    this.copied.add(canonical);
+    if (lexists(inRoot)) return [];
+    fs.mkdirSync(path.dirname(inRoot), { recursive: true });
+    const stat = fs.lstatSync(canonical);
+    if (stat.isSymbolicLink()) {
+      const link = fs.readlinkSync(canonical);
+      fs.symlinkSync(link, inRoot);
+      return this.copy(path.resolve(path.dirname(canonical), link));
+    }
+    if (!stat.isFile()) throw new Error(`plugin-base: ${canonical} is not a regular file`);
+    fs.copyFileSync(canonical, inRoot);
+    fs.chmodSync(inRoot, stat.mode & 0o7777);
+    return [canonical];
+  }
+}
+
+/**
+ * Adds to an assembled rootfs the shared libraries an ELF file (placed there separately) needs, from this machine's
+ * Debian packages. Returns the host paths of the files added.
+ */
+export function addSharedLibraries(root, elfFile) {
+  const writer = new RootfsWriter(root);
+  const added = sharedLibraries(elfFile).flatMap((library) => writer.copy(library));
+  recordProvenance(root, added);
+  return added;
+}
+
+/** Debian package owning a file; merged-/usr means dpkg may know it under /bin, /sbin or /lib instead. */
+function owningPackage(file) {
+  const candidates = new Set([file]);
+  for (const [usr, top] of [['/usr/bin/', '/bin/'], ['/usr/sbin/', '/sbin/'], ['/usr/lib/', '/lib/'], ['/usr/lib64/', '/lib64/']]) {
+    if (file.startsWith(usr)) candidates.add(top + file.slice(usr.length));
+    if (file.startsWith(top)) candidates.add(usr + file.slice(top.length));
+  }
+  for (const candidate of candidates) {
+    try {
+      const line = run('dpkg-query', ['-S', candidate]).split('\n').find((text) => !text.startsWith('diversion'));
+      if (line) return line.split(':')[0].split(',')[0].trim();
+    } catch {
+      // not known under this name
+    }
+  }
+  return undefined;
+}
+
+function stampOf(arch, versions) {
+  const hash = crypto.createHash('sha256');
+  hash.update(JSON.stringify({ arch, versions, tools: TOOLS, configFiles: CONFIG_FILES, etc: ETC_FILES, dirs: DIRECTORIES }));
+  hash.update(fs.readFileSync(THIS_FILE));
+  return hash.digest('hex').slice(0, 16);
+}
+
+/**
+ * Returns the directory of an up-to-date base rootfs for this machine's architecture, building it if needed.
+ * Options: cacheDir (default /var/cache/berth/plugin-base), log.
+ */
+export function ensureBase({ cacheDir = '/var/cache/berth/plugin-base', log = console.error } = {}) {
+  const arch = debianArch();
+  const versions = ensurePackages(PACKAGES, log);
+  const stamp = stampOf(arch, versions);
+  const dir = path.join(cacheDir, arch);
+  const stampFile = path.join(dir, 'stamp');
+  const rootfs = path.join(dir, 'rootfs');
+  if (fs.existsSync(stampFile) && fs.readFileSync(stampFile, 'utf8').trim() === stamp && fs.existsSync(rootfs)) {
+    return { rootfs, stamp, arch, rebuilt: false };
+  }
+  log(`plugin-base: building ${dir}`);
+  const started = Date.now();
+  fs.rmSync(dir, { recursive: true, force: true });
+  const staging = `${dir}.tmp-${process.pid}`;
+  fs.rmSync(staging, { recursive: true, force: true });
+  const root = path.join(staging, 'rootfs');
+  fs.mkdirSync(root, { recursive: true, mode: 0o755 });
+  buildBaseRootfs(root, versions);
+  fs.writeFileSync(path.join(staging, 'stamp'), `${stamp}\n`);
+  fs.renameSync(staging, dir);
+  log(`plugin-base: built in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  return { rootfs, stamp, arch, rebuilt: true };
+}
+
+function buildBaseRootfs(root, versions) {
+  const writer = new RootfsWriter(root);
+  writer.mirrorTopLevelLinks();
+  const files = [];
+  for (const tool of TOOLS) {
+    const found = findOnPath(tool);
+    files.push(...writer.copy(found));
+  }
+  for (const file of [...files]) {
+    if (!isElf(file)) continue;
+    for (const library of sharedLibraries(file)) files.push(...writer.copy(library));
+  }
+  for (const config of CONFIG_FILES) if (fs.existsSync(config)) files.push(...writer.copy(config));
+  fs.mkdirSync(path.join(root, 'etc/ssl/certs'), { recursive: true });
+  fs.copyFileSync(fs.realpathSync(CA_BUNDLE), path.join(root, CA_BUNDLE));
+  fs.chmodSync(path.join(root, CA_BUNDLE), 0o644);
+
+  for (const [relative, content] of Object.entries(ETC_FILES)) {
+    fs.mkdirSync(path.dirname(path.join(root, relative)), { recursive: true });
+    fs.writeFileSync(path.join(root, relative), content, { mode: 0o644 });
+  }
+  fs.symlinkSync('../proc/self/mounts', path.join(root, 'etc/mtab'));
+  for (const [relative, mode] of Object.entries(DIRECTORIES)) {
+    fs.mkdirSync(path.join(root, relative), { recursive: true });
+    fs.chmodSync(path.join(root, relative), mode);
+  }
+
+  recordProvenance(root, files);
+  fs.appendFileSync(
+    path.join(root, DEBIAN_FILES),
+    `ca-certificates ${versions['ca-certificates']}\n  ${CA_BUNDLE} (generated by update-ca-certificates)\n`,
+  );
+  copyCopyright(root, 'ca-certificates');
+}
+
+function copyCopyright(root, pkg) {
+  const name = pkg.split(':')[0];
+  const copyright = `/usr/share/doc/${name}/copyright`;
+  if (!fs.existsSync(copyright)) return;
+  fs.mkdirSync(path.join(root, 'usr/share/doc', name), { recursive: true });
+  fs.copyFileSync(copyright, path.join(root, 'usr/share/doc', name, 'copyright'));
+}
+
+/** Licences and provenance: appends which Debian package (and version) each copied file came from. */
+function recordProvenance(root, files) {
+  const owners = new Map();
+  for (const file of files) {
+    const owner = owningPackage(file) ?? '(not from a package)';
+    owners.set(owner, [...(owners.get(owner) ?? []), file]);
+  }
+  const lines = [...owners.entries()]
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([pkg, list]) => {
+      const name = pkg.split(':')[0];
+      return `${pkg} ${installedVersions([name])[name] ?? ''}\n${list.map((file) => `  ${file}`).join('\n')}\n`;
+    });
+  fs.mkdirSync(path.dirname(path.join(root, DEBIAN_FILES)), { recursive: true });
+  fs.appendFileSync(path.join(root, DEBIAN_FILES), lines.join(''));
+  for (const pkg of owners.keys()) copyCopyright(root, pkg);
+}

@@ -1,0 +1,67 @@
+# The managed plugin: included by the top-level Makefile.
+#
+#   make plugin-rootfs               build/plugin (config.json + rootfs/), nothing else
+#   make plugin                      ... and `docker plugin create $(PLUGIN_NAME)` (disabled)
+#   make enable                      docker plugin enable $(PLUGIN_NAME)
+#   make push REGISTRY=host:port     create $(REGISTRY)/berth/ebs:<version> and :latest, push both
+#   make install REGISTRY=host:port  docker plugin install ... --alias berth/ebs  [PLUGIN_SETTINGS="KEY=VALUE ..."]
+#   make e2e                         the end-to-end tests against a private dockerd (root)
+#
+# Every docker command honours DOCKER_HOST (the tests point it at a private dockerd).
+# The rootfs is made from this machine's Debian packages (no registry needed); the Debian part and the Node.js
+# runtime are cached in $(PLUGIN_CACHE). Dockerfile builds the same rootfs where Docker Hub is reachable.
+
+PLUGIN_NAME ?= berth/ebs:latest
+PLUGIN_REPO ?= berth/ebs
+PLUGIN_DIR ?= build/plugin
+PLUGIN_CACHE ?= /var/cache/berth
+PLUGIN_ENABLE_TIMEOUT ?= 120
+PLUGIN_SETTINGS ?=
+NODE_VERSION ?=
+REGISTRY ?=
+DOCKER ?= docker
+PLUGIN_VERSION := $(shell node -p "require('./package.json').version" 2>/dev/null)
+
+ifdef DOCKER_HOST
+export DOCKER_HOST
+endif
+
+ASSEMBLE_ARGS := --out $(PLUGIN_DIR) --cache $(PLUGIN_CACHE) $(if $(NODE_VERSION),--node-version $(NODE_VERSION))
+
+.PHONY: plugin-rootfs plugin enable push install e2e plugin-require-registry
+
+plugin-rootfs: deps
+	node plugin/assemble.mjs $(ASSEMBLE_ARGS)
+
+# Replaces a disabled plugin of the same name; refuses to touch an enabled one (volumes may be in use).
+plugin: plugin-rootfs
+	@state=$$($(DOCKER) plugin inspect --format '{{.Enabled}}' $(PLUGIN_NAME) 2>/dev/null || true); \
+	if [ "$$state" = "true" ]; then \
+	  echo "$(PLUGIN_NAME) is enabled: disable it first (docker plugin disable $(PLUGIN_NAME))" >&2; exit 1; \
+	elif [ "$$state" = "false" ]; then \
+	  $(DOCKER) plugin rm $(PLUGIN_NAME) >/dev/null; \
+	fi
+	$(DOCKER) plugin create $(PLUGIN_NAME) $(PLUGIN_DIR)
+
+enable:
+	$(DOCKER) plugin enable --timeout $(PLUGIN_ENABLE_TIMEOUT) $(PLUGIN_NAME)
+
+plugin-require-registry:
+	@if [ -z "$(REGISTRY)" ]; then echo "set REGISTRY=host:port" >&2; exit 1; fi
+
+# docker plugin has no tag command: create one local plugin per pushed name, push it, remove it
+# (an enabled plugin of that name is left alone: the rm fails and so does push).
+push: plugin-require-registry plugin-rootfs
+	@set -e; for tag in $(PLUGIN_VERSION) latest; do \
+	  ref=$(REGISTRY)/$(PLUGIN_REPO):$$tag; \
+	  if $(DOCKER) plugin inspect $$ref >/dev/null 2>&1; then $(DOCKER) plugin rm $$ref >/dev/null; fi; \
+	  $(DOCKER) plugin create $$ref $(PLUGIN_DIR); \
+	  $(DOCKER) plugin push $$ref || { $(DOCKER) plugin rm $$ref >/dev/null; exit 1; }; \
+	  $(DOCKER) plugin rm $$ref >/dev/null; \
+	done
+
+install: plugin-require-registry
+	$(DOCKER) plugin install --grant-all-permissions --alias $(PLUGIN_REPO) $(REGISTRY)/$(PLUGIN_REPO):$(PLUGIN_VERSION) $(PLUGIN_SETTINGS)
+
+e2e: build
+	$(JEST) --runInBand test/e2e

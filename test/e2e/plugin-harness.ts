@@ -1,0 +1,79 @@
+/** Builds the managed plugin directory and installs it into a private dockerd, the way `make plugin enable` does. */
+import path from 'node:path';
+import { runCommand, type Dockerd } from '../support/dockerd';
+
+export const REPO = path.resolve(__dirname, '../..');
+export const PLUGIN_DIR = path.join(REPO, 'build/plugin');
+
+export interface BuiltPlugin {
+  dir: string;
+  rebuilt: boolean;
+  rootfsBytes: number;
+  seconds: number;
+}
+
+/**
+ * `node plugin/assemble.mjs --if-stale`: reuses build/plugin when it was built from the same sources, manifest,
+ * lockfile and plugin scripts. A first build fetches the Node.js runtime with npm and may take a few minutes.
+ */
+export async function buildPluginDir(timeoutMs = 15 * 60_000): Promise<BuiltPlugin> {
+  const args = [path.join(REPO, 'plugin/assemble.mjs'), '--out', PLUGIN_DIR, '--if-stale', '--json'];
+  const out = await runCommand(process.execPath, args, { timeoutMs });
+  if (out.code !== 0) throw new Error(`plugin build failed (${out.timedOut ? 'timed out' : `exit ${out.code}`}):\n${out.stderr}${out.stdout}`);
+  const last = out.stdout.trim().split('\n').pop() ?? '';
+  return JSON.parse(last) as BuiltPlugin;
+}
+
+export interface InstalledPlugin {
+  name: string;
+  id: string;
+  createMs: number;
+  enableMs: number;
+}
+
+/** docker plugin create, set (while disabled), enable --timeout 120; measures create and enable. */
+export async function installPlugin(
+  dockerd: Dockerd,
+  name: string,
+  dir: string,
+  settings: Record<string, string>,
+): Promise<InstalledPlugin> {
+  let started = Date.now();
+  await dockerd.dockerOk(['plugin', 'create', name, dir], { timeoutMs: 5 * 60_000 });
+  const createMs = Date.now() - started;
+  const pairs = Object.entries(settings).map(([key, value]) => `${key}=${value}`);
+  if (pairs.length > 0) await dockerd.dockerOk(['plugin', 'set', name, ...pairs]);
+  started = Date.now();
+  await dockerd.dockerOk(['plugin', 'enable', '--timeout', '120', name], { timeoutMs: 150_000 });
+  const enableMs = Date.now() - started;
+  const id = (await dockerd.dockerOk(['plugin', 'inspect', '--format', '{{.Id}}', name])).trim();
+  return { name, id, createMs, enableMs };
+}
+
+/** Best-effort removal for afterAll: every volume of the plugin, then the plugin itself (forced). */
+export async function removePlugin(dockerd: Dockerd, name: string): Promise<string[]> {
+  const problems: string[] = [];
+  const volumes = await dockerd.docker(['volume', 'ls', '--quiet', '--filter', `driver=${name}`]);
+  for (const volume of volumes.stdout.split('\n').filter(Boolean)) {
+    const out = await dockerd.docker(['volume', 'rm', '--force', volume], { timeoutMs: 150_000 });
+    if (out.code !== 0) problems.push(`volume rm ${volume}: ${out.stderr.trim()}`);
+  }
+  const known = await dockerd.docker(['plugin', 'inspect', name]);
+  if (known.code === 0) {
+    const disabled = await dockerd.docker(['plugin', 'disable', '--force', name], { timeoutMs: 60_000 });
+    if (disabled.code !== 0 && !/already disabled/.test(disabled.stderr)) problems.push(`plugin disable: ${disabled.stderr.trim()}`);
+    const removed = await dockerd.docker(['plugin', 'rm', '--force', name], { timeoutMs: 60_000 });
+    if (removed.code !== 0) problems.push(`plugin rm: ${removed.stderr.trim()}`);
+  }
+  return problems;
+}
+
+/** The lines of the dockerd log written by the plugin (its stdout and stderr), for failure messages. */
+export function pluginLog(dockerd: Dockerd, pluginId: string, lines = 60): string {
+  return dockerd
+    .log()
+    .split('\n')
+    .filter((line) => line.includes(`plugin=${pluginId}`))
+    .slice(-lines)
+    .join('\n');
+}

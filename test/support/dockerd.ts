@@ -1,0 +1,420 @@
+/**
+ * A private Docker daemon for end-to-end tests: its own config file, data root, exec root, socket and pid file,
+ * vfs storage and no networking set-up, so the machine's Docker (/etc/docker, /var/lib/docker, /run/docker.sock)
+ * is never touched. stop() ends only what start() began and removes what it left.
+ *
+ * Paths dockerd 20.10 hard-codes and shares with any other daemon on the machine:
+ * - /run/docker/plugins: managed plugin sockets live in /run/docker/plugins/<plugin id>/ whatever --exec-root
+ *   says (ids are random, so two daemons do not collide); dockerd recreates the directory when it needs it.
+ * - /run/containerd/s: containerd's shims put their sockets there.
+ * - /etc/docker/key.json (the engine's identity key) unless daemon.json names another: ours does.
+ * Directories of these that did not exist before start() are removed by stop() when empty.
+ * Containers get the cgroup parent /bt-<id> (dockerd's default, /docker, would be shared with other daemons).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+
+export interface CommandOutput {
+  stdout: string;
+  stderr: string;
+  /** Exit code; null when the command was killed (see timedOut). */
+  code: number | null;
+  timedOut: boolean;
+}
+
+export interface RunOptions {
+  /** SIGKILL the command after this long. Default 60 s. */
+  timeoutMs?: number;
+  /** Written to the command's standard input (then closed). */
+  input?: Buffer | string;
+  env?: NodeJS.ProcessEnv;
+}
+
+/** Runs a command (argument array, no shell), bounded in time; never rejects for a non-zero exit. */
+export function runCommand(command: string, args: string[], options: RunOptions = {}): Promise<CommandOutput> {
+  const timeoutMs = options.timeoutMs ?? 60_000;
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { env: options.env ?? process.env, stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    let timedOut = false;
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    const timer = setTimeout(() => {
+      timedOut = true;
+      child.kill('SIGKILL');
+    }, timeoutMs);
+    child.on('error', (err) => {
+      clearTimeout(timer);
+      reject(new Error(`${command}: cannot start: ${err.message}`));
+    });
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ stdout, stderr, code: timedOut ? null : code, timedOut });
+    });
+    child.stdin.on('error', () => undefined); // the command may exit without reading its input
+    child.stdin.end(options.input ?? '');
+  });
+}
+
+function describe(command: string, args: string[], out: CommandOutput): string {
+  const status = out.timedOut ? 'timed out' : `exited ${out.code}`;
+  return `${command} ${args.join(' ')}: ${status}\n${out.stderr.trim() || out.stdout.trim()}`;
+}
+
+/** Why a private dockerd cannot run here, or undefined when it can. */
+export function missingDocker(): string | undefined {
+  if (process.getuid?.() !== 0) return 'not running as root';
+  for (const command of ['dockerd', 'docker', 'containerd', 'runc']) {
+    if (!findExecutable(command)) return `${command} is not installed`;
+  }
+  if (!findExecutable('busybox')) return 'busybox (Debian busybox-static) is not installed';
+  return undefined;
+}
+
+function findExecutable(command: string): string | undefined {
+  const dirs = [...(process.env.PATH ?? '').split(':'), '/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin'];
+  for (const dir of dirs.filter(Boolean)) {
+    const candidate = path.join(dir, command);
+    try {
+      fs.accessSync(candidate, fs.constants.X_OK);
+      return candidate;
+    } catch {
+      // not here
+    }
+  }
+  return undefined;
+}
+
+/** Host paths dockerd or containerd create outside the directories we give them (see the header). */
+const SHARED_HOST_DIRS = ['/run/docker', '/run/docker/plugins', '/run/containerd', '/run/containerd/s'];
+
+export interface StartOptions {
+  /** Bound of the wait for `docker info` to answer. Default 60 s. */
+  startTimeoutMs?: number;
+  /** Extra dockerd flags. */
+  args?: string[];
+}
+
+export interface Dockerd {
+  /** DOCKER_HOST value: unix:///run/bt-<id>.sock */
+  readonly host: string;
+  readonly id: string;
+  readonly dataRoot: string;
+  readonly execRoot: string;
+  readonly logFile: string;
+  readonly pid: number;
+  /** Milliseconds from spawning dockerd to `docker info` answering. */
+  readonly startMs: number;
+  /** Environment for the docker CLI against this daemon (DOCKER_HOST, a private DOCKER_CONFIG). */
+  readonly env: NodeJS.ProcessEnv;
+  /** Runs the docker CLI against this daemon. Default timeout 60 s. */
+  docker(args: string[], options?: RunOptions): Promise<CommandOutput>;
+  /** Like docker(), but throws (with the command's stderr) unless it exits 0; returns stdout. */
+  dockerOk(args: string[], options?: RunOptions): Promise<string>;
+  /** The daemon's log (plugin output included, tagged with the plugin id). */
+  log(): string;
+  /** Stops the daemon (SIGTERM, then SIGKILL) and removes everything it left. Idempotent. */
+  stop(): Promise<void>;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+function ping(socketPath: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const request = http.get({ socketPath, path: '/_ping', timeout: 1000 }, (response) => {
+      response.resume();
+      resolve(response.statusCode === 200);
+    });
+    request.on('timeout', () => request.destroy());
+    request.on('error', () => resolve(false));
+  });
+}
+
+function exited(child: ChildProcess): boolean {
+  return child.exitCode !== null || child.signalCode !== null;
+}
+
+function waitForExit(child: ChildProcess, ms: number): Promise<boolean> {
+  if (exited(child)) return Promise.resolve(true);
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => resolve(false), ms);
+    child.once('exit', () => {
+      clearTimeout(timer);
+      resolve(true);
+    });
+  });
+}
+
+/** Mount points under any of the prefixes, deepest first (from /proc/self/mountinfo). */
+export function mountsUnder(prefixes: string[]): string[] {
+  const decode = (text: string) => text.replace(/\\([0-7]{3})/g, (_, octal: string) => String.fromCharCode(parseInt(octal, 8)));
+  const points = fs
+    .readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => decode(line.split(' ')[4]))
+    .filter((point) => prefixes.some((prefix) => point === prefix || point.startsWith(`${prefix}/`)));
+  return [...new Set(points)].sort((a, b) => b.length - a.length);
+}
+
+/** Mount points of cgroup hierarchies (v1 controllers and/or the v2 tree). */
+function cgroupMounts(): string[] {
+  return fs
+    .readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => {
+      const [before, after] = line.split(' - ');
+      return { point: before.split(' ')[4], type: (after ?? '').split(' ')[0] };
+    })
+    .filter(({ type }) => type === 'cgroup' || type === 'cgroup2')
+    .map(({ point }) => point);
+}
+
+/** Removes a cgroup directory and its (empty) children, deepest first. Cgroups still holding tasks stay. */
+function removeCgroupTree(dir: string): void {
+  let entries: fs.Dirent[];
+  try {
+    entries = fs.readdirSync(dir, { withFileTypes: true });
+  } catch {
+    return;
+  }
+  for (const entry of entries) if (entry.isDirectory()) removeCgroupTree(path.join(dir, entry.name));
+  try {
+    fs.rmdirSync(dir);
+  } catch {
+    // still in use
+  }
+}
+
+/** Pids whose command line mentions `needle` (e.g. containerd shims of our exec root). */
+function processesMentioning(needle: string): number[] {
+  const pids: number[] = [];
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
+    try {
+      if (fs.readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes(needle)) pids.push(Number(entry));
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return pids;
+}
+
+/** All descendants of the given pids (children first found through /proc/<pid>/stat). */
+function descendants(roots: number[]): number[] {
+  const parentOf = new Map<number, number>();
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = fs.readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      parentOf.set(Number(entry), Number(fields[1]));
+    } catch {
+      // exited meanwhile
+    }
+  }
+  const found = new Set<number>();
+  let grew = true;
+  while (grew) {
+    grew = false;
+    for (const [pid, parent] of parentOf) {
+      if (!found.has(pid) && (roots.includes(parent) || found.has(parent))) {
+        found.add(pid);
+        grew = true;
+      }
+    }
+  }
+  return [...found];
+}
+
+function killAll(pids: number[]): void {
+  for (const pid of pids) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+}
+
+/**
+ * Starts a private dockerd and waits until `docker info` answers.
+ * Names: /run/bt-<id> (exec root), /run/bt-<id>.sock, /run/bt-<id>.pid, and a temp dir for config, data and logs.
+ */
+export async function startDockerd(options: StartOptions = {}): Promise<Dockerd> {
+  const id = crypto.randomBytes(3).toString('hex');
+  const base = fs.mkdtempSync(path.join(os.tmpdir(), `bt-dockerd-${id}-`));
+  const dataRoot = path.join(base, 'data');
+  const execRoot = `/run/bt-${id}`;
+  const socket = `/run/bt-${id}.sock`;
+  const pidFile = `/run/bt-${id}.pid`;
+  const configFile = path.join(base, 'daemon.json');
+  const logFile = path.join(base, 'dockerd.log');
+  const cliConfig = path.join(base, 'cli');
+  fs.mkdirSync(dataRoot);
+  fs.mkdirSync(cliConfig);
+  // The only setting: keep the engine key out of /etc/docker.
+  fs.writeFileSync(configFile, `${JSON.stringify({ 'deprecated-key-path': path.join(base, 'key.json') })}\n`);
+  const preexisting = new Set(SHARED_HOST_DIRS.filter((dir) => fs.existsSync(dir)));
+
+  const args = [
+    '--config-file', configFile,
+    '--data-root', dataRoot,
+    '--exec-root', execRoot,
+    '-H', `unix://${socket}`,
+    '--pidfile', pidFile,
+    '--storage-driver', 'vfs',
+    '--bridge', 'none',
+    '--iptables=false',
+    '--ip-masq=false',
+    '--userland-proxy=false',
+    // Containers' cgroups under a parent of our own, removed by stop().
+    '--cgroup-parent', `/bt-${id}`,
+    ...(options.args ?? []),
+  ];
+  const logFd = fs.openSync(logFile, 'a');
+  const started = Date.now();
+  const child = spawn(findExecutable('dockerd') ?? 'dockerd', args, {
+    stdio: ['ignore', logFd, logFd],
+    env: { ...process.env, DOCKER_HOST: undefined },
+  });
+  fs.closeSync(logFd);
+  const env: NodeJS.ProcessEnv = { ...process.env, DOCKER_HOST: `unix://${socket}`, DOCKER_CONFIG: cliConfig };
+  delete env.DOCKER_CONTEXT;
+  delete env.DOCKER_TLS_VERIFY;
+  delete env.DOCKER_CERT_PATH;
+
+  const docker = (dockerArgs: string[], runOptions: RunOptions = {}) => runCommand('docker', dockerArgs, { ...runOptions, env });
+  let stopped = false;
+
+  const stop = async () => {
+    if (stopped) return;
+    stopped = true;
+    if (!exited(child)) {
+      child.kill('SIGTERM');
+      // dockerd stops its containers and plugins first (a plugin gets SIGTERM, then SIGKILL after 10 s).
+      if (!(await waitForExit(child, 30_000))) {
+        child.kill('SIGKILL');
+        await waitForExit(child, 10_000);
+      }
+    }
+    // After a SIGKILL, containerd shims (and what they run) outlive dockerd: they all name our exec root.
+    const shims = processesMentioning(`${execRoot}/`);
+    killAll([...descendants(shims), ...shims]);
+    if (shims.length > 0) await sleep(200);
+
+    const leftovers = () => mountsUnder([dataRoot, execRoot]);
+    for (const point of leftovers()) {
+      const out = await runCommand('umount', [point], { timeoutMs: 30_000 });
+      if (out.code !== 0) await runCommand('umount', ['-l', point], { timeoutMs: 30_000 });
+    }
+    const remaining = leftovers();
+    if (remaining.length > 0) {
+      // Never delete through a mount point: it may be a volume or a bind of a host directory.
+      throw new Error(`private dockerd ${id}: still mounted, directories kept: ${remaining.join(', ')}`);
+    }
+    for (const target of [execRoot, socket, pidFile, base]) fs.rmSync(target, { recursive: true, force: true });
+    for (const hierarchy of cgroupMounts()) removeCgroupTree(path.join(hierarchy, `bt-${id}`));
+    for (const dir of [...SHARED_HOST_DIRS].reverse()) {
+      if (preexisting.has(dir)) continue;
+      try {
+        fs.rmdirSync(dir); // only when empty: another daemon may be using it now
+      } catch {
+        // not empty or already gone
+      }
+    }
+  };
+
+  const startTimeoutMs = options.startTimeoutMs ?? 60_000;
+  try {
+    const deadline = started + startTimeoutMs;
+    while (!(await ping(socket))) {
+      if (exited(child)) throw new Error(`dockerd exited with ${child.exitCode ?? child.signalCode} before answering`);
+      if (Date.now() > deadline) throw new Error(`dockerd did not answer within ${startTimeoutMs} ms`);
+      await sleep(100);
+    }
+    const info = await docker(['info', '--format', '{{.ServerVersion}} {{.Driver}}'], { timeoutMs: 30_000 });
+    if (info.code !== 0) throw new Error(describe('docker', ['info'], info));
+  } catch (err) {
+    const tail = fs.existsSync(logFile) ? fs.readFileSync(logFile, 'utf8').split('\n').slice(-20).join('\n') : '';
+    await stop().catch(() => undefined);
+    throw new Error(`private dockerd ${id}: ${(err as Error).message}\n${tail}`);
+  }
+  const startMs = Date.now() - started;
+
+  return {
+    host: `unix://${socket}`,
+    id,
+    dataRoot,
+    execRoot,
+    logFile,
+    pid: child.pid ?? -1,
+    startMs,
+    env,
+    docker,
+    async dockerOk(dockerArgs, runOptions) {
+      const out = await docker(dockerArgs, runOptions);
+      if (out.code !== 0) throw new Error(describe('docker', dockerArgs, out));
+      return out.stdout;
+    },
+    log: () => (fs.existsSync(logFile) ? fs.readFileSync(logFile, 'utf8') : ''),
+    stop,
+  };
+}
+
+/**
+ * Imports a tiny image made from Debian's static busybox: /bin/busybox plus a link per applet, so
+ * `docker run IMAGE sh -c '...'` works. Containers should run with `--network none`.
+ */
+export async function importBusyboxImage(dockerd: Dockerd, tag = 'berth-test/busybox:latest'): Promise<string> {
+  const busybox = findExecutable('busybox');
+  if (!busybox) throw new Error('busybox is not installed (Debian package busybox-static)');
+  const staging = fs.mkdtempSync(path.join(os.tmpdir(), 'bt-busybox-'));
+  try {
+    for (const dir of ['bin', 'etc', 'tmp', 'proc', 'sys', 'dev', 'data']) fs.mkdirSync(path.join(staging, dir));
+    fs.chmodSync(path.join(staging, 'tmp'), 0o1777);
+    fs.copyFileSync(busybox, path.join(staging, 'bin/busybox'));
+    fs.chmodSync(path.join(staging, 'bin/busybox'), 0o755);
+    const list = await runCommand(busybox, ['--list'], { timeoutMs: 10_000 });
+    if (list.code !== 0) throw new Error(describe('busybox', ['--list'], list));
+    for (const applet of list.stdout.split('\n').map((name) => name.trim())) {
+      if (applet && applet !== 'busybox' && /^[a-z0-9_.[-]+$/.test(applet)) fs.symlinkSync('busybox', path.join(staging, 'bin', applet));
+    }
+    fs.writeFileSync(path.join(staging, 'etc/passwd'), 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n');
+    fs.writeFileSync(path.join(staging, 'etc/group'), 'root:x:0:\nnogroup:x:65534:\n');
+    const tar = await runCommandBuffer('tar', ['-C', staging, '-c', '.']);
+    await dockerd.dockerOk(['import', '--change', 'CMD ["/bin/sh"]', '-', tag], { input: tar, timeoutMs: 120_000 });
+    return tag;
+  } finally {
+    fs.rmSync(staging, { recursive: true, force: true });
+  }
+}
+
+/** Runs a command and returns its standard output as bytes (tar archives). */
+function runCommandBuffer(command: string, args: string[], timeoutMs = 60_000): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const chunks: Buffer[] = [];
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => chunks.push(chunk));
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.on('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      if (code === 0) resolve(Buffer.concat(chunks));
+      else reject(new Error(`${command} ${args.join(' ')}: exited ${code}: ${stderr.trim()}`));
+    });
+  });
+}
