@@ -1,0 +1,96 @@
+/**
+ * Serves concurrent look-ups of single keys with one bulk call: keys requested within `windowMs` of the first
+ * (or until `maxBatch` keys are waiting) go out together. If the bulk call fails in a way that one bad key can
+ * cause (e.g. InvalidVolume.NotFound names only the first missing id), each key is fetched alone, so one bad key
+ * cannot fail the others.
+ */
+export interface BatcherOptions<K, V> {
+  /** One call for many keys; keys missing from the result are "not found". */
+  fetchMany(keys: K[]): Promise<Map<K, V>>;
+  /** One call for one key; undefined when not found. Also used for a batch of one. */
+  fetchOne(key: K): Promise<V | undefined>;
+  /** Whether a failed bulk call should be retried key by key. */
+  splitOn(err: unknown): boolean;
+  windowMs?: number;
+  maxBatch?: number;
+}
+
+interface Waiter<V> {
+  resolve(value: V | undefined): void;
+  reject(err: unknown): void;
+}
+
+export const DEFAULT_WINDOW_MS = 20;
+export const DEFAULT_MAX_BATCH = 500;
+
+export class Batcher<K, V> {
+  private pending = new Map<K, Waiter<V>[]>();
+  private timer: NodeJS.Timeout | undefined;
+  private readonly windowMs: number;
+  private readonly maxBatch: number;
+  /** Bulk calls made so far (for tests and logs). */
+  batches = 0;
+
+  constructor(private readonly options: BatcherOptions<K, V>) {
+    this.windowMs = options.windowMs ?? DEFAULT_WINDOW_MS;
+    this.maxBatch = options.maxBatch ?? DEFAULT_MAX_BATCH;
+  }
+
+  load(key: K, signal?: AbortSignal): Promise<V | undefined> {
+    return new Promise<V | undefined>((resolve, reject) => {
+      if (signal?.aborted) return reject(signal.reason);
+      const onAbort = () => reject(signal?.reason);
+      signal?.addEventListener('abort', onAbort, { once: true });
+      const waiter: Waiter<V> = {
+        resolve: (value) => {
+          signal?.removeEventListener('abort', onAbort);
+          resolve(value);
+        },
+        reject: (err) => {
+          signal?.removeEventListener('abort', onAbort);
+          reject(err);
+        },
+      };
+      const waiters = this.pending.get(key);
+      if (waiters) waiters.push(waiter);
+      else this.pending.set(key, [waiter]);
+      if (this.pending.size >= this.maxBatch) this.flush();
+      else this.timer ??= setTimeout(() => this.flush(), this.windowMs);
+    });
+  }
+
+  private flush(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    const batch = this.pending;
+    this.pending = new Map();
+    if (batch.size > 0) void this.run(batch);
+  }
+
+  private async run(batch: Map<K, Waiter<V>[]>): Promise<void> {
+    this.batches++;
+    const keys = [...batch.keys()];
+    if (keys.length === 1) return this.runAlone(keys[0], batch.get(keys[0]) ?? []);
+    let results: Map<K, V>;
+    try {
+      results = await this.options.fetchMany(keys);
+    } catch (err) {
+      if (!this.options.splitOn(err)) {
+        for (const waiters of batch.values()) for (const waiter of waiters) waiter.reject(err);
+        return;
+      }
+      await Promise.all(keys.map((key) => this.runAlone(key, batch.get(key) ?? [])));
+      return;
+    }
+    for (const [key, waiters] of batch) for (const waiter of waiters) waiter.resolve(results.get(key));
+  }
+
+  private async runAlone(key: K, waiters: Waiter<V>[]): Promise<void> {
+    try {
+      const value = await this.options.fetchOne(key);
+      for (const waiter of waiters) waiter.resolve(value);
+    } catch (err) {
+      for (const waiter of waiters) waiter.reject(err);
+    }
+  }
+}

@@ -1,0 +1,92 @@
+import { Batcher } from '../../src/cloud/batcher';
+
+function notFound(id: string): Error {
+  return Object.assign(new Error(`The volume '${id}' does not exist.`), { name: 'InvalidVolume.NotFound' });
+}
+
+/** A fake bulk API over a fixed set of existing keys that fails the whole call on an unknown key, as EC2 does. */
+function fakeApi(existing: string[]) {
+  const calls: string[][] = [];
+  const batcher = new Batcher<string, string>({
+    windowMs: 20,
+    fetchMany: async (keys) => {
+      calls.push(keys);
+      const missing = keys.find((key) => !existing.includes(key));
+      if (missing) throw notFound(missing);
+      return new Map(keys.map((key) => [key, `volume ${key}`]));
+    },
+    fetchOne: async (key) => {
+      calls.push([key]);
+      return existing.includes(key) ? `volume ${key}` : undefined;
+    },
+    splitOn: (err) => (err as Error).name === 'InvalidVolume.NotFound',
+  });
+  return { batcher, calls };
+}
+
+describe('Batcher', () => {
+  it('serves 10 concurrent look-ups with one bulk call', async () => {
+    const ids = Array.from({ length: 10 }, (_, i) => `vol-${i}`);
+    const { batcher, calls } = fakeApi(ids);
+    const results = await Promise.all(ids.map((id) => batcher.load(id)));
+    expect(results).toEqual(ids.map((id) => `volume ${id}`));
+    expect(calls).toHaveLength(1);
+    expect(calls[0].sort()).toEqual([...ids].sort());
+  });
+
+  it('asks once for a key requested twice in one window', async () => {
+    const { batcher, calls } = fakeApi(['vol-1', 'vol-2']);
+    const results = await Promise.all([batcher.load('vol-1'), batcher.load('vol-1'), batcher.load('vol-2')]);
+    expect(results).toEqual(['volume vol-1', 'volume vol-1', 'volume vol-2']);
+    expect(calls).toEqual([['vol-1', 'vol-2']]);
+  });
+
+  it('describes each id alone when one bad id fails the batch', async () => {
+    const { batcher, calls } = fakeApi(['vol-1', 'vol-2']);
+    const results = await Promise.all([batcher.load('vol-1'), batcher.load('vol-gone'), batcher.load('vol-2')]);
+    expect(results).toEqual(['volume vol-1', undefined, 'volume vol-2']);
+    expect(calls[0]).toHaveLength(3);
+    expect(calls.slice(1).map((call) => call[0]).sort()).toEqual(['vol-1', 'vol-2', 'vol-gone']);
+  });
+
+  it('fails every waiter on an error that one id cannot cause', async () => {
+    const batcher = new Batcher<string, string>({
+      fetchMany: async () => {
+        throw Object.assign(new Error('denied'), { name: 'UnauthorizedOperation' });
+      },
+      fetchOne: async () => 'never',
+      splitOn: () => false,
+    });
+    const results = await Promise.allSettled([batcher.load('a'), batcher.load('b')]);
+    expect(results.map((result) => result.status)).toEqual(['rejected', 'rejected']);
+  });
+
+  it('flushes at maxBatch keys without waiting for the window', async () => {
+    const sizes: number[] = [];
+    const batcher = new Batcher<number, number>({
+      windowMs: 10_000,
+      maxBatch: 5,
+      fetchMany: async (keys) => {
+        sizes.push(keys.length);
+        return new Map(keys.map((key) => [key, key * 2]));
+      },
+      fetchOne: async (key) => key * 2,
+      splitOn: () => false,
+    });
+    const start = Date.now();
+    const results = await Promise.all([1, 2, 3, 4, 5].map((key) => batcher.load(key)));
+    expect(results).toEqual([2, 4, 6, 8, 10]);
+    expect(sizes).toEqual([5]);
+    expect(Date.now() - start).toBeLessThan(1000);
+  });
+
+  it('rejects an aborted caller at once while the batch serves the others', async () => {
+    const { batcher } = fakeApi(['vol-1', 'vol-2']);
+    const controller = new AbortController();
+    const aborted = batcher.load('vol-1', controller.signal);
+    const other = batcher.load('vol-2');
+    controller.abort(new Error('deadline'));
+    await expect(aborted).rejects.toThrow('deadline');
+    await expect(other).resolves.toBe('volume vol-2');
+  });
+});
