@@ -29,8 +29,8 @@ const INPUTS_FILE = '.inputs';
 
 /** Host tools that berth might be changed to run; a bundle naming one the rootfs lacks gets a loud warning. */
 const KNOWN_TOOLS = [
-  ...TOOLS, 'losetup', 'nvme', 'lsblk', 'findmnt', 'wipefs', 'udevadm', 'xfs_admin', 'xfs_io', 'xfs_db', 'tune2fs',
-  'dumpe2fs', 'e2label', 'sgdisk', 'partprobe', 'fsfreeze', 'mkfs.btrfs', 'btrfs', 'cryptsetup', 'sync',
+  ...TOOLS, 'nvme', 'lsblk', 'wipefs', 'udevadm', 'xfs_admin', 'xfs_io', 'tune2fs', 'e2label', 'sgdisk', 'partprobe',
+  'fsfreeze', 'mkfs.btrfs', 'btrfs', 'cryptsetup', 'sync', 'dd', 'stat', 'nsenter',
 ];
 
 function listFiles(dir) {
@@ -106,20 +106,34 @@ function verifyRootfs(rootfs, manifest, log) {
     if (tool === 'sh') check(['sh', '-c', ':']);
     else if (tool === 'fsck.xfs') check(['fsck.xfs', '-a', '/nonexistent'], [8]);
     else if (tool === 'resize2fs') check(['resize2fs'], [1]);
-    else if (tool === 'fsck') check(['fsck', '--version']);
+    else if (tool === 'fsck' || tool === 'tail') check([tool, '--version']);
+    else if (tool === 'xfs_info') check(['xfs_info', '-V']);
+    else if (tool === 'findmnt' || tool === 'losetup') check([tool, '--version']);
     else check([tool, '-V']);
   }
-  const [program, script] = manifest.entrypoint;
-  check([program, script, '--help']);
+  // The entrypoint itself, with --help: loads the whole bundle and the settings schema, starts nothing. Run with
+  // the manifest's fixed environment, so the compile cache it names is warm for the plugin's first start.
+  const fixed = Object.fromEntries((manifest.env ?? []).filter((e) => !e.settable && e.value !== undefined).map((e) => [e.name, e.value]));
+  try {
+    run('chroot', [rootfs, ...manifest.entrypoint, '--help'], { env: { ...env, ...fixed }, timeout: 60_000 });
+  } catch (err) {
+    throw new Error(`assemble: in the rootfs, ${manifest.entrypoint.join(' ')} --help failed: ${String(err.stderr || err.message).trim()}`);
+  }
 }
 
-function warnAboutMissingTools(bundleFile, rootfs, log) {
-  const source = fs.readFileSync(bundleFile, 'utf8');
+/**
+ * Warns when the daemon's own sources (as bundled, per esbuild's metafile; the local EC2 simulator excluded)
+ * name a known host tool that the rootfs lacks.
+ */
+function warnAboutMissingTools(bundleDir, rootfs, log) {
+  const meta = JSON.parse(fs.readFileSync(path.join(bundleDir, 'meta.json'), 'utf8'));
+  const sources = Object.keys(meta.inputs).filter((file) => file.startsWith('src/') && !file.startsWith('src/localec2/'));
+  const text = sources.map((file) => fs.readFileSync(path.join(REPO, file), 'utf8')).join('\n');
   const dirs = ['usr/local/sbin', 'usr/local/bin', 'usr/sbin', 'usr/bin'];
   for (const tool of KNOWN_TOOLS) {
-    const named = new RegExp(`["'\`]${tool.replace(/\./g, '\\.')}["'\`]`).test(source);
+    const named = new RegExp(`["'\`]${tool.replace(/\./g, '\\.')}["'\`]`).test(text);
     const present = dirs.some((dir) => fs.existsSync(path.join(rootfs, dir, tool)));
-    if (named && !present) log(`assemble: WARNING: the daemon names "${tool}" but the rootfs has no such tool (add it to TOOLS in plugin/base.mjs)`);
+    if (named && !present) log(`assemble: WARNING: the daemon runs "${tool}" but the rootfs has no such tool (add it to TOOLS in plugin/base.mjs)`);
   }
 }
 
@@ -178,7 +192,7 @@ export async function assemble({
     fs.writeFileSync(path.join(app, 'build-info.json'), `${JSON.stringify(info, null, 2)}\n`);
     fs.writeFileSync(path.join(staging, 'config.json'), `${JSON.stringify(manifest, null, 2)}\n`);
 
-    warnAboutMissingTools(bundled.file, rootfs, log);
+    warnAboutMissingTools(bundled.outdir, rootfs, log);
     verifyRootfs(rootfs, manifest, log);
     fs.writeFileSync(path.join(staging, INPUTS_FILE), `${inputs}\n`);
     fs.rmSync(out, { recursive: true, force: true });
@@ -190,11 +204,12 @@ export async function assemble({
   return { dir: out, rebuilt: true, rootfsBytes: duBytes(path.join(out, 'rootfs')), seconds: (Date.now() - started) / 1000 };
 }
 
+/** The commit built: git's, or BERTH_COMMIT where there is no .git (the Dockerfile's build stage). */
 function gitCommit() {
   try {
     return run('git', ['-C', REPO, 'rev-parse', 'HEAD']).trim();
   } catch {
-    return 'unknown';
+    return process.env.BERTH_COMMIT || 'unknown';
   }
 }
 

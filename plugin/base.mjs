@@ -13,17 +13,19 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /** Debian packages the tools come from. */
-export const PACKAGES = ['e2fsprogs', 'xfsprogs', 'util-linux', 'mount', 'ca-certificates', 'dash', 'libc-bin'];
+export const PACKAGES = ['e2fsprogs', 'xfsprogs', 'util-linux', 'mount', 'ca-certificates', 'dash', 'coreutils', 'libc-bin'];
 
 /**
- * What berth (src/host) runs, by command name as found on PATH. Names that are symlinks on the host
- * (mkfs.ext4 -> mke2fs) stay symlinks. fsck.xfs is a shell script, hence sh.
+ * What berth (src/host) runs, by command name as found on PATH, plus what those run in turn. Names that are
+ * symlinks on the host (mkfs.ext4 -> mke2fs) stay symlinks.
+ * - xfs_info is a shell script: it runs losetup, tail, findmnt, then xfs_spaceman (mounted) or xfs_db.
+ * - fsck runs fsck.<type>; fsck.xfs is a shell script. Both are kept for `fsck -a` though berth runs e2fsck -p.
  */
 export const TOOLS = [
-  'mke2fs', 'mkfs.ext4', 'e2fsck', 'fsck.ext4', 'resize2fs',
-  'mkfs.xfs', 'xfs_repair', 'xfs_growfs', 'fsck.xfs',
-  'fsck', 'blkid', 'mount', 'umount', 'blockdev',
-  'sh',
+  'mke2fs', 'mkfs.ext4', 'e2fsck', 'fsck.ext4', 'resize2fs', 'dumpe2fs',
+  'mkfs.xfs', 'xfs_repair', 'xfs_growfs', 'xfs_info', 'xfs_spaceman', 'xfs_db', 'fsck.xfs',
+  'fsck', 'blkid', 'mount', 'umount', 'blockdev', 'findmnt', 'losetup',
+  'sh', 'tail',
 ];
 
 /** Configuration files the tools read; copied when present so behaviour matches the host's tools. */
@@ -53,6 +55,7 @@ const DIRECTORIES = {
   'run/docker/plugins': 0o755,
   'var/lib/berth': 0o700,
   'var/lib/libstorage/volumes': 0o755,
+  'var/cache/node': 0o700,
 };
 
 function run(command, args, options = {}) {
@@ -292,12 +295,21 @@ function buildBaseRootfs(root, versions) {
   copyCopyright(root, 'ca-certificates');
 }
 
+/** Copies a package's copyright file; identical texts (util-linux's libraries, gcc's) become hard links. */
 function copyCopyright(root, pkg) {
   const name = pkg.split(':')[0];
   const copyright = `/usr/share/doc/${name}/copyright`;
-  if (!fs.existsSync(copyright)) return;
-  fs.mkdirSync(path.join(root, 'usr/share/doc', name), { recursive: true });
-  fs.copyFileSync(copyright, path.join(root, 'usr/share/doc', name, 'copyright'));
+  const target = path.join(root, 'usr/share/doc', name, 'copyright');
+  if (!fs.existsSync(copyright) || fs.existsSync(target)) return;
+  fs.mkdirSync(path.dirname(target), { recursive: true });
+  const text = fs.readFileSync(copyright);
+  const docs = path.join(root, 'usr/share/doc');
+  const twin = fs
+    .readdirSync(docs)
+    .map((other) => path.join(docs, other, 'copyright'))
+    .find((other) => other !== target && fs.existsSync(other) && fs.readFileSync(other).equals(text));
+  if (twin) fs.linkSync(twin, target);
+  else fs.writeFileSync(target, text, { mode: 0o644 });
 }
 
 /** Licences and provenance: appends which Debian package (and version) each copied file came from. */

@@ -6,7 +6,7 @@
  *
  * Writes <outdir>/cli.js (plus any data files a bundled dependency reads at run time, next to it) and
  * <outdir>/meta.json (esbuild's metafile: what went in and how big it is).
- * Identifiers are kept (minifyWhitespace + minifySyntax only) so stack traces in the plugin's log stay readable.
+ * Minified, but function and class names are kept (keepNames) so stack traces in the plugin's log stay readable.
  */
 import { build } from 'esbuild';
 import fs from 'node:fs';
@@ -61,8 +61,7 @@ export async function bundle({ entry = path.join(REPO, 'src/cli.ts'), outdir = p
     platform: 'node',
     target: 'node24',
     format: 'cjs',
-    minifyWhitespace: true,
-    minifySyntax: true,
+    minify: true,
     keepNames: true,
     treeShaking: true,
     legalComments: 'eof',

@@ -36,6 +36,7 @@ const FIXED: Record<string, string> = {
   EBS_SOCKET: `/run/docker/plugins/${manifest.interface.socket}`,
   EBS_MOUNTROOT: manifest.propagatedMount,
   EBS_STATEDIR: '/var/lib/berth',
+  NODE_COMPILE_CACHE: '/var/cache/node',
 };
 
 /** rexray/ebs's settable names: `docker plugin install berth ... KEY=VALUE` must accept every one of them. */
