@@ -1,0 +1,25 @@
+/** The EC2 actions the simulator implements, by Query API name. */
+import { attachVolume, detachVolume } from './attachments';
+import type { Action } from './context';
+import { describeAvailabilityZones, describeInstances } from './instances';
+import { describeVolumesModifications, modifyVolume } from './modify';
+import { createSnapshot, deleteSnapshot, describeSnapshots } from './snapshots';
+import { createTags, deleteTags } from './tags';
+import { createVolume, deleteVolume, describeVolumes } from './volumes';
+
+export const ACTIONS: Record<string, Action> = {
+  CreateVolume: createVolume,
+  DescribeVolumes: describeVolumes,
+  DeleteVolume: deleteVolume,
+  AttachVolume: attachVolume,
+  DetachVolume: detachVolume,
+  ModifyVolume: modifyVolume,
+  DescribeVolumesModifications: describeVolumesModifications,
+  CreateSnapshot: createSnapshot,
+  DescribeSnapshots: describeSnapshots,
+  DeleteSnapshot: deleteSnapshot,
+  CreateTags: createTags,
+  DeleteTags: deleteTags,
+  DescribeInstances: describeInstances,
+  DescribeAvailabilityZones: describeAvailabilityZones,
+};
