@@ -35,8 +35,9 @@ export class ValidationError extends BerthError {
   constructor(
     readonly field: string,
     message: string,
+    code: 'invalid-option' | 'invalid-name' = field === 'name' ? 'invalid-name' : 'invalid-option',
   ) {
-    super('invalid-option', message);
+    super(code, message);
     this.name = 'ValidationError';
   }
 }
