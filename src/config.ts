@@ -183,7 +183,7 @@ export const SCHEMA: Record<keyof Config, Setting> = {
   kmsKeyId: setting('EBS_KMSKEYID', 'kms-key-id', String, '', 'KMS key for encrypted volumes (default: the account default)'),
   maxRetries: setting('EBS_MAXRETRIES', 'max-retries', 'count', 10, 'Attempts per EC2 call (adaptive retry mode)'),
   statusInitialDelayMs: setting('EBS_STATUSINITIALDELAY', 'status-initial-delay', 'duration-ms', '25ms', 'First status poll delay'),
-  statusMaxAttempts: setting('EBS_STATUSMAXATTEMPTS', 'status-max-attempts', 'count', 60, 'Status polls per wait'),
+  statusMaxAttempts: setting('EBS_STATUSMAXATTEMPTS', 'status-max-attempts', 'count', 150, 'Status polls per wait'),
   statusTimeoutMs: setting('EBS_STATUSTIMEOUT', 'status-timeout', 'duration-ms', '2m', 'Longest wait for a volume state'),
   callTimeoutMs: setting('EBS_CALLTIMEOUT', 'call-timeout', 'duration-ms', '15s', 'Time bound of one EC2 or metadata request'),
   useLargeDeviceRange: setting(
