@@ -26,7 +26,7 @@ ifdef DOCKER_HOST
 export DOCKER_HOST
 endif
 
-ASSEMBLE_ARGS := --out $(PLUGIN_DIR) --cache $(PLUGIN_CACHE) $(if $(NODE_VERSION),--node-version $(NODE_VERSION))
+ASSEMBLE_ARGS := --out $(PLUGIN_DIR) --cache $(PLUGIN_CACHE) --if-stale $(if $(NODE_VERSION),--node-version $(NODE_VERSION))
 
 .PHONY: plugin-rootfs plugin enable push install e2e plugin-require-registry
 

@@ -15,6 +15,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 
@@ -74,6 +75,11 @@ export function missingDocker(): string | undefined {
   }
   if (!findExecutable('busybox')) return 'busybox (Debian busybox-static) is not installed';
   return undefined;
+}
+
+/** Why a private registry cannot run here, or undefined when it can. */
+export function missingRegistry(): string | undefined {
+  return findExecutable('docker-registry') ? undefined : 'docker-registry (Debian package docker-registry) is not installed';
 }
 
 function findExecutable(command: string): string | undefined {
@@ -417,4 +423,65 @@ function runCommandBuffer(command: string, args: string[], timeoutMs = 60_000): 
       else reject(new Error(`${command} ${args.join(' ')}: exited ${code}: ${stderr.trim()}`));
     });
   });
+}
+
+export interface Registry {
+  /** host:port, e.g. 127.0.0.1:40123 (dockerd allows plain HTTP to loopback registries). */
+  readonly address: string;
+  stop(): Promise<void>;
+}
+
+function freeLoopbackPort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/**
+ * A private Docker registry (Debian's docker-registry) on loopback with its storage in a temp dir,
+ * for `docker plugin push` and `docker plugin install`.
+ */
+export async function startRegistry(startTimeoutMs = 30_000): Promise<Registry> {
+  const registry = findExecutable('docker-registry');
+  if (!registry) throw new Error('docker-registry is not installed (Debian package docker-registry)');
+  const base = fs.mkdtempSync(path.join(os.tmpdir(), 'bt-registry-'));
+  const port = await freeLoopbackPort();
+  const config = [
+    'version: 0.1',
+    'log: { level: warn }',
+    `storage: { filesystem: { rootdirectory: ${JSON.stringify(path.join(base, 'data'))} }, delete: { enabled: true } }`,
+    `http: { addr: "127.0.0.1:${port}" }`,
+    '',
+  ].join('\n');
+  fs.writeFileSync(path.join(base, 'config.yml'), config);
+  const logFd = fs.openSync(path.join(base, 'registry.log'), 'a');
+  const child = spawn(registry, ['serve', path.join(base, 'config.yml')], { stdio: ['ignore', logFd, logFd] });
+  fs.closeSync(logFd);
+  const stop = async () => {
+    if (!exited(child)) {
+      child.kill('SIGTERM');
+      if (!(await waitForExit(child, 10_000))) {
+        child.kill('SIGKILL');
+        await waitForExit(child, 5_000);
+      }
+    }
+    fs.rmSync(base, { recursive: true, force: true });
+  };
+  const deadline = Date.now() + startTimeoutMs;
+  for (;;) {
+    const ok = await fetch(`http://127.0.0.1:${port}/v2/`).then((response) => response.ok, () => false);
+    if (ok) break;
+    if (exited(child) || Date.now() > deadline) {
+      const log = fs.readFileSync(path.join(base, 'registry.log'), 'utf8');
+      await stop();
+      throw new Error(`docker-registry did not answer on 127.0.0.1:${port}: ${log.slice(-2000)}`);
+    }
+    await sleep(100);
+  }
+  return { address: `127.0.0.1:${port}`, stop };
 }
