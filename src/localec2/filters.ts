@@ -50,10 +50,11 @@ export function applyFilters<T>(items: T[], filters: Filter[], field: FilterFiel
   );
 }
 
-export function checkMaxResults(value: number | undefined, min: number, max: number): void {
+/** EC2 refuses a page size below the minimum; above the cap it returns at most the cap (see paginate). */
+export function checkMaxResults(value: number | undefined, min: number): void {
   if (value === undefined) return;
-  if (value < min || value > max) {
-    throw invalidParameterValue(`Value ( ${value} ) for parameter maxResults is invalid. Parameter must be between ${min} and ${max}.`);
+  if (value < min) {
+    throw invalidParameterValue(`Value ( ${value} ) for parameter maxResults is invalid. Expecting a value greater than or equal to ${min}.`);
   }
 }
 

@@ -197,9 +197,11 @@ describeAsRoot('local-ec2: volumes, tags, modifications and snapshots', () => {
       expect(seen.sort()).toEqual([...batch].sort());
     });
 
-    it('refuses MaxResults outside 5..1000 and together with VolumeIds, unknown filters and unknown ids', async () => {
+    it('refuses MaxResults below 5 and together with VolumeIds, unknown filters and unknown ids; caps pages at 500', async () => {
       expect((await ec2Error(ec2.send(new DescribeVolumesCommand({ MaxResults: 4 })))).name).toBe('InvalidParameterValue');
-      expect((await ec2Error(ec2.send(new DescribeVolumesCommand({ MaxResults: 1001 })))).name).toBe('InvalidParameterValue');
+      const large = await ec2.send(new DescribeVolumesCommand({ MaxResults: 1000, Filters: [{ Name: 'tag:batch', Values: ['page'] }] }));
+      expect(large.Volumes).toHaveLength(12);
+      expect(large.NextToken).toBeUndefined();
       expect((await ec2Error(ec2.send(new DescribeVolumesCommand({ MaxResults: 5, VolumeIds: [batch[0]] })))).name).toBe('InvalidParameterCombination');
       expect((await ec2Error(ec2.send(new DescribeVolumesCommand({ Filters: [{ Name: 'colour', Values: ['red'] }] })))).name).toBe('InvalidParameterValue');
       const missing = await ec2Error(ec2.send(new DescribeVolumesCommand({ VolumeIds: [batch[0], 'vol-0123456789abcdef0'] })));

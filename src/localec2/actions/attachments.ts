@@ -186,6 +186,18 @@ export const detachVolume: Action = {
   },
 };
 
+async function restoreDevice(ctx: Ctx, volume: VolumeRecord, attachment: AttachmentRecord, instance: InstanceRecord): Promise<void> {
+  const file = volumeFile(ctx.dataDir, volume.id);
+  if (!attachment.loopDevice || !(await isLoopBoundTo(attachment.loopDevice, file))) {
+    attachment.loopDevice = await attachLoop(file);
+    ctx.log.info('re-attached loop device', { volumeId: volume.id, loopDevice: attachment.loopDevice });
+  }
+  const link = linkPathFor(instance, attachment.device, volume.id);
+  if (attachment.link && attachment.link !== link) await removeLink(attachment.link);
+  if ((await linkTarget(link)) !== attachment.loopDevice) await placeLink(link, attachment.loopDevice);
+  attachment.link = link;
+}
+
 /**
  * After a restart: attached volumes get their loop device and link back (kept when still in place,
  * re-made when gone), and attachments that were changing resume their transition.
@@ -205,15 +217,11 @@ export async function adoptAttachments(ctx: Ctx): Promise<void> {
       continue;
     }
     if (attachment.deviceHidden) continue;
-    const file = volumeFile(ctx.dataDir, volume.id);
-    if (!attachment.loopDevice || !(await isLoopBoundTo(attachment.loopDevice, file))) {
-      attachment.loopDevice = await attachLoop(file);
-      ctx.log.info('re-attached loop device', { volumeId: volume.id, loopDevice: attachment.loopDevice });
+    try {
+      await restoreDevice(ctx, volume, attachment, instance);
+    } catch (err) {
+      ctx.log.error('could not restore the device of an attached volume', { volumeId: volume.id, instanceId: instance.id, error: String(err) });
     }
-    const link = linkPathFor(instance, attachment.device, volume.id);
-    if (attachment.link && attachment.link !== link) await removeLink(attachment.link);
-    if ((await linkTarget(link)) !== attachment.loopDevice) await placeLink(link, attachment.loopDevice);
-    attachment.link = link;
   }
   ctx.commit();
 }

@@ -54,7 +54,7 @@ export const describeInstances: Action = {
     if (ids.length > 0 && maxResults !== undefined) {
       throw invalidParameterCombination('The parameter instancesSet cannot be used with the parameter maxResults');
     }
-    checkMaxResults(maxResults, 5, 1000);
+    checkMaxResults(maxResults, 5);
     for (const id of ids) findInstance(ctx.state, region, id);
     let instances = instancesInRegion(ctx.state, region);
     if (ids.length > 0) instances = instances.filter((instance) => ids.includes(instance.id));

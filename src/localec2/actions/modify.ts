@@ -135,7 +135,7 @@ export const describeVolumesModifications: Action = {
   async handle(ctx, { params, region, dryRun }) {
     const ids = params.list('VolumeId').map(checkVolumeId);
     const maxResults = params.int('MaxResults', 'maxResults');
-    checkMaxResults(maxResults, 5, 500);
+    checkMaxResults(maxResults, 5);
     for (const id of ids) {
       findVolume(ctx.state, region, id);
       if (!ctx.state.modifications[id]) {

@@ -97,7 +97,7 @@ export const describeSnapshots: Action = {
     if (ids.length > 0 && maxResults !== undefined) {
       throw invalidParameterCombination('The parameter snapshotSet cannot be used with the parameter maxResults');
     }
-    checkMaxResults(maxResults, 5, 1000);
+    checkMaxResults(maxResults, 5);
     const owners = params.list('Owner');
     let snapshots = snapshotsInRegion(ctx.state, region);
     if (owners.length > 0 && !owners.some((owner) => owner === 'self' || owner === ctx.accountId)) snapshots = [];

@@ -229,7 +229,7 @@ export const describeVolumes: Action = {
     if (ids.length > 0 && maxResults !== undefined) {
       throw invalidParameterCombination('The parameter volumeSet cannot be used with the parameter maxResults');
     }
-    checkMaxResults(maxResults, 5, 1000);
+    checkMaxResults(maxResults, 5);
     let volumes = volumesInRegion(ctx.state, region);
     if (ids.length > 0) {
       const missing = ids.find((id) => !volumes.some((volume) => volume.id === id));
@@ -237,7 +237,7 @@ export const describeVolumes: Action = {
       volumes = volumes.filter((volume) => ids.includes(volume.id));
     }
     const filtered = applyFilters(volumes, params.filters(), volumeFilterField, VOLUME_FILTERS);
-    // EC2 accepts MaxResults up to 1000 here but never returns more than 500 volumes in one page.
+    // As documented for DescribeVolumes: a larger MaxResults returns at most 500 volumes.
     const page = paginate(filtered, (volume) => volume.id, maxResults, params.get('NextToken'), 500);
     if (dryRun) throw dryRunSucceeded();
     return { volumeSet: page.items.map(volumeXml), nextToken: page.nextToken };
