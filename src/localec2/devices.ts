@@ -60,10 +60,18 @@ export async function removeFile(file: string): Promise<void> {
   await fs.rm(file, { force: true });
 }
 
+/** Binds the file to a free loop device; retried a few times, as concurrent users may race for the same free device. */
 export async function attachLoop(file: string): Promise<string> {
-  const device = (await run('losetup', ['--find', '--show', '--direct-io=off', file])).trim();
-  if (!/^\/dev\/loop\d+$/.test(device)) throw new Error(`losetup gave an unexpected device name: ${JSON.stringify(device)}`);
-  return device;
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      const device = (await run('losetup', ['--find', '--show', '--direct-io=off', file])).trim();
+      if (!/^\/dev\/loop\d+$/.test(device)) throw new Error(`losetup gave an unexpected device name: ${JSON.stringify(device)}`);
+      return device;
+    } catch (err) {
+      if (attempt >= 3) throw err;
+      await new Promise((resolve) => setTimeout(resolve, 50 * attempt));
+    }
+  }
 }
 
 /** Makes the loop device pick up its backing file's new size. */

@@ -18,6 +18,15 @@ import { findSnapshot, findVolume, volumesInRegion } from './lookups';
 import { tagsFromSpecifications } from './tags';
 
 const CLIENT_TOKEN_MAX = 64;
+/** How long a ClientToken keeps answering with its volume (EC2 keeps them for hours). */
+const CLIENT_TOKEN_LIFETIME_MS = 24 * 3600 * 1000;
+
+function forgetOldClientTokens(ctx: Ctx): void {
+  const oldest = Date.now() - CLIENT_TOKEN_LIFETIME_MS;
+  for (const [token, record] of Object.entries(ctx.state.clientTokens)) {
+    if (Date.parse(record.response.createTime) < oldest) delete ctx.state.clientTokens[token];
+  }
+}
 
 /** Zones a region offers: a to f, as most large regions do. */
 export function regionZones(region: string): string[] {
@@ -143,6 +152,7 @@ export const createVolume: Action = {
     const response = volumeXml(volume);
     ctx.state.volumes[volume.id] = volume;
     if (clientToken !== undefined) {
+      forgetOldClientTokens(ctx);
       ctx.state.clientTokens[clientToken] = { fingerprint, volumeId: volume.id, response: structuredClone(volume) };
     }
     const file = volumeFile(ctx.dataDir, volume.id);
