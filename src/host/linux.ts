@@ -1,0 +1,107 @@
+/** The Host of a Linux machine: devices, filesystems and mounts, composed from the modules beside it. */
+import fsp from 'node:fs/promises';
+import type { FsType } from '../cloud/types';
+import { BerthError } from '../errors';
+import type { Logger } from '../log';
+import { findDevice } from './discovery';
+import { DEFAULT_COMMAND_TIMEOUT_MS, runCommand, type CommandRunner } from './exec';
+import { Filesystems } from './filesystem';
+import { MOUNTINFO_PATH, mountsUnder, readMountInfo, type MountEntry } from './mountinfo';
+import { Mounts } from './mounts';
+import type { DataDirOwner, Host, Probe } from './types';
+
+export interface LinuxHostOptions {
+  /** Where device nodes and disk/by-id links are looked up (Config.deviceDir). */
+  deviceDir: string;
+  sysfsDir?: string;
+  logger: Logger;
+  /** Bound of each external command (default 60 s). */
+  commandTimeoutMs?: number;
+  /** How commands run; the real runner unless a test needs another. */
+  run?: CommandRunner;
+  mountInfoPath?: string;
+  /** Fallback poll while waiting for a device (default 200 ms). */
+  devicePollMs?: number;
+}
+
+export class LinuxHost implements Host {
+  private readonly filesystems: Filesystems;
+  private readonly mounts: Mounts;
+
+  constructor(private readonly options: LinuxHostOptions) {
+    const deps = {
+      run: options.run ?? runCommand,
+      logger: options.logger,
+      timeoutMs: options.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS,
+    };
+    this.filesystems = new Filesystems(deps);
+    this.mounts = new Mounts({ ...deps, mountInfoPath: options.mountInfoPath });
+  }
+
+  findDevice(volumeId: string, deviceName: string, signal: AbortSignal): Promise<string> {
+    return findDevice(volumeId, deviceName, signal, {
+      deviceDir: this.options.deviceDir,
+      sysfsDir: this.options.sysfsDir,
+      pollIntervalMs: this.options.devicePollMs,
+      requireBlockDevice: true,
+      logger: this.options.logger,
+    });
+  }
+
+  probe(devicePath: string): Promise<Probe> {
+    return this.filesystems.probe(devicePath);
+  }
+
+  format(devicePath: string, fsType: FsType, mkfsOptions: string[]): Promise<void> {
+    return this.filesystems.format(devicePath, fsType, mkfsOptions);
+  }
+
+  check(devicePath: string, fsType: string): Promise<void> {
+    return this.filesystems.check(devicePath, fsType);
+  }
+
+  mount(devicePath: string, target: string, fsType: string): Promise<void> {
+    return this.mounts.mount(devicePath, target, fsType);
+  }
+
+  unmount(target: string): Promise<void> {
+    return this.mounts.unmount(target);
+  }
+
+  grow(devicePath: string, target: string, fsType: string): Promise<void> {
+    return this.filesystems.grow(devicePath, target, fsType);
+  }
+
+  mountedSource(target: string): Promise<string | undefined> {
+    return this.mounts.mountedSource(target);
+  }
+
+  prepareDataDir(dir: string, owner: DataDirOwner): Promise<void> {
+    return prepareDataDir(dir, owner);
+  }
+}
+
+/**
+ * Creates dir with owner and mode when missing. An existing directory is left as it is (a REX-Ray volume's /data
+ * keeps its owner); an existing symlink or file is refused: handing it to Docker would expose whatever it points at.
+ */
+export async function prepareDataDir(dir: string, { uid, gid, mode }: DataDirOwner): Promise<void> {
+  const existing = await fsp.lstat(dir).catch((err: NodeJS.ErrnoException) => {
+    if (err.code === 'ENOENT') return undefined;
+    throw err;
+  });
+  if (existing?.isDirectory()) return;
+  if (existing) {
+    const what = existing.isSymbolicLink() ? 'a symbolic link' : 'not a directory';
+    throw new BerthError('host', `${dir} exists but is ${what}; refusing to give it to containers (make it a plain directory)`);
+  }
+  await fsp.mkdir(dir, { recursive: true, mode });
+  if (uid !== undefined || gid !== undefined) await fsp.chown(dir, uid ?? -1, gid ?? -1);
+  // mkdir's mode passes through the umask; set it exactly.
+  await fsp.chmod(dir, mode);
+}
+
+/** Mounts below root, e.g. the volumes a previous run left mounted (the daemon reconciles them at start). */
+export async function listMountsUnder(root: string, mountInfoPath = MOUNTINFO_PATH): Promise<MountEntry[]> {
+  return mountsUnder(await readMountInfo(mountInfoPath), root);
+}

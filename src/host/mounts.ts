@@ -1,0 +1,100 @@
+/** Mounting and unmounting filesystems, with the mount table as the source of truth. */
+import fsp from 'node:fs/promises';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { BerthError } from '../errors';
+import type { Logger } from '../log';
+import { runChecked, tail, type CommandRunner } from './exec';
+import { MOUNTINFO_PATH, isShared, mountAt, readMountInfo, type MountEntry } from './mountinfo';
+
+export interface MountDeps {
+  run: CommandRunner;
+  logger: Logger;
+  timeoutMs: number;
+  mountInfoPath?: string;
+}
+
+/** Pauses between umount attempts while the target is busy (a process closing its files): about 1.5 s in all. */
+const BUSY_RETRY_DELAYS_MS = [50, 100, 200, 400, 750];
+/** Stacked mounts at one target are peeled one by one; more than this means something else keeps mounting. */
+const MAX_STACKED_MOUNTS = 8;
+
+/** Linux dev_t to major:minor (glibc's encoding, which Node's stat rdev carries as a number). */
+export function deviceNumbers(rdev: number): { major: number; minor: number } {
+  const high = Math.floor(rdev / 2 ** 32);
+  const low = rdev % 2 ** 32;
+  return {
+    major: ((low >>> 8) & 0xfff) | ((high & 0xfffff000) >>> 0),
+    minor: ((low & 0xff) | ((low >>> 12) & 0xfff00) | ((high & 0xfff) << 20)) >>> 0,
+  };
+}
+
+export class Mounts {
+  constructor(private readonly deps: MountDeps) {}
+
+  private get options() {
+    return { timeoutMs: this.deps.timeoutMs };
+  }
+
+  private table(): Promise<MountEntry[]> {
+    return readMountInfo(this.deps.mountInfoPath ?? MOUNTINFO_PATH);
+  }
+
+  async mountedSource(target: string): Promise<string | undefined> {
+    return mountAt(await this.table(), target)?.source;
+  }
+
+  /** Creates target, mounts device there (xfs with nouuid) and makes it shared. Idempotent for the same device. */
+  async mount(device: string, target: string, fsType: string): Promise<void> {
+    const mountPoint = path.resolve(target);
+    await fsp.mkdir(mountPoint, { recursive: true });
+    const existing = mountAt(await this.table(), mountPoint);
+    if (existing) {
+      const { major, minor } = deviceNumbers((await fsp.stat(device)).rdev);
+      if (existing.major !== major || existing.minor !== minor) {
+        throw new BerthError('host', `${mountPoint} already has ${existing.source} (${existing.fsType}) mounted; refusing to mount ${device} over it`);
+      }
+      if (!isShared(existing)) await this.makeShared(mountPoint);
+      this.deps.logger.debug('already mounted', { device, target: mountPoint });
+      return;
+    }
+    const args = ['-t', fsType, ...(fsType === 'xfs' ? ['-o', 'nouuid'] : []), device, mountPoint];
+    await runChecked(this.deps.run, 'mount', args, { ...this.options, errorCode: 'filesystem' });
+    try {
+      await this.makeShared(mountPoint);
+    } catch (err) {
+      await this.unmount(mountPoint).catch((undoErr: unknown) =>
+        this.deps.logger.error('could not undo a mount after --make-shared failed', { target: mountPoint, err: undoErr }),
+      );
+      throw err;
+    }
+    this.deps.logger.info('mounted', { device, target: mountPoint, fsType });
+  }
+
+  private async makeShared(mountPoint: string): Promise<void> {
+    await runChecked(this.deps.run, 'mount', ['--make-shared', mountPoint], this.options);
+  }
+
+  /** Unmounts target (every mount stacked there). Not mounted is success; still busy after retries is 'host'. */
+  async unmount(target: string): Promise<void> {
+    const mountPoint = path.resolve(target);
+    let busyRetries = 0;
+    for (let peeled = 0; peeled <= MAX_STACKED_MOUNTS; ) {
+      if (!mountAt(await this.table(), mountPoint)) return;
+      const result = await this.deps.run('umount', [mountPoint], this.options);
+      const output = tail(`${result.stderr}\n${result.stdout}`);
+      if (result.exitCode === 0 || /not mounted/i.test(output)) {
+        peeled += 1;
+        continue;
+      }
+      if (/busy/i.test(output) && busyRetries < BUSY_RETRY_DELAYS_MS.length) {
+        await sleep(BUSY_RETRY_DELAYS_MS[busyRetries]);
+        busyRetries += 1;
+        continue;
+      }
+      const why = /busy/i.test(output) ? `still in use after ${busyRetries + 1} tries (a process has files open there): ${output}` : output;
+      throw new BerthError('host', `cannot unmount ${mountPoint}: ${why}`);
+    }
+    throw new BerthError('host', `cannot unmount ${mountPoint}: more than ${MAX_STACKED_MOUNTS} mounts are stacked there`);
+  }
+}
