@@ -16,7 +16,7 @@ export async function mountVolume(
   dataPath: string,
   signal: AbortSignal,
   deps: ServiceDeps,
-): Promise<Omit<MountRecord, 'ids'>> {
+): Promise<{ record: Omit<MountRecord, 'ids'>; volume: CloudVolume }> {
   const { cloud, host, logger } = deps;
   const here = cloud.identity();
   if (volume.availabilityZone !== here.availabilityZone) {
@@ -50,7 +50,11 @@ export async function mountVolume(
     });
     signal.throwIfAborted();
     logger.info('volume mounted', { volume: volume.name, volumeId: volume.volumeId, device, fsType });
-    return { volumeId: volume.volumeId, device, mountpoint };
+    const attachedHere = { instanceId: here.instanceId, device: deviceName, state: 'attached' as const };
+    return {
+      record: { volumeId: volume.volumeId, device, mountpoint },
+      volume: { ...volume, state: 'in-use', unformatted: false, attachments: [attachedHere] },
+    };
   } catch (err) {
     await rollback(undo, volume, deps);
     throw abortReason(err, signal, volume, deps.config.mountTimeoutMs);

@@ -97,7 +97,8 @@ export class VolumeService implements VolumeDriver {
       const volume = await this.currentVolume(name);
       if (!volume) throw new BerthError('not-found', `volume ${name} not found`);
       const mounted = await mountVolume(volume, this.mountpoint(name), this.dataPath(name), signal, this.deps);
-      await this.refcounts.acquire(name, id, mounted);
+      await this.refcounts.acquire(name, id, mounted.record);
+      await this.catalog.remember(mounted.volume);
       return this.dataPath(name);
     });
   }
@@ -113,6 +114,8 @@ export class VolumeService implements VolumeDriver {
       await host.unmount(record.mountpoint);
       await this.refcounts.forget(name);
       await cloud.detach(record.volumeId, {}, AbortSignal.timeout(config.statusTimeoutMs));
+      const known = this.catalog.known(name);
+      if (known?.volumeId === record.volumeId) await this.catalog.remember({ ...known, state: 'available', attachments: [] });
       logger.info('volume released', { volume: name, volumeId: record.volumeId });
     });
   }
