@@ -11,6 +11,7 @@ import {
   DeleteTagsCommand,
   DeleteVolumeCommand,
   DescribeInstancesCommand,
+  DescribeSnapshotsCommand,
   DescribeVolumesCommand,
   DetachVolumeCommand,
   type EC2Client,
@@ -32,6 +33,7 @@ import {
   belongsTo,
   isGone,
   isRetired,
+  movedVolumeTags,
   nameFilters,
   namespaceFilters,
   namespaceOf,
@@ -318,6 +320,64 @@ export class EbsCloud implements Cloud {
     } catch (err) {
       throw mapEc2Error(err, `retiring ${volumeId} (${volume.name})`);
     }
+  }
+
+  async moveToZone(volume: CloudVolume, availabilityZone: string, signal?: AbortSignal): Promise<CloudVolume> {
+    const from = `${volume.volumeId} in ${volume.availabilityZone}`;
+    const snapshotId = await this.snapshot(volume.volumeId, `berth: moving volume ${volume.name} from ${volume.availabilityZone} to ${availabilityZone}`, signal);
+    this.logger.info('moving volume to another availability zone', { name: volume.name, from, to: availabilityZone, snapshotId });
+    await this.waitSnapshotCompleted(snapshotId, signal);
+    const token = createHash('sha256')
+      .update(`${namespaceOf(this.config.tag)}\0${volume.name}\0move\0${volume.volumeId}\0${availabilityZone}`)
+      .digest('hex')
+      .slice(0, 64);
+    let moved: CloudVolume;
+    try {
+      const out = await this.ec2.send(
+        new CreateVolumeCommand({
+          AvailabilityZone: availabilityZone,
+          SnapshotId: snapshotId,
+          Size: volume.sizeGiB,
+          VolumeType: volume.volumeType as VolumeType,
+          ...(['io1', 'io2', 'gp3'].includes(volume.volumeType) && volume.iops !== undefined ? { Iops: volume.iops } : {}),
+          ...(volume.volumeType === 'gp3' && volume.throughput !== undefined ? { Throughput: volume.throughput } : {}),
+          Encrypted: volume.encrypted,
+          ...(volume.kmsKeyId ? { KmsKeyId: volume.kmsKeyId } : {}),
+          ClientToken: token,
+          TagSpecifications: [{ ResourceType: 'volume', Tags: movedVolumeTags(volume) }],
+        }),
+        { abortSignal: signal },
+      );
+      moved = await this.waitAvailable(out.VolumeId ?? '', signal);
+    } catch (err) {
+      if (!hasErrorCode(err, 'IdempotentParameterMismatch')) throw err instanceof BerthError ? err : mapEc2Error(err, `CreateVolume ${volume.name} in ${availabilityZone}`);
+      // Another host is moving it too (from its own snapshot): use the volume it made.
+      const theirs = (await this.queryVolumes(nameFilters(this.config.tag, volume.name), signal)).find(
+        (candidate) => candidate.availabilityZone === availabilityZone && candidate.tags[TAGS.movedFrom] === volume.volumeId && !isGone(candidate),
+      );
+      if (!theirs) throw mapEc2Error(err, `CreateVolume ${volume.name} in ${availabilityZone}`);
+      moved = await this.untilAvailable(theirs, signal);
+    }
+    await this.retire(volume.volumeId, 'moved', signal);
+    this.logger.info('volume moved', { name: volume.name, from, to: `${moved.volumeId} in ${availabilityZone}`, snapshotId });
+    return moved;
+  }
+
+  private waitSnapshotCompleted(snapshotId: string, signal?: AbortSignal): Promise<true> {
+    return waitFor<true>(
+      async () => {
+        let state: string | undefined;
+        try {
+          const out = await this.ec2.send(new DescribeSnapshotsCommand({ SnapshotIds: [snapshotId] }), { abortSignal: signal });
+          state = out.Snapshots?.[0]?.State;
+        } catch (err) {
+          throw mapEc2Error(err, `DescribeSnapshots ${snapshotId}`);
+        }
+        if (state === 'error') throw new BerthError('cloud', `snapshot ${snapshotId} failed`);
+        return state === 'completed' ? { done: true, value: true } : { done: false, state: state ?? 'not visible yet' };
+      },
+      this.waitOptions(`snapshot ${snapshotId} to complete`, this.config.statusTimeoutMs, signal),
+    );
   }
 
   // --- lookups ---

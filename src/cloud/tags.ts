@@ -33,6 +33,8 @@ export const TAGS = {
   unformatted: 'berth:unformatted',
   generation: 'berth:generation',
   retired: 'berth:retired',
+  crossAZ: 'berth:crossAZ',
+  movedFrom: 'berth:movedFrom',
 } as const;
 
 export const DEFAULT_NAMESPACE = 'default';
@@ -76,9 +78,11 @@ export function volumeTags(spec: CreateVolumeSpec, ebsTag: string, generation: n
     [TAGS.namespace]: namespaceOf(ebsTag),
     [TAGS.volumeName]: spec.name,
     [TAGS.fsType]: format.fsType,
-    [TAGS.unformatted]: 'true',
     [TAGS.generation]: String(generation),
   };
+  // A volume made from a snapshot holds the snapshot's data: it is never formatted.
+  if (!spec.snapshotId) tags[TAGS.unformatted] = 'true';
+  if (spec.crossAZ === 'snapshot') tags[TAGS.crossAZ] = 'snapshot';
   if (format.mkfsOptions.length > 0) tags[TAGS.mkfsOptions] = JSON.stringify(format.mkfsOptions);
   if (format.uid !== undefined) tags[TAGS.uid] = String(format.uid);
   if (format.gid !== undefined) tags[TAGS.gid] = String(format.gid);
@@ -102,6 +106,17 @@ export function snapshotTagSpecifications(name: string, ebsTag: string, volumeId
       ],
     },
   ];
+}
+
+/** The tags of a volume moved to another zone: its own, less the unformatted marker and AWS's. */
+export function movedVolumeTags(volume: CloudVolume): Tag[] {
+  const tags: Record<string, string> = {};
+  for (const [key, value] of Object.entries(volume.tags)) {
+    if (key === TAGS.unformatted || key === TAGS.retired || key.toLowerCase().startsWith('aws:')) continue;
+    tags[key] = value;
+  }
+  tags[TAGS.movedFrom] = volume.volumeId;
+  return Object.entries(tags).map(([Key, Value]) => ({ Key, Value }));
 }
 
 /** Every berth volume of this namespace. */
@@ -212,6 +227,7 @@ export function toCloudVolume(volume: Volume, { ebsTag, defaultFsType }: ParseOp
     owner: berth ? 'berth' : 'rexray',
     format: berth ? formatFromTags(tags, defaultFsType) : { fsType: defaultFsType, mkfsOptions: [] },
     unformatted: berth && tags[TAGS.unformatted] === 'true',
+    crossAZ: berth && tags[TAGS.crossAZ] === 'snapshot' ? 'snapshot' : 'refuse',
   };
   if (volume.Iops !== undefined) cloudVolume.iops = volume.Iops;
   if (volume.Throughput !== undefined) cloudVolume.throughput = volume.Throughput;

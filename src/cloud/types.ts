@@ -8,6 +8,7 @@ export interface InstanceIdentity {
 }
 
 export type FsType = 'ext4' | 'xfs';
+export type CrossAZPolicy = 'refuse' | 'snapshot';
 
 /** How a volume is formatted and presented at first mount; stored in the volume's tags. */
 export interface FormatSpec {
@@ -50,6 +51,7 @@ export interface CloudVolume {
   format: FormatSpec;
   /** Still carries berth's "unformatted" marker: the only state in which berth may run mkfs. */
   unformatted: boolean;
+  crossAZ: CrossAZPolicy;
 }
 
 export interface CreateVolumeSpec {
@@ -64,6 +66,8 @@ export interface CreateVolumeSpec {
   snapshotId?: string;
   extraTags: Record<string, string>;
   format: FormatSpec;
+  /** What a Mount in another availability zone does: refuse (default) or move the volume there through a snapshot. */
+  crossAZ?: CrossAZPolicy;
 }
 
 export interface DetachOptions {
@@ -94,6 +98,12 @@ export interface Cloud {
    * `berth:retired` = `<reason> <name> <ISO time>` is added, so no lookup by name finds it again.
    */
   retire(volumeId: string, reason: 'retained' | 'moved', signal?: AbortSignal): Promise<void>;
+  /**
+   * Moves a volume no instance uses to another availability zone: snapshot, wait for it, create the volume there
+   * from the snapshot with the same name and options (one volume even when several hosts race), retire the old
+   * one (never deleted). Resolves with the new, available volume.
+   */
+  moveToZone(volume: CloudVolume, availabilityZone: string, signal?: AbortSignal): Promise<CloudVolume>;
   /** Removes the "unformatted" marker after mkfs. */
   markFormatted(volumeId: string, signal?: AbortSignal): Promise<void>;
   /** Throttled calls retried so far (for logs and benchmarks). */

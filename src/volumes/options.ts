@@ -28,7 +28,8 @@ export const VOLUME_TYPES = ['gp3', 'gp2', 'io1', 'io2', 'st1', 'sc1', 'standard
 export type VolumeType = (typeof VOLUME_TYPES)[number];
 
 /** What to do when the volume is wanted in another availability zone (for the multi-AZ feature). */
-export type CrossAZPolicy = 'refuse' | 'snapshot';
+export type { CrossAZPolicy } from '../cloud/types';
+import type { CrossAZPolicy } from '../cloud/types';
 
 export interface ParsedCreateOptions {
   spec: CreateVolumeSpec;

@@ -17,6 +17,7 @@ import { parseCreateOptions } from './options';
 import { Refcounts } from './refcounts';
 import { volumeInfo } from './status';
 import { removeVolume } from './remove';
+import { ZoneMoves } from './zone-move';
 
 export type ServiceConfig = Pick<
   Config,
@@ -35,11 +36,13 @@ export class VolumeService implements VolumeDriver {
   private readonly refcounts: Refcounts;
   private readonly catalog: Catalog;
   private readonly shuttingDown = new AbortController();
+  private readonly zoneMoves: ZoneMoves;
 
   constructor(private readonly deps: ServiceDeps) {
     const { config, cloud, logger } = deps;
     this.refcounts = new Refcounts(path.join(config.stateDir, 'mounts.json'));
     this.catalog = new Catalog({ file: path.join(config.stateDir, 'volumes.json'), cloud, logger, ttlMs: config.listCacheMs });
+    this.zoneMoves = new ZoneMoves(deps);
   }
 
   /** Drops mount records whose filesystem is no longer mounted (the host rebooted or someone unmounted it). */
@@ -56,14 +59,14 @@ export class VolumeService implements VolumeDriver {
   async create(name: string, opts: Record<string, string> | null): Promise<void> {
     const { cloud, config } = this.deps;
     validateVolumeName(name, config.tag);
-    const { spec } = parseCreateOptions(name, opts, {
+    const { spec, crossAZ } = parseCreateOptions(name, opts, {
       availabilityZone: cloud.identity().availabilityZone,
       fsType: config.fsType,
       kmsKeyId: config.kmsKeyId,
       volumeFileMode: config.volumeFileMode,
     });
     await this.locks.run(name, async () => {
-      const volume = await cloud.create(spec);
+      const volume = await cloud.create({ ...spec, crossAZ });
       await this.catalog.remember(volume);
       this.deps.logger.info('volume ready', { volume: name, volumeId: volume.volumeId, availabilityZone: volume.availabilityZone });
     });
@@ -94,8 +97,12 @@ export class VolumeService implements VolumeDriver {
         await this.dropStaleMount(name, existing.mountpoint, existing.volumeId);
       }
       signal.throwIfAborted();
-      const volume = await this.currentVolume(name);
+      let volume = await this.currentVolume(name);
       if (!volume) throw new BerthError('not-found', `volume ${name} not found`);
+      if (volume.availabilityZone !== this.deps.cloud.identity().availabilityZone) {
+        volume = await this.zoneMoves.bringHere(volume, signal);
+        await this.catalog.remember(volume);
+      }
       const mounted = await mountVolume(volume, this.mountpoint(name), this.dataPath(name), signal, this.deps);
       await this.refcounts.acquire(name, id, mounted.record);
       await this.catalog.remember(mounted.volume);

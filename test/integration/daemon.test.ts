@@ -31,6 +31,7 @@ describeAsRoot('berth daemon against the local EC2 endpoint', () => {
 
   const instanceA = () => endpoint.instances[0];
   const instanceB = () => endpoint.instances[1];
+  const instanceInZoneB = () => endpoint.instances[2];
 
   async function daemon(instance = instanceA(), env: Record<string, string> = {}, keys = true): Promise<Daemon> {
     const started = await startDaemon({ ec2: endpoint.ec2, instance, env, keys });
@@ -61,7 +62,7 @@ describeAsRoot('berth daemon against the local EC2 endpoint', () => {
   }
 
   beforeAll(async () => {
-    endpoint = await startLocalEc2(['id=i-0aaaaaaaaaaaaaaa1,az=us-east-1a', 'id=i-0bbbbbbbbbbbbbbb2,az=us-east-1a,devices=nitro']);
+    endpoint = await startLocalEc2(['id=i-0aaaaaaaaaaaaaaa1,az=us-east-1a', 'id=i-0bbbbbbbbbbbbbbb2,az=us-east-1a,devices=nitro', 'id=i-0ccccccccccccccc3,az=us-east-1b']);
     ec2 = new EC2Client({ region: 'us-east-1', endpoint: endpoint.ec2, credentials: { accessKeyId: TEST_ACCESS_KEY, secretAccessKey: TEST_SECRET_KEY } });
   });
 
@@ -187,6 +188,33 @@ describeAsRoot('berth daemon against the local EC2 endpoint', () => {
     // Back on A: the old container stops; berth unmounts its fenced filesystem without detaching B's work.
     await ok(a, 'VolumeDriver.Unmount', { Name: 'contested', ID: 'x' });
     expect(isMounted(path.dirname(oldMount))).toBe(false);
+  });
+
+  it('refuses a volume from another availability zone, naming both, unless created with crossAZ=snapshot: then moves it with its data', async () => {
+    const a = await daemon(instanceA());
+    const c = await daemon(instanceInZoneB());
+    await ok(a, 'VolumeDriver.Create', { Name: 'pinned', Opts: {} });
+    expect((await c.call('VolumeDriver.Mount', { Name: 'pinned', ID: 'z' })).body.Err).toMatch(/us-east-1a.*us-east-1b/);
+
+    await ok(a, 'VolumeDriver.Create', { Name: 'nomad', Opts: { crossAZ: 'snapshot' } });
+    const before = (await ok(a, 'VolumeDriver.Mount', { Name: 'nomad', ID: 'x' })).Mountpoint;
+    writeDurably(path.join(before, 'journey'), 'from us-east-1a');
+    const oldId = (await ok(a, 'VolumeDriver.Get', { Name: 'nomad' })).Volume.Status.volumeId;
+    await ok(a, 'VolumeDriver.Unmount', { Name: 'nomad', ID: 'x' });
+
+    const after = (await ok(c, 'VolumeDriver.Mount', { Name: 'nomad', ID: 'y' })).Mountpoint;
+    expect(fs.readFileSync(path.join(after, 'journey'), 'utf8')).toBe('from us-east-1a');
+    const { Volume } = await ok(c, 'VolumeDriver.Get', { Name: 'nomad' });
+    expect(Volume.Status.availabilityZone).toBe('us-east-1b');
+    expect(Volume.Status.volumeId).not.toBe(oldId);
+    const old = await describe(oldId);
+    const oldTags = Object.fromEntries(old.Tags!.map((tag) => [tag.Key, tag.Value]));
+    expect(old.State).toBe('available');
+    expect(oldTags['berth:retired']).toMatch(/^moved nomad /);
+    expect(oldTags['berth:name']).toBeUndefined();
+    const live = await ec2.send(new DescribeVolumesCommand({ Filters: [{ Name: 'tag:berth:name', Values: ['nomad'] }] }));
+    expect(live.Volumes!.map((volume) => volume.VolumeId)).toEqual([Volume.Status.volumeId]);
+    await ok(c, 'VolumeDriver.Unmount', { Name: 'nomad', ID: 'y' });
   });
 
   it('still succeeds with throttling and server errors injected', async () => {

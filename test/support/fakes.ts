@@ -24,6 +24,7 @@ export function volumeFixture(name: string, overrides: Partial<CloudVolume> = {}
     owner: 'berth',
     format: { fsType: 'ext4', mkfsOptions: [] },
     unformatted: true,
+    crossAZ: 'refuse',
     ...overrides,
   };
 }
@@ -104,6 +105,12 @@ export class FakeCloud implements Cloud {
     volume.attachments = volume.attachments.filter((a) => a.instanceId !== instanceId);
     if (volume.attachments.length === 0) volume.state = 'available';
   }
+  async moveToZone(volume: CloudVolume, availabilityZone: string) {
+    this.record(`moveToZone ${volume.volumeId} ${availabilityZone}`);
+    const moved = this.add(volumeFixture(volume.name, { availabilityZone, unformatted: false, crossAZ: volume.crossAZ, format: volume.format }));
+    this.volumes.get(volume.volumeId)!.name = '';
+    return moved;
+  }
   async markFormatted(volumeId: string) {
     this.record(`markFormatted ${volumeId}`);
     this.volumes.get(volumeId)!.unformatted = false;
@@ -120,6 +127,8 @@ export class FakeHost implements Host {
   /** target -> device */
   readonly mounts = new Map<string, string>();
   missingDevice = false;
+  /** What blkid finds on devices not set up in `devices`. */
+  defaultProbe: Probe = {};
 
   async findDevice(volumeId: string, deviceName: string, signal: AbortSignal) {
     this.calls.push(`findDevice ${volumeId}`);
@@ -128,7 +137,7 @@ export class FakeHost implements Host {
       throw new BerthError('device-missing', `device for ${volumeId} did not appear`);
     }
     const device = `/dev/fake-${volumeId}`;
-    if (!this.devices.has(device)) this.devices.set(device, {});
+    if (!this.devices.has(device)) this.devices.set(device, { ...this.defaultProbe });
     return device;
   }
   async probe(device: string) {

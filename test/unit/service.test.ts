@@ -114,7 +114,26 @@ describe('volume service', () => {
 
   it('refuses a volume in another availability zone, naming both', async () => {
     cloud.add(volumeFixture('far', { availabilityZone: 'us-east-1b' }));
-    await expect(service().mount('far', 'a', never)).rejects.toThrow(/us-east-1b.*us-east-1a/);
+    await expect(service().mount('far', 'a', never)).rejects.toThrow(/us-east-1b.*us-east-1a.*crossAZ=snapshot/);
+    expect(cloud.count('moveToZone')).toBe(0);
+  });
+
+  it('moves a crossAZ=snapshot volume into this zone, once, and mounts the moved volume', async () => {
+    const far = cloud.add(volumeFixture('mover', { availabilityZone: 'us-east-1b', crossAZ: 'snapshot', unformatted: false }));
+    host.defaultProbe = { fsType: 'ext4' };
+    const volumes = service();
+    await Promise.all([volumes.mount('mover', 'a', never), volumes.mount('mover', 'b', never)]);
+    expect(cloud.calls.filter((call) => call.startsWith('moveToZone'))).toEqual([`moveToZone ${far.volumeId} us-east-1a`]);
+    const moved = cloud.byName('mover')!;
+    expect(moved.availabilityZone).toBe('us-east-1a');
+    expect(cloud.calls).toContain(`attach ${moved.volumeId}`);
+    expect(cloud.calls).not.toContain(`attach ${far.volumeId}`);
+  });
+
+  it('does not move a crossAZ volume that another instance still uses', async () => {
+    cloud.add(volumeFixture('busy-far', { availabilityZone: 'us-east-1b', crossAZ: 'snapshot', attachments: [{ instanceId: 'i-0other00000000000', device: '/dev/xvdf', state: 'attached' }] }));
+    await expect(service().mount('busy-far', 'a', never)).rejects.toThrow(/attached to instance i-0other00000000000/);
+    expect(cloud.count('moveToZone')).toBe(0);
   });
 
   it('never formats a device that holds a filesystem, a partition table, or a volume not created empty by berth', async () => {
