@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /** berth's command line: `serve` runs the plugin daemon, `local-ec2` the local EC2 and metadata endpoint. */
-import { ConfigError, loadConfig, SCHEMA } from './config';
+import { ConfigError, loadConfig, settingsHelp } from './config';
 import { createLogger, type Logger } from './log';
 
 const USAGE = `usage: berth <command> [options]
@@ -10,23 +10,6 @@ commands:
   local-ec2   run the local EC2 and instance-metadata endpoint (berth local-ec2 --help)
   version     print the version
 `;
-
-export function settingsHelp(): string {
-  const rows = Object.entries(SCHEMA).map(([key, setting]) => {
-    const fallback = setting.default === '' ? '' : ` (default ${String(setting.default)})`;
-    return `  --${setting.arg.padEnd(24)} ${setting.env.padEnd(34)} ${setting.doc}${fallback}  [config key: ${key}]`;
-  });
-  return [
-    'usage: berth serve [--flag value]...',
-    '',
-    'Every setting is a flag, an environment variable and a key of the JSON config file.',
-    'Precedence: defaults < config file < environment < flags; an empty environment variable counts as unset.',
-    "REX-Ray's REXRAY_FSTYPE, REXRAY_PREEMPT and REXRAY_LOGLEVEL are read when berth's own name is unset.",
-    '',
-    ...rows,
-    '',
-  ].join('\n');
-}
 
 async function serve(args: string[]): Promise<void> {
   if (args.includes('--help') || args.includes('-h')) {

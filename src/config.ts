@@ -305,3 +305,21 @@ export function redactedConfig(config: Config): Record<string, unknown> {
 export function redactUrlCredentials(url: string): string {
   return url.replace(/\/\/[^/@]*@/, '//[redacted]@');
 }
+
+/** `berth serve --help`: every setting with its flag, environment variable, default and config key. */
+export function settingsHelp(): string {
+  const rows = Object.entries(SCHEMA).map(([key, setting]) => {
+    const fallback = setting.default === '' ? '' : ` (default ${String(setting.default)})`;
+    return `  --${setting.arg.padEnd(24)} ${setting.env.padEnd(34)} ${setting.doc}${fallback}  [config key: ${key}]`;
+  });
+  return [
+    'usage: berth serve [--flag value]...',
+    '',
+    'Every setting is a flag, an environment variable and a key of the JSON config file.',
+    'Precedence: defaults < config file < environment < flags; an empty environment variable counts as unset.',
+    "REX-Ray's REXRAY_FSTYPE, REXRAY_PREEMPT and REXRAY_LOGLEVEL are read when berth's own name is unset.",
+    '',
+    ...rows,
+    '',
+  ].join('\n');
+}

@@ -44,11 +44,12 @@ export async function startDaemon(config: Config, logger: Logger): Promise<Daemo
     ready,
     async stop() {
       stopping = true;
-      await new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeIdleConnections();
-      });
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      // In-flight calls hold their connections open: abort them (they roll back) before waiting for the server.
       if (service) await service.shutdown();
+      server.closeAllConnections();
+      await closed;
       fs.rmSync(config.socket, { force: true });
       logger.info('stopped');
     },

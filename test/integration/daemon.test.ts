@@ -294,6 +294,27 @@ describeAsRoot('berth daemon against the local EC2 endpoint', () => {
     expect((await ok(await daemon(instanceA(), { EBS_TAG: 'other' }), 'VolumeDriver.List', {})).Volumes).toEqual([]);
   });
 
+  it('on SIGTERM rolls back an unfinished Mount, keeps finished ones mounted and attached, and removes its socket', async () => {
+    const d = await daemon();
+    await ok(d, 'VolumeDriver.Create', { Name: 'kept-on-stop', Opts: {} });
+    await ok(d, 'VolumeDriver.Create', { Name: 'cut-short', Opts: {} });
+    const kept = (await ok(d, 'VolumeDriver.Mount', { Name: 'kept-on-stop', ID: 'a' })).Mountpoint;
+    const cutShort = (await ok(d, 'VolumeDriver.Get', { Name: 'cut-short' })).Volume.Status.volumeId;
+    await endpoint.admin('POST', 'faults', { stuckAttaching: [cutShort] });
+    const pending = d.call('VolumeDriver.Mount', { Name: 'cut-short', ID: 'b' }).catch((err: Error) => err);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    await d.stop();
+    expect(d.child.exitCode).toBe(0);
+    await pending;
+    expect(fs.existsSync(d.socket)).toBe(false);
+    expect(isMounted(path.dirname(kept))).toBe(true);
+    expect((await describe(cutShort)).Attachments ?? []).toEqual([]);
+    const restarted = await startDaemon({ ec2: endpoint.ec2, instance: instanceA(), dirs: { root: d.root } });
+    daemons.push(restarted);
+    await ok(restarted, 'VolumeDriver.Unmount', { Name: 'kept-on-stop', ID: 'a' });
+    expect(isMounted(path.dirname(kept))).toBe(false);
+  });
+
   it('keeps access and secret keys out of every log line and state file', async () => {
     const d = await daemon(instanceA(), { EBS_LOGLEVEL: 'debug' });
     await ok(d, 'VolumeDriver.Create', { Name: 'secretive', Opts: {} });

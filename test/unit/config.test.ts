@@ -113,3 +113,15 @@ describe('configuration', () => {
     expect(shown).not.toContain('user:pw');
   });
 });
+
+describe('serve --help', () => {
+  it('documents every setting with its flag, environment variable and config key', () => {
+    const { settingsHelp, SCHEMA } = require('../../src/config');
+    const help: string = settingsHelp();
+    for (const [key, setting] of Object.entries(SCHEMA) as [string, { env: string; arg: string }][]) {
+      expect(help).toContain(`--${setting.arg}`);
+      expect(help).toContain(setting.env);
+      expect(help).toContain(`config key: ${key}`);
+    }
+  });
+});
