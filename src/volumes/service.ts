@@ -14,6 +14,7 @@ import { KeyedLocks } from './locks';
 import { mountVolume } from './mount';
 import { validateVolumeName } from './names';
 import { parseCreateOptions } from './options';
+import { PendingDetaches } from './pending-detaches';
 import { Refcounts } from './refcounts';
 import { volumeInfo } from './status';
 import { removeVolume } from './remove';
@@ -37,12 +38,16 @@ export class VolumeService implements VolumeDriver {
   private readonly catalog: Catalog;
   private readonly shuttingDown = new AbortController();
   private readonly zoneMoves: ZoneMoves;
+  private readonly pendingDetaches: PendingDetaches;
 
   constructor(private readonly deps: ServiceDeps) {
     const { config, cloud, logger } = deps;
     this.refcounts = new Refcounts(path.join(config.stateDir, 'mounts.json'));
     this.catalog = new Catalog({ file: path.join(config.stateDir, 'volumes.json'), cloud, logger, ttlMs: config.listCacheMs });
     this.zoneMoves = new ZoneMoves(deps);
+    this.pendingDetaches = new PendingDetaches(path.join(config.stateDir, 'pending-detaches.json'), cloud, logger, (name, work) =>
+      this.locks.run(name, work),
+    );
   }
 
   /** Drops mount records whose filesystem is no longer mounted (the host rebooted or someone unmounted it). */
@@ -99,6 +104,7 @@ export class VolumeService implements VolumeDriver {
       signal.throwIfAborted();
       let volume = await this.currentVolume(name);
       if (!volume) throw new BerthError('not-found', `volume ${name} not found`);
+      await this.pendingDetaches.cancel(volume.volumeId);
       if (volume.availabilityZone !== this.deps.cloud.identity().availabilityZone) {
         volume = await this.zoneMoves.bringHere(volume, signal);
         await this.catalog.remember(volume);
@@ -120,7 +126,12 @@ export class VolumeService implements VolumeDriver {
       const { host, cloud, logger, config } = this.deps;
       await host.unmount(record.mountpoint);
       await this.refcounts.forget(name);
-      await cloud.detach(record.volumeId, {}, AbortSignal.timeout(config.statusTimeoutMs));
+      try {
+        await cloud.detach(record.volumeId, {}, AbortSignal.timeout(config.statusTimeoutMs));
+      } catch (err) {
+        await this.pendingDetaches.add(record.volumeId, name, err);
+        return;
+      }
       const known = this.catalog.known(name);
       if (known?.volumeId === record.volumeId) await this.catalog.remember({ ...known, state: 'available', attachments: [] });
       logger.info('volume released', { volume: name, volumeId: record.volumeId });
@@ -159,6 +170,7 @@ export class VolumeService implements VolumeDriver {
     await this.locks.idle();
     await this.refcounts.persist();
     this.catalog.close();
+    this.pendingDetaches.stop();
   }
 
   /** False once EC2 says the volume left this instance (force-detached by another host: our mount is fenced). */

@@ -258,3 +258,41 @@ describe('volume service after another host took the volume', () => {
     }
   });
 });
+
+describe('volume service when a detach fails', () => {
+  it('answers Unmount, keeps retrying the detach in the background, and a new Mount here cancels it', async () => {
+    const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-service-'));
+    const cloud = new FakeCloud();
+    const host = new FakeHost();
+    const config: ServiceConfig = { mountRoot: '/mnt/berth', stateDir, tag: '', fsType: 'ext4', kmsKeyId: '', volumeFileMode: 0o755, volumeRootPath: '/data', preempt: false, removePolicy: '', mountTimeoutMs: 2000, statusTimeoutMs: 2000, listCacheMs: 5000 };
+    const volumes = new VolumeService({ cloud, host, logger: silentLogger(), config });
+    const never = new AbortController().signal;
+    try {
+      const volume = cloud.add(volumeFixture('sticky'));
+      await volumes.mount('sticky', 'a', never);
+      const detach = cloud.detach.bind(cloud);
+      let failures = 1;
+      cloud.detach = async (...args) => {
+        if (failures-- > 0) throw new Error('EC2 unreachable');
+        return detach(...args);
+      };
+      await volumes.unmount('sticky', 'a');
+      expect(host.mounts.has('/mnt/berth/sticky')).toBe(false);
+      expect(volume.attachments).toHaveLength(1);
+      expect(fs.readFileSync(path.join(stateDir, 'pending-detaches.json'), 'utf8')).toContain(volume.volumeId);
+      await new Promise((resolve) => setTimeout(resolve, 1500));
+      expect(volume.attachments).toEqual([]);
+
+      await volumes.mount('sticky', 'b', never);
+      failures = 1;
+      await volumes.unmount('sticky', 'b');
+      await volumes.mount('sticky', 'c', never);
+      await new Promise((resolve) => setTimeout(resolve, 1500));
+      expect(volume.attachments).toHaveLength(1);
+      expect(host.mounts.has('/mnt/berth/sticky')).toBe(true);
+    } finally {
+      await volumes.shutdown();
+      fs.rmSync(stateDir, { recursive: true, force: true });
+    }
+  });
+});
