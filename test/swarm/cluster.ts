@@ -1,0 +1,284 @@
+/**
+ * A three-node Docker Swarm on this machine, with berth installed in every node from a registry, as users run it.
+ *
+ * - One local EC2 endpoint (unix sockets only), one simulated instance per node: own id, own metadata service,
+ *   own device dir, in the zone asked for.
+ * - A private registry (the e2e harness's), reached by the nodes through a unix socket relay.
+ * - Each node (see node.ts) reaches EC2, its metadata service and the registry on its own loopback, at the same
+ *   ports on every node: every node's plugin has the same settings.
+ * - The plugin image is build/plugin (rebuilt only when stale), pushed once under its version, installed with
+ *   `docker plugin install --grant-all-permissions --alias berth/ebs <registry>/berth/ebs:<version> KEY=VALUE...`.
+ * - sw1 is the only manager; nodes are labelled `berth.az=<zone>`.
+ * teardown() removes everything: nodes (processes, mounts, cgroups), loop devices and links (the endpoint's
+ * cleanup), namespaces, registry, files.
+ */
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { importBusyboxImage, startRegistry, type Registry } from '../support/dockerd';
+import { TEST_ACCESS_KEY, TEST_SECRET_KEY } from '../support/local-ec2';
+import { buildPluginDir, PLUGIN_DIR, REPO } from '../e2e/plugin-harness';
+import { SwarmEndpoint, type SimulatedInstance } from './endpoint';
+import { SwarmNetwork } from './network';
+import { SwarmNode } from './node';
+import { listLoopDevicesUnder } from './loops';
+import { sleep } from './processes';
+import { relayUnixToTcp, type Relay } from './relay';
+
+export const EC2_PORT = 8773;
+export const IMDS_PORT = 8774;
+export const REGISTRY_PORT = 5000;
+export const PLUGIN = 'berth/ebs';
+export const PLUGIN_REF = 'berth/ebs:latest';
+export const IMAGE = 'berth-test/busybox:latest';
+export const VERSION = (JSON.parse(fs.readFileSync(path.join(REPO, 'package.json'), 'utf8')) as { version: string }).version;
+
+export interface SwarmOptions {
+  /** One zone per node; node 1 (sw1) is the manager. */
+  zones: string[];
+  /** Extra plugin settings (the same on every node). */
+  settings?: Record<string, string>;
+  log?: (line: string) => void;
+}
+
+export interface BringUpTimes {
+  pluginBuildS: number;
+  pluginRebuilt: boolean;
+  nodesMs: number;
+  pushMs: number;
+  installMs: number;
+  swarmMs: number;
+  totalMs: number;
+}
+
+function instanceId(): string {
+  return `i-${crypto.randomBytes(9).toString('hex').slice(0, 17)}`;
+}
+
+export class Swarm {
+  readonly runId = crypto.randomBytes(3).toString('hex');
+  readonly baseDir = `/tmp/bt-sw-${this.runId}`;
+  /** Every simulated instance's device dir lives under here (devtmpfs, seen by every node's plugin through /dev). */
+  readonly deviceRoot = `/dev/bt-sw-${this.runId}`;
+  readonly pluginDeviceDir = `${this.deviceRoot}/node`;
+  readonly network = new SwarmNetwork(this.runId);
+  readonly nodes: SwarmNode[] = [];
+  readonly instances: SimulatedInstance[];
+  readonly endpoint: SwarmEndpoint;
+  times?: BringUpTimes;
+  private registry?: Registry;
+  private relay?: Relay;
+  private readonly pluginIds = new Map<SwarmNode, string>();
+  private readonly log: (line: string) => void;
+
+  constructor(private readonly options: SwarmOptions) {
+    this.log = options.log ?? (() => undefined);
+    this.instances = options.zones.map((az, index) => ({
+      id: instanceId(),
+      az,
+      imdsSocket: path.join(this.baseDir, `imds-${index + 1}.sock`),
+      devdir: `${this.deviceRoot}/n${index + 1}`,
+    }));
+    this.endpoint = new SwarmEndpoint(this.baseDir, this.instances);
+  }
+
+  get manager(): SwarmNode {
+    return this.nodes[0];
+  }
+
+  /** sw1, sw2, ... */
+  node(hostname: string): SwarmNode {
+    const node = this.nodes.find((candidate) => candidate.id === hostname);
+    if (!node) throw new Error(`no node ${hostname}`);
+    return node;
+  }
+
+  instanceOf(node: SwarmNode): SimulatedInstance {
+    return this.instances[node.spec.index - 1];
+  }
+
+  nodeOfInstance(instanceIdValue: string): SwarmNode | undefined {
+    const index = this.instances.findIndex((instance) => instance.id === instanceIdValue);
+    return index >= 0 ? this.nodes[index] : undefined;
+  }
+
+  pluginId(node: SwarmNode): string {
+    const id = this.pluginIds.get(node);
+    if (!id) throw new Error(`${node.id}: plugin not installed`);
+    return id;
+  }
+
+  /** The plugin settings every node gets. */
+  pluginSettings(extra: Record<string, string> = {}): Record<string, string> {
+    return {
+      EBS_ENDPOINT: `http://127.0.0.1:${EC2_PORT}`,
+      AWS_EC2_METADATA_SERVICE_ENDPOINT: `http://127.0.0.1:${IMDS_PORT}`,
+      EBS_ACCESSKEY: TEST_ACCESS_KEY,
+      EBS_SECRETKEY: TEST_SECRET_KEY,
+      EBS_DEVICEDIR: this.pluginDeviceDir,
+      ...this.options.settings,
+      ...extra,
+    };
+  }
+
+  async bringUp(): Promise<void> {
+    const started = Date.now();
+    fs.mkdirSync(this.baseDir, { recursive: true });
+    fs.mkdirSync(this.deviceRoot, { recursive: true });
+
+    let mark = Date.now();
+    const built = await buildPluginDir();
+    const pluginBuildS = (Date.now() - mark) / 1000;
+    this.log(`plugin dir ${built.rebuilt ? 'rebuilt' : 'reused'} in ${pluginBuildS.toFixed(1)} s`);
+
+    this.registry = await startRegistry();
+    const registryPort = Number(this.registry.address.split(':')[1]);
+    this.relay = await relayUnixToTcp(path.join(this.baseDir, 'registry.sock'), registryPort);
+    await this.endpoint.start();
+
+    mark = Date.now();
+    await this.network.createSwitch();
+    for (let index = 1; index <= this.instances.length; index++) await this.network.addNode(index);
+    const nodes = await Promise.allSettled(
+      this.instances.map((instance, offset) => {
+        const index = offset + 1;
+        return SwarmNode.start({
+          index,
+          hostname: `sw${index}`,
+          netns: this.network.nodeNamespace(index),
+          baseDir: path.join(this.baseDir, `n${index}`),
+          instanceDeviceDir: instance.devdir,
+          pluginDeviceDir: this.pluginDeviceDir,
+          forwards: {
+            [EC2_PORT]: this.endpoint.ec2Socket,
+            [IMDS_PORT]: instance.imdsSocket,
+            [REGISTRY_PORT]: this.relay!.socketPath,
+          },
+          cgroupParent: `/bt-sw-${this.runId}-n${index}`,
+        });
+      }),
+    );
+    for (const result of nodes) if (result.status === 'fulfilled') this.nodes.push(result.value);
+    const failed = nodes.find((result): result is PromiseRejectedResult => result.status === 'rejected');
+    if (failed) throw failed.reason;
+    const nodesMs = Date.now() - mark;
+
+    mark = Date.now();
+    await this.pushPlugin();
+    const pushMs = Date.now() - mark;
+    mark = Date.now();
+    await Promise.all(this.nodes.map((node) => this.installPlugin(node)));
+    await Promise.all(this.nodes.map((node) => importBusyboxImage(node, IMAGE)));
+    const installMs = Date.now() - mark;
+
+    mark = Date.now();
+    await this.formSwarm();
+    const swarmMs = Date.now() - mark;
+    this.times = { pluginBuildS, pluginRebuilt: built.rebuilt, nodesMs, pushMs, installMs, swarmMs, totalMs: Date.now() - started };
+  }
+
+  /** Changes plugin settings on every node: disable (forced: volumes exist), set, enable. */
+  async setPluginSettings(settings: Record<string, string>): Promise<void> {
+    const pairs = Object.entries(settings).map(([key, value]) => `${key}=${value}`);
+    await Promise.all(
+      this.nodes.map(async (node) => {
+        await node.dockerOk(['plugin', 'disable', '--force', PLUGIN], { timeoutMs: 60_000 });
+        await node.dockerOk(['plugin', 'set', PLUGIN, ...pairs]);
+        await node.dockerOk(['plugin', 'enable', '--timeout', '120', PLUGIN], { timeoutMs: 150_000 });
+      }),
+    );
+  }
+
+  async teardown(): Promise<void> {
+    const problems: string[] = [];
+    const attempt = async (what: string, step: () => Promise<unknown>) => {
+      try {
+        const result = await step();
+        if (Array.isArray(result)) problems.push(...result.map(String));
+      } catch (err) {
+        problems.push(`${what}: ${(err as Error).message}`);
+      }
+    };
+    await Promise.all(this.nodes.map((node) => attempt(`stop ${node.id}`, () => node.stop())));
+    await attempt('endpoint', () => this.endpoint.destroy());
+    await attempt('network', () => this.network.destroy());
+    await attempt('relay', async () => this.relay?.close());
+    await attempt('registry', async () => this.registry?.stop());
+    const loops = await listLoopDevicesUnder(this.endpoint.dataDir);
+    if (loops.length > 0) problems.push(`loop devices left: ${loops.join(', ')}`);
+    fs.rmSync(this.deviceRoot, { recursive: true, force: true });
+    if (!problems.some((problem) => problem.includes('files kept'))) fs.rmSync(this.baseDir, { recursive: true, force: true });
+    if (problems.length > 0) throw new Error(`swarm teardown:\n${problems.join('\n')}`);
+  }
+
+  /** docker plugin create + push from sw1 under <registry>/berth/ebs:<version>; the local copy is removed. */
+  private async pushPlugin(): Promise<void> {
+    const node = this.manager;
+    const ref = `127.0.0.1:${REGISTRY_PORT}/${PLUGIN}:${VERSION}`;
+    await node.dockerOk(['plugin', 'create', ref, PLUGIN_DIR], { timeoutMs: 5 * 60_000 });
+    try {
+      await node.dockerOk(['plugin', 'push', ref], { timeoutMs: 5 * 60_000 });
+    } finally {
+      await node.docker(['plugin', 'rm', '--force', ref]);
+    }
+  }
+
+  private async installPlugin(node: SwarmNode): Promise<void> {
+    const ref = `127.0.0.1:${REGISTRY_PORT}/${PLUGIN}:${VERSION}`;
+    const pairs = Object.entries(this.pluginSettings()).map(([key, value]) => `${key}=${value}`);
+    await node.dockerOk(['plugin', 'install', '--grant-all-permissions', '--alias', PLUGIN, ref, ...pairs], { timeoutMs: 5 * 60_000 });
+    this.pluginIds.set(node, (await node.dockerOk(['plugin', 'inspect', '--format', '{{.Id}}', PLUGIN])).trim());
+  }
+
+  private async formSwarm(): Promise<void> {
+    const manager = this.manager;
+    const managerAddress = this.network.address(1);
+    await manager.dockerOk(['swarm', 'init', '--advertise-addr', managerAddress, '--listen-addr', `${managerAddress}:2377`]);
+    const token = (await manager.dockerOk(['swarm', 'join-token', '--quiet', 'worker'])).trim();
+    await Promise.all(
+      this.nodes.slice(1).map((node) => {
+        const address = this.network.address(node.spec.index);
+        return node.dockerOk(['swarm', 'join', '--token', token, '--advertise-addr', address, '--listen-addr', `${address}:2377`, `${managerAddress}:2377`], {
+          timeoutMs: 120_000,
+        });
+      }),
+    );
+    await this.waitForNodes((nodes) => nodes.filter((line) => line.status === 'Ready').length === this.nodes.length, 60_000);
+    for (const [offset, node] of this.nodes.entries()) {
+      await manager.dockerOk(['node', 'update', '--label-add', `berth.az=${this.instances[offset].az}`, node.id]);
+    }
+    // Swarm places a task only on nodes whose reported plugins include the volume driver.
+    const deadline = Date.now() + 60_000;
+    for (const node of this.nodes) {
+      for (;;) {
+        const plugins = await manager.dockerOk(['node', 'inspect', '--format', '{{json .Description.Engine.Plugins}}', node.id]);
+        if (plugins.includes(PLUGIN_REF)) break;
+        if (Date.now() > deadline) throw new Error(`${node.id} does not report ${PLUGIN_REF} to the manager: ${plugins}`);
+        await sleep(500);
+      }
+    }
+  }
+
+  /** Polls `docker node ls` on the manager until the predicate holds. */
+  async waitForNodes(
+    predicate: (nodes: Array<{ hostname: string; status: string; availability: string }>) => boolean,
+    timeoutMs: number,
+  ): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    let last = '';
+    for (;;) {
+      const out = await this.manager.docker(['node', 'ls', '--format', '{{.Hostname}} {{.Status}} {{.Availability}}']);
+      last = out.stdout.trim();
+      const nodes = last
+        .split('\n')
+        .filter(Boolean)
+        .map((line) => {
+          const [hostname, status, availability] = line.split(' ');
+          return { hostname, status, availability };
+        });
+      if (out.code === 0 && predicate(nodes)) return;
+      if (Date.now() > deadline) throw new Error(`swarm nodes did not reach the expected state within ${timeoutMs} ms:\n${last}\n${out.stderr}`);
+      await sleep(300);
+    }
+  }
+}

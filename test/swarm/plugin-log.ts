@@ -1,0 +1,67 @@
+/**
+ * berth's own log lines, read back from a node's dockerd log: dockerd copies a managed plugin's output into its log
+ * as `time="..." level=... msg="<the plugin's line>" plugin=<plugin id>`, and berth writes JSON lines.
+ */
+
+export interface PluginLine {
+  /** berth's timestamp (when the line was written: for a call, when it finished) */
+  time: number;
+  level: string;
+  message: string;
+  fields: Record<string, unknown>;
+}
+
+/** One protocol call as berth logged it. */
+export interface PluginCall {
+  method: string;
+  volume?: string;
+  outcome: string;
+  error?: string;
+  start: number;
+  end: number;
+  durationMs: number;
+}
+
+function unquoteLogfmt(quoted: string): string {
+  try {
+    return JSON.parse(`"${quoted}"`) as string;
+  } catch {
+    return quoted;
+  }
+}
+
+export function pluginLines(dockerdLog: string, pluginId: string): PluginLine[] {
+  const lines: PluginLine[] = [];
+  for (const line of dockerdLog.split('\n')) {
+    if (!line.includes(`plugin=${pluginId}`)) continue;
+    const match = /msg="((?:[^"\\]|\\.)*)"/.exec(line);
+    if (!match) continue;
+    const text = unquoteLogfmt(match[1]);
+    let parsed: Record<string, unknown>;
+    try {
+      parsed = JSON.parse(text) as Record<string, unknown>;
+    } catch {
+      continue; // not one of berth's JSON lines (e.g. a Node.js warning)
+    }
+    const { timestamp, level, message, ...fields } = parsed;
+    lines.push({ time: Date.parse(String(timestamp)), level: String(level), message: String(message), fields });
+  }
+  return lines;
+}
+
+export function pluginCalls(dockerdLog: string, pluginId: string): PluginCall[] {
+  return pluginLines(dockerdLog, pluginId)
+    .filter((line) => line.message === 'call' && typeof line.fields.method === 'string')
+    .map((line) => {
+      const durationMs = Number(line.fields.durationMs ?? 0);
+      return {
+        method: String(line.fields.method).replace(/^VolumeDriver\./, ''),
+        volume: typeof line.fields.volume === 'string' ? line.fields.volume : undefined,
+        outcome: String(line.fields.outcome ?? ''),
+        error: typeof line.fields.error === 'string' ? line.fields.error : undefined,
+        start: line.time - durationMs,
+        end: line.time,
+        durationMs,
+      };
+    });
+}
