@@ -137,6 +137,45 @@ function warnAboutMissingTools(bundleDir, rootfs, log) {
   }
 }
 
+function alive(pid) {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return err.code !== 'ESRCH';
+  }
+}
+
+/** Runs fn holding an exclusive lock file (O_EXCL, holder's pid inside; a dead holder's lock is taken over). */
+async function withLock(file, log, fn, timeoutMs = 30 * 60_000) {
+  const deadline = Date.now() + timeoutMs;
+  let told = false;
+  for (;;) {
+    try {
+      const fd = fs.openSync(file, 'wx');
+      fs.writeSync(fd, String(process.pid));
+      fs.closeSync(fd);
+      break;
+    } catch (err) {
+      if (err.code !== 'EEXIST') throw err;
+    }
+    const holder = Number(fs.readFileSync(file, 'utf8').trim() || 0);
+    if (holder > 0 && !alive(holder)) {
+      fs.rmSync(file, { force: true });
+      continue;
+    }
+    if (Date.now() > deadline) throw new Error(`assemble: ${file} is still held by process ${holder}`);
+    if (!told) log(`assemble: waiting for process ${holder}, which is building (${file})`);
+    told = true;
+    await new Promise((resolve) => setTimeout(resolve, 500));
+  }
+  try {
+    return await fn();
+  } finally {
+    fs.rmSync(file, { force: true });
+  }
+}
+
 /**
  * Builds the plugin directory; returns { dir, rebuilt, rootfsBytes, seconds }.
  * Safe to call from tests: output goes to a staging directory that replaces `out` only when complete and checked.
@@ -158,6 +197,12 @@ export async function assemble({
     );
   }
   const manifest = readManifest();
+  fs.mkdirSync(cache, { recursive: true });
+  // Tests may build from several processes at once: one build at a time per cache (and so per machine).
+  return withLock(path.join(cache, 'assemble.lock'), log, () => assembleLocked({ out, entry, nodeVersion, cache, arch, ifStale, log, manifest, started }));
+}
+
+async function assembleLocked({ out, entry, nodeVersion, cache, arch, ifStale, log, manifest, started }) {
   const base = ensureBase({ cacheDir: path.join(cache, 'plugin-base'), log });
   const inputs = inputsHash({ entry, nodeVersion, baseStamp: base.stamp });
   const inputsFile = path.join(out, INPUTS_FILE);
