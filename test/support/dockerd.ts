@@ -96,6 +96,18 @@ function findExecutable(command: string): string | undefined {
   return undefined;
 }
 
+/** Where dockerd 20.10 puts managed plugins' sockets, whatever its exec root: <here>/<plugin id>/<socket>. */
+const PLUGIN_SOCKET_ROOT = '/run/docker/plugins';
+
+/** Ids of the managed plugins a daemon knows (directories of 64 hex digits in <data root>/plugins). */
+function pluginIdsOf(dataRoot: string): string[] {
+  try {
+    return fs.readdirSync(path.join(dataRoot, 'plugins')).filter((name) => /^[0-9a-f]{64}$/.test(name));
+  } catch {
+    return [];
+  }
+}
+
 /** Host paths dockerd or containerd create outside the directories we give them (see the header). */
 const SHARED_HOST_DIRS = ['/run/docker', '/run/docker/plugins', '/run/containerd', '/run/containerd/s'];
 
@@ -304,6 +316,7 @@ export async function startDockerd(options: StartOptions = {}): Promise<Dockerd>
   const stop = async () => {
     if (stopped) return;
     stopped = true;
+    const pluginIds = pluginIdsOf(dataRoot);
     if (!exited(child)) {
       child.kill('SIGTERM');
       // dockerd stops its containers and plugins first (a plugin gets SIGTERM, then SIGKILL after 10 s).
@@ -328,7 +341,12 @@ export async function startDockerd(options: StartOptions = {}): Promise<Dockerd>
       throw new Error(`private dockerd ${id}: still mounted, directories kept: ${remaining.join(', ')}`);
     }
     for (const target of [execRoot, socket, pidFile, base]) fs.rmSync(target, { recursive: true, force: true });
-    for (const hierarchy of cgroupMounts()) removeCgroupTree(path.join(hierarchy, `bt-${id}`));
+    // A plugin killed with its daemon leaves its socket directory and cgroups (named by plugin id) behind.
+    for (const pluginId of pluginIds) fs.rmSync(path.join(PLUGIN_SOCKET_ROOT, pluginId), { recursive: true, force: true });
+    for (const hierarchy of cgroupMounts()) {
+      removeCgroupTree(path.join(hierarchy, `bt-${id}`));
+      for (const pluginId of pluginIds) removeCgroupTree(path.join(hierarchy, pluginId));
+    }
     for (const dir of [...SHARED_HOST_DIRS].reverse()) {
       if (preexisting.has(dir)) continue;
       try {
