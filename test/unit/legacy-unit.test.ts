@@ -1,0 +1,28 @@
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { describeWhen } from '../support/privileges';
+
+const unit = path.resolve(__dirname, '../../plugin/legacy/berth.service');
+
+function missingSystemdAnalyze(): string | undefined {
+  try {
+    execFileSync('systemd-analyze', ['--version'], { stdio: 'ignore' });
+    return undefined;
+  } catch {
+    return 'systemd-analyze is not installed';
+  }
+}
+
+describeWhen(missingSystemdAnalyze(), 'legacy plugin systemd unit', () => {
+  it('passes systemd-analyze verify', () => {
+    expect(() => execFileSync('systemd-analyze', ['verify', unit], { stdio: 'pipe' })).not.toThrow();
+  });
+
+  it('runs berth serve and stops it with SIGTERM, leaving time for its rollback', () => {
+    const text = fs.readFileSync(unit, 'utf8');
+    expect(text).toMatch(/^ExecStart=\S*node \S+cli\.js serve$/m);
+    expect(text).toMatch(/^KillSignal=SIGTERM$/m);
+    expect(text).toMatch(/^Before=docker\.service$/m);
+  });
+});
