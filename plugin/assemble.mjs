@@ -8,7 +8,7 @@
  *   node plugin/assemble.mjs [--out build/plugin] [--entry src/cli.ts] [--node-version 24.21.0]
  *                            [--cache /var/cache/berth] [--arch amd64] [--if-stale] [--json]
  *
- * --if-stale: do nothing when DIR was built from the same inputs (sources, lockfile, manifest, these scripts,
+ * --if-stale: do nothing when DIR was built from the same inputs (sources, package files, manifest, these scripts,
  * the Debian base and the runtime version). The rootfs is checked inside a chroot before it replaces DIR.
  * --json: print the result ({ dir, rebuilt, rootfsBytes, seconds }) as one JSON line.
  */
@@ -49,6 +49,7 @@ function inputsHash({ entry, nodeVersion, baseStamp }) {
     ...listFiles(path.join(REPO, 'src')),
     ...listFiles(path.join(REPO, 'plugin')).filter((file) => file.endsWith('.mjs')),
     path.join(REPO, 'config.json'),
+    path.join(REPO, 'package.json'),
     path.join(REPO, 'package-lock.json'),
   ];
   if (!entry.startsWith(path.join(REPO, 'src') + path.sep)) files.push(entry);

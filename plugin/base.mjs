@@ -33,7 +33,8 @@ const CONFIG_FILES = ['/etc/mke2fs.conf'];
 const CA_BUNDLE = '/etc/ssl/certs/ca-certificates.crt';
 const CA_CONFIG = '/etc/ca-certificates.conf';
 const CA_SOURCE_DIR = '/usr/share/ca-certificates';
-const SEARCH_DIRS = ['/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin'];
+/** Debian's own directories only: a locally installed tool in /usr/local is not from a Debian package. */
+const SEARCH_DIRS = ['/usr/sbin', '/usr/bin', '/sbin', '/bin'];
 const THIS_FILE = fileURLToPath(import.meta.url);
 /** In the rootfs: which Debian package and version each copied file came from. */
 export const DEBIAN_FILES = 'usr/share/berth/debian-files.txt';
