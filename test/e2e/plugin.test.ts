@@ -4,7 +4,7 @@
  */
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import { importBusyboxImage, missingDocker, startDockerd, type Dockerd } from '../support/dockerd';
+import { importBusyboxImage, missingDocker, startDockerd, type PrivateDockerd } from '../support/dockerd';
 import { startLocalEc2, TEST_ACCESS_KEY, TEST_SECRET_KEY, type LocalEc2 } from '../support/local-ec2';
 import { describeWhen, missingRootAndLoop } from '../support/privileges';
 import { buildPluginDir, installPlugin, pluginLog, removePlugin, type BuiltPlugin, type InstalledPlugin } from './plugin-harness';
@@ -15,7 +15,7 @@ const MiB = 1024 * 1024;
 
 describeWhen(missingDocker() ?? missingRootAndLoop(), 'managed plugin in a private dockerd', () => {
   let built: BuiltPlugin;
-  let dockerd: Dockerd | undefined;
+  let dockerd: PrivateDockerd | undefined;
   let ec2: LocalEc2 | undefined;
   let plugin: InstalledPlugin | undefined;
   // Device links of the simulated instance live under the host's /dev, which the plugin sees through its /dev mount.
@@ -93,5 +93,25 @@ describeWhen(missingDocker() ?? missingRootAndLoop(), 'managed plugin in a priva
     if (removed.code !== 0) throw new Error(explain('volume rm', removed));
     const volumes = await dockerd!.dockerOk(['volume', 'ls', '--quiet']);
     expect(volumes.split('\n')).not.toContain('v1');
+  }, 10 * 60_000);
+
+  it('keeps a volume and its data across a restart of the Docker daemon', async () => {
+    await dockerd!.dockerOk(['volume', 'create', '--driver', PLUGIN, '--opt', 'size=1', 'kept'], { timeoutMs: 150_000 });
+    const write = await run(['-v', 'kept:/data', IMAGE, 'sh', '-c', 'echo before > /data/f']);
+    if (write.code !== 0) throw new Error(explain('writing container', write));
+
+    // Docker stops the plugin, starts it again, and asks it (Get) about every volume it knows: one answered with an
+    // error would be dropped from Docker's list.
+    const restartMs = await dockerd!.restart();
+    process.stderr.write(`e2e plugin: dockerd restart with the plugin enabled ${restartMs} ms\n`);
+    const listed = await dockerd!.dockerOk(['plugin', 'ls', '--format', '{{.Name}} {{.Enabled}}']);
+    expect(listed.trim().split('\n')).toContain(`${PLUGIN} true`);
+    const volumes = await dockerd!.dockerOk(['volume', 'ls', '--format', '{{.Driver}} {{.Name}}']);
+    expect(volumes.trim().split('\n')).toContain(`${PLUGIN} kept`);
+
+    const read = await run(['-v', 'kept:/data', IMAGE, 'cat', '/data/f']);
+    if (read.code !== 0) throw new Error(explain('reading container after the restart', read));
+    expect(read.stdout).toBe('before\n');
+    await dockerd!.dockerOk(['volume', 'rm', 'kept'], { timeoutMs: 150_000 });
   }, 10 * 60_000);
 });

@@ -125,6 +125,7 @@ export interface Dockerd {
   readonly dataRoot: string;
   readonly execRoot: string;
   readonly logFile: string;
+  /** The current dockerd process (changes on restart). */
   readonly pid: number;
   /** Milliseconds from spawning dockerd to `docker info` answering. */
   readonly startMs: number;
@@ -138,6 +139,15 @@ export interface Dockerd {
   log(): string;
   /** Stops the daemon (SIGTERM, then SIGKILL) and removes everything it left. Idempotent. */
   stop(): Promise<void>;
+}
+
+/** The daemon startDockerd() runs. */
+export interface PrivateDockerd extends Dockerd {
+  /**
+   * Stops the daemon as a service manager restarts it (SIGTERM, wait) and starts it again on the same directories;
+   * resolves when it answers, with the milliseconds that took.
+   */
+  restart(): Promise<number>;
 }
 
 function sleep(ms: number): Promise<void> {
@@ -267,7 +277,7 @@ function killAll(pids: number[]): void {
  * Starts a private dockerd and waits until `docker info` answers.
  * Names: /run/bt-<id> (exec root), /run/bt-<id>.sock, /run/bt-<id>.pid, and a temp dir for config, data and logs.
  */
-export async function startDockerd(options: StartOptions = {}): Promise<Dockerd> {
+export async function startDockerd(options: StartOptions = {}): Promise<PrivateDockerd> {
   const id = crypto.randomBytes(3).toString('hex');
   const base = fs.mkdtempSync(path.join(os.tmpdir(), `bt-dockerd-${id}-`));
   const dataRoot = path.join(base, 'data');
@@ -298,13 +308,16 @@ export async function startDockerd(options: StartOptions = {}): Promise<Dockerd>
     '--cgroup-parent', `/bt-${id}`,
     ...(options.args ?? []),
   ];
-  const logFd = fs.openSync(logFile, 'a');
+  const launch = (): ChildProcess => {
+    const logFd = fs.openSync(logFile, 'a');
+    try {
+      return spawn(findExecutable('dockerd') ?? 'dockerd', args, { stdio: ['ignore', logFd, logFd], env: { ...process.env, DOCKER_HOST: undefined } });
+    } finally {
+      fs.closeSync(logFd);
+    }
+  };
   const started = Date.now();
-  const child = spawn(findExecutable('dockerd') ?? 'dockerd', args, {
-    stdio: ['ignore', logFd, logFd],
-    env: { ...process.env, DOCKER_HOST: undefined },
-  });
-  fs.closeSync(logFd);
+  let child = launch();
   const env: NodeJS.ProcessEnv = { ...process.env, DOCKER_HOST: `unix://${socket}`, DOCKER_CONFIG: cliConfig };
   delete env.DOCKER_CONTEXT;
   delete env.DOCKER_TLS_VERIFY;
@@ -313,18 +326,21 @@ export async function startDockerd(options: StartOptions = {}): Promise<Dockerd>
   const docker = (dockerArgs: string[], runOptions: RunOptions = {}) => runCommand('docker', dockerArgs, { ...runOptions, env });
   let stopped = false;
 
+  /** SIGTERM; dockerd stops its containers and plugins first (a plugin gets SIGTERM, then SIGKILL after 10 s). */
+  const terminate = async () => {
+    if (exited(child)) return;
+    child.kill('SIGTERM');
+    if (!(await waitForExit(child, 30_000))) {
+      child.kill('SIGKILL');
+      await waitForExit(child, 10_000);
+    }
+  };
+
   const stop = async () => {
     if (stopped) return;
     stopped = true;
     const pluginIds = pluginIdsOf(dataRoot);
-    if (!exited(child)) {
-      child.kill('SIGTERM');
-      // dockerd stops its containers and plugins first (a plugin gets SIGTERM, then SIGKILL after 10 s).
-      if (!(await waitForExit(child, 30_000))) {
-        child.kill('SIGKILL');
-        await waitForExit(child, 10_000);
-      }
-    }
+    await terminate();
     // After a SIGKILL, containerd shims (and what they run) outlive dockerd: they all name our exec root.
     const shims = processesMentioning(`${execRoot}/`);
     killAll([...descendants(shims), ...shims]);
@@ -358,8 +374,8 @@ export async function startDockerd(options: StartOptions = {}): Promise<Dockerd>
   };
 
   const startTimeoutMs = options.startTimeoutMs ?? 60_000;
-  try {
-    const deadline = started + startTimeoutMs;
+  const waitUntilAnswering = async (since: number) => {
+    const deadline = since + startTimeoutMs;
     while (!(await ping(socket))) {
       if (exited(child)) throw new Error(`dockerd exited with ${child.exitCode ?? child.signalCode} before answering`);
       if (Date.now() > deadline) throw new Error(`dockerd did not answer within ${startTimeoutMs} ms`);
@@ -367,10 +383,16 @@ export async function startDockerd(options: StartOptions = {}): Promise<Dockerd>
     }
     const info = await docker(['info', '--format', '{{.ServerVersion}} {{.Driver}}'], { timeoutMs: 30_000 });
     if (info.code !== 0) throw new Error(describe('docker', ['info'], info));
-  } catch (err) {
+  };
+  const failed = (err: unknown) => {
     const tail = fs.existsSync(logFile) ? fs.readFileSync(logFile, 'utf8').split('\n').slice(-20).join('\n') : '';
+    return new Error(`private dockerd ${id}: ${(err as Error).message}\n${tail}`);
+  };
+  try {
+    await waitUntilAnswering(started);
+  } catch (err) {
     await stop().catch(() => undefined);
-    throw new Error(`private dockerd ${id}: ${(err as Error).message}\n${tail}`);
+    throw failed(err);
   }
   const startMs = Date.now() - started;
 
@@ -380,7 +402,9 @@ export async function startDockerd(options: StartOptions = {}): Promise<Dockerd>
     dataRoot,
     execRoot,
     logFile,
-    pid: child.pid ?? -1,
+    get pid() {
+      return child.pid ?? -1;
+    },
     startMs,
     env,
     docker,
@@ -390,6 +414,18 @@ export async function startDockerd(options: StartOptions = {}): Promise<Dockerd>
       return out.stdout;
     },
     log: () => (fs.existsSync(logFile) ? fs.readFileSync(logFile, 'utf8') : ''),
+    async restart() {
+      if (stopped) throw new Error(`private dockerd ${id} was stopped`);
+      const since = Date.now();
+      await terminate();
+      child = launch();
+      try {
+        await waitUntilAnswering(since);
+      } catch (err) {
+        throw failed(err);
+      }
+      return Date.now() - since;
+    },
     stop,
   };
 }
