@@ -233,7 +233,8 @@ export class Swarm {
   private async formSwarm(): Promise<void> {
     const manager = this.manager;
     const managerAddress = this.network.address(1);
-    await manager.dockerOk(['swarm', 'init', '--advertise-addr', managerAddress, '--listen-addr', `${managerAddress}:2377`]);
+    // Task history kept long enough that every task of a scenario (failed attempts included) can be inspected.
+    await manager.dockerOk(['swarm', 'init', '--advertise-addr', managerAddress, '--listen-addr', `${managerAddress}:2377`, '--task-history-limit', '100']);
     const token = (await manager.dockerOk(['swarm', 'join-token', '--quiet', 'worker'])).trim();
     await Promise.all(
       this.nodes.slice(1).map((node) => {

@@ -150,6 +150,30 @@ export class SwarmNode implements Dockerd {
     return out.stdout;
   }
 
+  /** One Docker Engine API request over the node's socket (what the CLI sends, without its start-up time). */
+  api(method: 'GET' | 'POST' | 'DELETE', route: string, body?: unknown, timeoutMs = 120_000): Promise<{ status: number; body: string }> {
+    const payload = body === undefined ? undefined : JSON.stringify(body);
+    return new Promise((resolve, reject) => {
+      const request = http.request(
+        {
+          socketPath: this.socket,
+          path: route,
+          method,
+          headers: payload === undefined ? {} : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) },
+          timeout: timeoutMs,
+        },
+        (response) => {
+          let text = '';
+          response.setEncoding('utf8').on('data', (chunk: string) => (text += chunk));
+          response.on('end', () => resolve({ status: response.statusCode ?? 0, body: text }));
+        },
+      );
+      request.on('timeout', () => request.destroy(new Error(`${this.id}: ${method} ${route}: no answer within ${timeoutMs} ms`)));
+      request.on('error', reject);
+      request.end(payload);
+    });
+  }
+
   log(): string {
     return fs.existsSync(this.logFile) ? fs.readFileSync(this.logFile, 'utf8') : '';
   }

@@ -1,0 +1,421 @@
+/**
+ * berth in a real three-node Docker Swarm on this machine (see cluster.ts): sw1 (manager) in us-east-1b, sw2 and sw3
+ * in us-east-1a, each its own instance of one local EC2 endpoint, berth installed in each from a registry.
+ *
+ * What a user moving services between hosts would notice: one volume per name whatever the race, a drained node's
+ * task and volume moving with their data, a dead node's volume refused (naming its holder) or taken over and fenced,
+ * redeploys that leave nothing attached behind, and volumes that follow a task into another zone only when asked.
+ * Figures (drain time and berth's share of it, EC2 calls per move) are printed at the end.
+ */
+import fs from 'node:fs';
+import { missingDocker, missingRegistry } from '../support/dockerd';
+import { describeWhen, missingRootAndLoop } from '../support/privileges';
+import { PLUGIN, Swarm } from './cluster';
+import type { EndpointCall } from './endpoint';
+import type { SwarmNode } from './node';
+import { pluginCalls, pluginLines, type PluginCall } from './plugin-log';
+import { sleep } from './processes';
+import {
+  checkHistory,
+  createWriter,
+  parseJournal,
+  removeService,
+  runningOn,
+  taskStatuses,
+  tasksOf,
+  waitForTask,
+  waitForWrites,
+  type Task,
+  type WriterService,
+} from './services';
+import { countByAction, fsck, liveVolumes, mountsOf, readFromImage, theVolume, volumeById, waitFor } from './volumes';
+
+const ZONE_A = 'us-east-1a';
+const ZONE_B = 'us-east-1b';
+const IN_ZONE_A = `node.labels.berth.az==${ZONE_A}`;
+/** berth's List cache lifetime (EBS_LISTCACHE default). */
+const LIST_CACHE_MS = 5000;
+
+function missingTools(): string | undefined {
+  for (const command of ['ip', 'nsenter', 'unshare', 'debugfs', 'e2fsck']) {
+    if (!['/usr/sbin', '/usr/bin', '/sbin', '/bin'].some((dir) => fs.existsSync(`${dir}/${command}`))) return `${command} is not installed`;
+  }
+  return undefined;
+}
+
+const say = (line: string) => process.stderr.write(`[swarm] ${line}\n`);
+const callTime = (call: EndpointCall) => (typeof call.time === 'number' ? call.time : Date.parse(call.time));
+const total = (calls: PluginCall[]) => Math.round(calls.reduce((sum, call) => sum + call.durationMs, 0));
+const describeCall = (call: PluginCall) => `${call.method} ${call.outcome} ${Math.round(call.durationMs)} ms${call.error ? `: ${call.error}` : ''}`;
+
+describeWhen(missingDocker() ?? missingRegistry() ?? missingRootAndLoop() ?? missingTools(), 'berth in a three-node Docker Swarm', () => {
+  let swarm: Swarm;
+  const figures: Record<string, unknown> = {};
+
+  const otherInZoneA = (hostname: string) => swarm.node(hostname === 'sw2' ? 'sw3' : 'sw2');
+  const callsOf = (node: SwarmNode, volume: string, from: number, to = Infinity) =>
+    pluginCalls(node.log(), swarm.pluginId(node)).filter((call) => call.volume === volume && call.end >= from && call.start <= to);
+
+  /** Removes the service and waits until no node mounts the volume and EC2 shows it detached. */
+  async function finish(service: WriterService | undefined): Promise<void> {
+    if (!service) return;
+    await removeService(swarm, service.name);
+    await waitFor(
+      `${service.volume} released after removing ${service.name}`,
+      async () => {
+        if (swarm.nodes.some((node) => mountsOf(node, service.volume).length > 0)) return undefined;
+        const live = await liveVolumes(swarm.endpoint, service.volume);
+        return live.every((volume) => !volume.attachment) || undefined;
+      },
+      60_000,
+    );
+  }
+
+  beforeAll(async () => {
+    swarm = new Swarm({ zones: [ZONE_B, ZONE_A, ZONE_A], log: say });
+    await swarm.bringUp();
+    figures.bringUp = swarm.times;
+    say(`up: ${JSON.stringify(swarm.times)}`);
+  }, 10 * 60_000);
+
+  afterAll(async () => {
+    say(`figures:\n${JSON.stringify(figures, null, 2)}`);
+    await swarm?.teardown();
+  }, 5 * 60_000);
+
+  it('drain: the task moves, the old node unmounts and detaches, the new one attaches and mounts, data intact (no delays, then EC2-like delays)', async () => {
+    const service = await createWriter(swarm, { name: 'drain', volume: 'drain-data', constraints: [IN_ZONE_A] });
+    const moves: Array<Record<string, unknown>> = [];
+    try {
+      let task = await waitForTask(swarm, service.name, runningOn(), 'running', 90_000);
+      for (const delays of ['', 'realistic']) {
+        if (swarm.endpoint.delays !== delays) await swarm.endpoint.restart(delays);
+        const from = swarm.node(task.node);
+        const to = otherInZoneA(task.node);
+        await waitForWrites(from, task, 3);
+        const volume = await theVolume(swarm.endpoint, service.volume);
+        const seq = await swarm.endpoint.lastSeq();
+        const drainedAt = Date.now();
+        await swarm.manager.dockerOk(['node', 'update', '--availability', 'drain', from.id]);
+        let moved: Task;
+        try {
+          moved = await waitForTask(swarm, service.name, runningOn(to.id), `running on ${to.id}`, 120_000);
+        } finally {
+          await swarm.manager.dockerOk(['node', 'update', '--availability', 'active', from.id]);
+        }
+        const runningAt = moved.since;
+
+        expect(mountsOf(from, service.volume)).toEqual([]);
+        expect(mountsOf(to, service.volume)).toHaveLength(1);
+        const now = await volumeById(swarm.endpoint, volume.id);
+        expect(now?.attachment).toMatchObject({ instanceId: swarm.instanceOf(to).id, status: 'attached' });
+        const journal = await waitForWrites(to, moved, 2);
+        const readAt = Date.now();
+        expect(journal.some((line) => line.task === task.id)).toBe(true);
+        expect(checkHistory(journal, taskStatuses(service), readAt)).toEqual([]);
+
+        const calls = (await swarm.endpoint.calls(seq)).filter((call) => callTime(call) <= runningAt);
+        const detaches = calls.filter((call) => call.action === 'DetachVolume' && call.volumeId === volume.id);
+        expect(detaches.map((call) => call.instanceId)).toContain(swarm.instanceOf(from).id);
+        // Docker may mount a new container's volume twice (a Mount/Unmount pair to copy the image's /data in first).
+        const oldCalls = callsOf(from, service.volume, drainedAt, runningAt);
+        const newCalls = callsOf(to, service.volume, drainedAt, runningAt);
+        expect(oldCalls.filter((call) => call.method === 'Unmount' && call.outcome === 'ok')).toHaveLength(1);
+        expect(newCalls.filter((call) => call.method === 'Mount' && call.outcome === 'ok').length).toBeGreaterThanOrEqual(1);
+        expect(newCalls.filter((call) => call.method === 'Mount').pop()?.outcome).toBe('ok');
+        const berthMs = total(oldCalls) + total(newCalls);
+        const move = {
+          delays: delays || 'none',
+          from: from.id,
+          to: to.id,
+          drainToRunningMs: runningAt - drainedAt,
+          berthMs,
+          berthShare: Number((berthMs / (runningAt - drainedAt)).toFixed(2)),
+          oldNodeCalls: oldCalls.map(describeCall),
+          newNodeCalls: newCalls.map(describeCall),
+          ec2Calls: calls.length,
+          ec2CallsByAction: countByAction(calls),
+          attachesAndDetaches: calls
+            .filter((call) => call.volumeId === volume.id && /^(Attach|Detach)Volume$/.test(call.action))
+            .map((call) => `${call.action} ${swarm.nodeOfInstance(call.instanceId ?? '')?.id ?? call.instanceId} ${call.result} +${callTime(call) - drainedAt} ms`),
+        };
+        say(`drain move: ${JSON.stringify(move)}`);
+        moves.push(move);
+        task = moved;
+      }
+    } finally {
+      figures.drain = moves;
+      if (swarm.endpoint.delays !== '') await swarm.endpoint.restart('');
+      await finish(service);
+    }
+  }, 5 * 60_000);
+
+  it('one EBS volume per name when two nodes create it at once (20 rounds), listed on every node within the List cache lifetime', async () => {
+    const pairs: Array<[SwarmNode, SwarmNode]> = [
+      [swarm.node('sw2'), swarm.node('sw3')],
+      [swarm.node('sw3'), swarm.node('sw1')],
+      [swarm.node('sw1'), swarm.node('sw2')],
+    ];
+    let bothCreated = 0;
+    const createResults: Record<string, number> = {};
+    const visibleAfter: number[] = [];
+    for (let round = 1; round <= 20; round++) {
+      const name = `race-${round}`;
+      const seq = await swarm.endpoint.lastSeq();
+      // The barrier: both requests (what `docker volume create --driver berth/ebs NAME` sends) leave in the same tick,
+      // once everything before is done; the CLI's own start-up time would spread them by tens of milliseconds.
+      const results = await Promise.all(pairs[round % 3].map((node) => node.api('POST', '/volumes/create', { Name: name, Driver: PLUGIN })));
+      const createdAt = Date.now();
+      results.forEach((result, index) => {
+        if (result.status !== 201) throw new Error(`round ${round}: ${pairs[round % 3][index].id}: volume create answered ${result.status}: ${result.body}`);
+      });
+      const named = (await swarm.endpoint.volumes()).filter((volume) => volume.tags['berth:name'] === name || volume.tags.Name === name);
+      expect(named.map((volume) => volume.id)).toHaveLength(1);
+      const creates = (await swarm.endpoint.calls(seq)).filter((call) => call.action === 'CreateVolume');
+      if (creates.length >= 2) bothCreated++;
+      for (const call of creates) createResults[call.result] = (createResults[call.result] ?? 0) + 1;
+      const seen = await Promise.all(
+        swarm.nodes.map((node) =>
+          waitFor(
+            `${name} listed by docker volume ls on ${node.id}`,
+            async () => ((await node.dockerOk(['volume', 'ls', '--format', '{{.Name}}'])).split('\n').includes(name) ? Date.now() - createdAt : undefined),
+            3 * LIST_CACHE_MS,
+            100,
+          ),
+        ),
+      );
+      visibleAfter.push(Math.max(...seen));
+    }
+    figures.race = {
+      rounds: 20,
+      roundsWhereBothNodesCalledCreateVolume: bothCreated,
+      createVolumeResults: createResults,
+      listedEverywhereAfterMs: { max: Math.max(...visibleAfter), all: visibleAfter },
+    };
+    say(`race: ${JSON.stringify(figures.race)}`);
+    // One listing of `docker volume ls` takes ~100 ms here: allow for that on top of the cache lifetime.
+    expect(Math.max(...visibleAfter)).toBeLessThanOrEqual(LIST_CACHE_MS + 1000);
+  }, 5 * 60_000);
+
+  it('redeploy (service update --force) 20 times: data kept, the volume attached only where the task runs', async () => {
+    const service = await createWriter(swarm, { name: 'redeploy', volume: 'redeploy-data', constraints: [IN_ZONE_A] });
+    const durations: number[] = [];
+    const seen: string[] = [];
+    try {
+      let task = await waitForTask(swarm, service.name, runningOn(), 'running', 90_000);
+      await waitForWrites(swarm.node(task.node), task, 2);
+      const seq = await swarm.endpoint.lastSeq();
+      for (let round = 1; round <= 20; round++) {
+        seen.push(task.id);
+        const started = Date.now();
+        await swarm.manager.dockerOk(['service', 'update', '--detach', '--force', service.name]);
+        const next = await waitForTask(swarm, service.name, runningOn(undefined, seen), `replacing ${task.id}`, 120_000);
+        durations.push(next.since - started);
+        const node = swarm.node(next.node);
+        const volume = await theVolume(swarm.endpoint, service.volume);
+        expect({ round, attachedTo: volume.attachment?.instanceId }).toEqual({ round, attachedTo: swarm.instanceOf(node).id });
+        for (const other of swarm.nodes.filter((candidate) => candidate !== node)) expect(mountsOf(other, service.volume)).toEqual([]);
+        const journal = await waitForWrites(node, next, 1);
+        expect(checkHistory(journal, taskStatuses(service), Date.now())).toEqual([]);
+        expect(journal.some((line) => line.task === task.id)).toBe(true);
+        task = next;
+      }
+      const calls = await swarm.endpoint.calls(seq);
+      figures.redeploy = {
+        rounds: 20,
+        updateToRunningMs: { min: Math.min(...durations), max: Math.max(...durations), mean: Math.round(durations.reduce((a, b) => a + b, 0) / durations.length) },
+        ec2CallsPerRedeploy: Number((calls.length / 20).toFixed(1)),
+        ec2CallsByAction: countByAction(calls),
+      };
+      say(`redeploy: ${JSON.stringify(figures.redeploy)}`);
+    } finally {
+      await finish(service);
+    }
+  }, 5 * 60_000);
+
+  it('a node cut off while holding the volume: the other node’s Mount fails naming the holder, and succeeds once it is released', async () => {
+    const service = await createWriter(swarm, { name: 'cut', volume: 'cut-data', constraints: [IN_ZONE_A] });
+    try {
+      const first = await waitForTask(swarm, service.name, runningOn(), 'running', 90_000);
+      const holder = swarm.node(first.node);
+      const other = otherInZoneA(first.node);
+      const holderInstance = swarm.instanceOf(holder).id;
+      await waitForWrites(holder, first, 3);
+      const volume = await theVolume(swarm.endpoint, service.volume);
+      const seq = await swarm.endpoint.lastSeq();
+      const cutAt = Date.now();
+      await swarm.network.cut(holder.spec.index);
+      let refused: Task;
+      try {
+        refused = await waitForTask(
+          swarm,
+          service.name,
+          (tasks) => tasks.find((task) => task.node === other.id && task.error.includes(holderInstance)),
+          `refused on ${other.id} naming ${holderInstance}`,
+          90_000,
+        );
+        expect(refused.error).toContain(volume.id);
+        expect(refused.error).toMatch(/attached to instance/);
+        const mountErrors = callsOf(other, service.volume, cutAt).filter((call) => call.method === 'Mount' && call.outcome === 'error');
+        expect(mountErrors.length).toBeGreaterThan(0);
+        expect(mountErrors[0].error).toContain(holderInstance);
+        expect(mountsOf(other, service.volume)).toEqual([]);
+        expect((await volumeById(swarm.endpoint, volume.id))?.attachment?.instanceId).toBe(holderInstance);
+      } finally {
+        await swarm.network.restore(holder.spec.index);
+      }
+      const restoredAt = Date.now();
+      const moved = await waitForTask(swarm, service.name, runningOn(other.id), `running on ${other.id}`, 120_000);
+      await waitFor(`${holder.id} unmounted ${service.volume}`, () => mountsOf(holder, service.volume).length === 0 || undefined, 30_000);
+      expect((await volumeById(swarm.endpoint, volume.id))?.attachment).toMatchObject({ instanceId: swarm.instanceOf(other).id, status: 'attached' });
+      const journal = await waitForWrites(other, moved, 2);
+      expect(checkHistory(journal, taskStatuses(service), Date.now())).toEqual([]);
+      const tasks = await tasksOf(swarm, service.name);
+      const calls = await swarm.endpoint.calls(seq);
+      figures.cutLink = {
+        refusedAfterCutMs: refused.since - cutAt,
+        refusal: refused.error,
+        runningAfterRestoreMs: moved.since - restoredAt,
+        refusedAttempts: tasks.filter((task) => task.node === other.id && task.error.includes(holderInstance)).length,
+        forcedDetaches: calls.filter((call) => call.action === 'DetachVolume' && call.instanceId === holderInstance && callTime(call) < restoredAt).length,
+      };
+      say(`cut link: ${JSON.stringify(figures.cutLink)}`);
+      expect(figures.cutLink).toMatchObject({ forcedDetaches: 0 });
+    } finally {
+      await finish(service);
+    }
+  }, 5 * 60_000);
+
+  it('without crossAZ, a task that lands in the other zone gets an Err naming both zones; the volume stays where it is', async () => {
+    const service = await createWriter(swarm, { name: 'pinned', volume: 'pinned-data', constraints: ['node.hostname==sw2'] });
+    try {
+      const first = await waitForTask(swarm, service.name, runningOn('sw2'), 'running on sw2', 90_000);
+      await waitForWrites(swarm.node('sw2'), first, 2);
+      const volume = await theVolume(swarm.endpoint, service.volume);
+      await swarm.manager.dockerOk(['service', 'update', '--detach', '--constraint-rm', 'node.hostname==sw2', '--constraint-add', 'node.hostname==sw1', service.name]);
+      const refused = await waitForTask(
+        swarm,
+        service.name,
+        (tasks) => tasks.find((task) => task.node === 'sw1' && task.error.includes(ZONE_A) && task.error.includes(ZONE_B)),
+        'refused on sw1 naming both zones',
+        90_000,
+      );
+      say(`zone refusal: ${refused.error}`);
+      expect(refused.error).toContain(volume.id);
+      const live = await liveVolumes(swarm.endpoint, service.volume);
+      expect(live.map((item) => [item.id, item.availabilityZone])).toEqual([[volume.id, ZONE_A]]);
+      expect((await swarm.endpoint.snapshots()).filter((snapshot) => snapshot.volumeId === volume.id)).toEqual([]);
+    } finally {
+      await finish(service);
+    }
+  }, 3 * 60_000);
+
+  it('with crossAZ=snapshot, a task that lands in the other zone gets its volume moved there: data intact, old volume retired, one live volume', async () => {
+    const service = await createWriter(swarm, {
+      name: 'mover',
+      volume: 'mover-data',
+      constraints: ['node.hostname==sw2'],
+      volumeOptions: { crossAZ: 'snapshot' },
+    });
+    let moved: Task | undefined;
+    try {
+      const first = await waitForTask(swarm, service.name, runningOn('sw2'), 'running on sw2', 90_000);
+      await waitForWrites(swarm.node('sw2'), first, 3);
+      const old = await theVolume(swarm.endpoint, service.volume);
+      expect(old.availabilityZone).toBe(ZONE_A);
+      const seq = await swarm.endpoint.lastSeq();
+      const startedAt = Date.now();
+      await swarm.manager.dockerOk(['service', 'update', '--detach', '--constraint-rm', 'node.hostname==sw2', '--constraint-add', 'node.hostname==sw1', service.name]);
+      moved = await waitForTask(swarm, service.name, runningOn('sw1'), 'running on sw1', 120_000);
+
+      const live = await liveVolumes(swarm.endpoint, service.volume);
+      expect(live.map((volume) => volume.availabilityZone)).toEqual([ZONE_B]);
+      expect(live[0].id).not.toBe(old.id);
+      expect(live[0].attachment).toMatchObject({ instanceId: swarm.instanceOf(swarm.node('sw1')).id, status: 'attached' });
+      const retired = await volumeById(swarm.endpoint, old.id);
+      expect(retired).toBeDefined();
+      expect(retired!.attachment).toBeUndefined();
+      expect(retired!.tags['berth:retired']).toMatch(/^moved /);
+      expect(retired!.tags['berth:name']).toBeUndefined();
+      expect(retired!.tags['berth:namespace']).toBeUndefined();
+      const snapshots = (await swarm.endpoint.snapshots()).filter((snapshot) => snapshot.volumeId === old.id);
+      expect(snapshots.map((snapshot) => snapshot.id)).toContain(live[0].snapshotId);
+
+      const journal = await waitForWrites(swarm.node('sw1'), moved, 2);
+      expect(journal.some((line) => line.task === first.id)).toBe(true);
+      expect(checkHistory(journal, taskStatuses(service), Date.now())).toEqual([]);
+      const calls = await swarm.endpoint.calls(seq);
+      figures.crossAZ = { moveToRunningMs: moved.since - startedAt, ec2Calls: calls.length, ec2CallsByAction: countByAction(calls) };
+      say(`crossAZ move: ${JSON.stringify(figures.crossAZ)}`);
+    } finally {
+      await finish(service);
+    }
+    const [volume] = await liveVolumes(swarm.endpoint, service.volume);
+    const check = await fsck(swarm.endpoint, volume.id);
+    expect({ clean: check.clean, output: check.clean ? '' : check.output }).toEqual({ clean: true, output: '' });
+  }, 4 * 60_000);
+
+  it('with preemption, a node whose dockerd died is fenced: the new node takes the volume over, the old writes fail, fsck passes, and the old node cleans up without re-attaching', async () => {
+    // Last scenario: it leaves EBS_PREEMPT=true on every node.
+    await swarm.setPluginSettings({ EBS_PREEMPT: 'true' });
+    const service = await createWriter(swarm, { name: 'fence', volume: 'fence-data', constraints: [IN_ZONE_A] });
+    let volumeId = '';
+    try {
+      const first = await waitForTask(swarm, service.name, runningOn(), 'running', 90_000);
+      const dead = swarm.node(first.node);
+      const other = otherInZoneA(first.node);
+      const deadInstance = swarm.instanceOf(dead).id;
+      await waitForWrites(dead, first, 3);
+      volumeId = (await theVolume(swarm.endpoint, service.volume)).id;
+      const seq = await swarm.endpoint.lastSeq();
+      const killedAt = Date.now();
+      await dead.killDockerd();
+      const moved = await waitForTask(swarm, service.name, runningOn(other.id), `running on ${other.id}`, 120_000);
+
+      // The old container is still running on the dead node, and its writes now fail.
+      const fenced = await waitFor(
+        'the old task’s writes to fail',
+        () => {
+          const status = taskStatuses(service).get(first.id);
+          return status?.attempts.some((attempt) => !attempt.ok) ? status : undefined;
+        },
+        15_000,
+      );
+      const firstFailure = fenced.attempts.find((attempt) => !attempt.ok)!;
+      expect(fenced.attempts.filter((attempt) => attempt.ok && attempt.time > firstFailure.time)).toEqual([]);
+      const journal = await waitForWrites(other, moved, 3);
+      expect(checkHistory(journal, taskStatuses(service), Date.now())).toEqual([]);
+      const forced = (await swarm.endpoint.calls(seq)).filter((call) => call.action === 'DetachVolume' && call.volumeId === volumeId && call.instanceId === deadInstance);
+      expect(forced.length).toBeGreaterThan(0);
+
+      // The dead node comes back: berth there finds the volume gone, drops its stale mount, and leaves it alone.
+      const backAt = Date.now();
+      await dead.startDockerd();
+      await waitFor(`${dead.id} drops its stale mount`, () => mountsOf(dead, service.volume).length === 0 || undefined, 60_000);
+      await swarm.waitForNodes((nodes) => nodes.every((node) => node.status === 'Ready'), 60_000);
+      await sleep(3000);
+      const calls = await swarm.endpoint.calls(seq);
+      expect(calls.filter((call) => call.action === 'AttachVolume' && call.instanceId === deadInstance)).toEqual([]);
+      expect((await volumeById(swarm.endpoint, volumeId))?.attachment).toMatchObject({ instanceId: swarm.instanceOf(other).id, status: 'attached' });
+      expect(mountsOf(other, service.volume)).toHaveLength(1);
+      const stillWriting = taskStatuses(service).get(moved.id)!.attempts.filter((attempt) => attempt.ok && attempt.time > backAt);
+      expect(stillWriting.length).toBeGreaterThan(0);
+      const deadLog = pluginLines(dead.log(), swarm.pluginId(dead)).filter((line) => line.time >= backAt && line.fields.volume === service.volume);
+      figures.preemption = {
+        runningOnNewNodeAfterKillMs: moved.since - killedAt,
+        oldWritesFailedAfterKillMs: Math.round(firstFailure.time - killedAt),
+        lastDurableOldWrite: new Date(Math.max(...fenced.attempts.filter((attempt) => attempt.ok).map((attempt) => attempt.time))).toISOString(),
+        oldNodeAfterReturn: deadLog.map((line) => `${line.level} ${line.message}${line.fields.method ? ` ${line.fields.method} ${line.fields.outcome}` : ''}`),
+        ec2CallsByAction: countByAction(calls),
+      };
+      say(`preemption: ${JSON.stringify(figures.preemption)}`);
+    } finally {
+      await finish(service);
+    }
+    // On disk, once released: a clean filesystem whose journal is the tasks' runs one after the other.
+    const check = await fsck(swarm.endpoint, volumeId);
+    expect({ clean: check.clean, output: check.clean ? '' : check.output }).toEqual({ clean: true, output: '' });
+    const onDisk = parseJournal(await readFromImage(swarm.endpoint, volumeId, '/data/journal'));
+    expect(checkHistory(onDisk, taskStatuses(service))).toEqual([]);
+  }, 5 * 60_000);
+});
