@@ -1,8 +1,9 @@
 /**
- * Serves concurrent look-ups of single keys with one bulk call: keys requested within `windowMs` of the first
- * (or until `maxBatch` keys are waiting) go out together. If the bulk call fails in a way that one bad key can
- * cause (e.g. InvalidVolume.NotFound names only the first missing id), each key is fetched alone, so one bad key
- * cannot fail the others.
+ * Serves concurrent look-ups of single keys with one bulk call. When no bulk call is under way, the keys asked
+ * for in the current turn of the event loop go out at once (a lone look-up waits for nothing); while one is under
+ * way, keys requested within `windowMs` of the first (or until `maxBatch` keys are waiting) go out together.
+ * If the bulk call fails in a way that one bad key can cause (e.g. InvalidVolume.NotFound names only the first
+ * missing id), each key is fetched alone, so one bad key cannot fail the others.
  */
 export interface BatcherOptions<K, V> {
   /** One call for many keys; keys missing from the result are "not found". */
@@ -25,7 +26,9 @@ export const DEFAULT_MAX_BATCH = 500;
 
 export class Batcher<K, V> {
   private pending = new Map<K, Waiter<V>[]>();
-  private timer: NodeJS.Timeout | undefined;
+  private timer: { cancel(): void } | undefined;
+  /** Bulk calls under way. */
+  private inFlight = 0;
   private readonly windowMs: number;
   private readonly maxBatch: number;
   /** Bulk calls made so far (for tests and logs). */
@@ -55,12 +58,22 @@ export class Batcher<K, V> {
       if (waiters) waiters.push(waiter);
       else this.pending.set(key, [waiter]);
       if (this.pending.size >= this.maxBatch) this.flush();
-      else this.timer ??= setTimeout(() => this.flush(), this.windowMs);
+      else this.timer ??= this.schedule();
     });
   }
 
+  /** At the end of this turn when idle; after the window while a bulk call is under way. */
+  private schedule(): { cancel(): void } {
+    if (this.inFlight === 0) {
+      const immediate = setImmediate(() => this.flush());
+      return { cancel: () => clearImmediate(immediate) };
+    }
+    const timeout = setTimeout(() => this.flush(), this.windowMs);
+    return { cancel: () => clearTimeout(timeout) };
+  }
+
   private flush(): void {
-    if (this.timer) clearTimeout(this.timer);
+    this.timer?.cancel();
     this.timer = undefined;
     const batch = this.pending;
     this.pending = new Map();
@@ -69,6 +82,15 @@ export class Batcher<K, V> {
 
   private async run(batch: Map<K, Waiter<V>[]>): Promise<void> {
     this.batches++;
+    this.inFlight++;
+    try {
+      await this.fetch(batch);
+    } finally {
+      this.inFlight--;
+    }
+  }
+
+  private async fetch(batch: Map<K, Waiter<V>[]>): Promise<void> {
     const keys = [...batch.keys()];
     if (keys.length === 1) return this.runAlone(keys[0], batch.get(keys[0]) ?? []);
     let results: Map<K, V>;

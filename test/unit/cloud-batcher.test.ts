@@ -89,4 +89,44 @@ describe('Batcher', () => {
     await expect(aborted).rejects.toThrow('deadline');
     await expect(other).resolves.toBe('volume vol-2');
   });
+  it('sends a lone look-up at once instead of waiting for the window', async () => {
+    const batcher = new Batcher<string, string>({
+      windowMs: 10_000,
+      fetchMany: async (keys) => new Map(keys.map((key) => [key, key])),
+      fetchOne: async (key) => `one ${key}`,
+      splitOn: () => false,
+    });
+    const start = Date.now();
+    await expect(batcher.load('vol-1')).resolves.toBe('one vol-1');
+    expect(Date.now() - start).toBeLessThan(1000);
+  });
+
+  it('while a bulk call is under way, gathers the keys asked for meanwhile into one call', async () => {
+    const calls: string[][] = [];
+    let release: () => void = () => undefined;
+    const firstCallDone = new Promise<void>((resolve) => (release = resolve));
+    const batcher = new Batcher<string, string>({
+      windowMs: 50,
+      fetchMany: async (keys) => {
+        calls.push(keys);
+        return new Map(keys.map((key) => [key, key]));
+      },
+      fetchOne: async (key) => {
+        calls.push([key]);
+        if (calls.length === 1) await firstCallDone;
+        return key;
+      },
+      splitOn: () => false,
+    });
+    const first = batcher.load('vol-1');
+    await new Promise((resolve) => setImmediate(resolve));
+    const later: Array<Promise<string | undefined>> = [];
+    for (const key of ['vol-2', 'vol-3', 'vol-4']) {
+      later.push(batcher.load(key));
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    release();
+    await expect(Promise.all([first, ...later])).resolves.toEqual(['vol-1', 'vol-2', 'vol-3', 'vol-4']);
+    expect(calls).toEqual([['vol-1'], ['vol-2', 'vol-3', 'vol-4']]);
+  });
 });
