@@ -12,6 +12,7 @@ import { BerthError, errorMessage } from './errors';
 import { LinuxHost } from './host/linux';
 import type { Logger } from './log';
 import { VolumeService } from './volumes/service';
+import { StartingDriver } from './volumes/starting';
 
 const READY_WAIT_MS = 20_000;
 const INIT_RETRY_MAX_MS = 30_000;
@@ -29,12 +30,14 @@ export async function startDaemon(config: Config, logger: Logger): Promise<Daemo
   const ready = initialise(config, logger, (error) => (initError = error), () => stopping).then((started) => (service = started));
   ready.catch(() => undefined);
 
-  const driver = async (): Promise<VolumeDriver> => {
+  const whenReady = async (): Promise<VolumeDriver> => {
     if (service) return service;
     const waited = await Promise.race([ready.then(() => true), new Promise<false>((resolve) => setTimeout(resolve, READY_WAIT_MS, false).unref())]);
     if (waited && service) return service;
     throw new BerthError('not-ready', `berth is not ready yet: ${initError ? errorMessage(initError) : 'still connecting to EC2'}`);
   };
+  const starting = new StartingDriver(config, whenReady);
+  const driver = async (): Promise<VolumeDriver> => service ?? starting;
 
   const server = await listenOnSocket(createApp(driver, logger), config.socket);
   logger.info('listening', { socket: config.socket, config: redactedConfig(config) });

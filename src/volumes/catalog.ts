@@ -9,6 +9,15 @@ import { JsonFile } from './json-file';
 type StoredVolume = Omit<CloudVolume, 'createTime'> & { createTime: string };
 type Document = { version: 1; volumes: Record<string, StoredVolume> };
 
+function catalogFile(file: string): JsonFile<Document> {
+  return new JsonFile<Document>(file, () => ({ version: 1, volumes: {} }));
+}
+
+/** The volumes last persisted, without asking EC2 (what berth can say while it is still starting). */
+export function readCatalog(file: string): CloudVolume[] {
+  return Object.values(catalogFile(file).read().volumes).map((stored) => ({ ...stored, createTime: new Date(stored.createTime) }));
+}
+
 export interface CatalogOptions {
   file: string;
   cloud: Cloud;
@@ -31,10 +40,8 @@ export class Catalog {
 
   constructor(private readonly options: CatalogOptions) {
     this.now = options.now ?? Date.now;
-    this.file = new JsonFile<Document>(options.file, () => ({ version: 1, volumes: {} }));
-    for (const [name, stored] of Object.entries(this.file.read().volumes)) {
-      this.volumes.set(name, { ...stored, createTime: new Date(stored.createTime) });
-    }
+    this.file = catalogFile(options.file);
+    for (const volume of readCatalog(options.file)) this.volumes.set(volume.name, volume);
   }
 
   /** The cached entry, whatever its age. */

@@ -265,6 +265,18 @@ describeAsRoot('berth daemon against the local EC2 endpoint', () => {
     expect(Volume.Status.stale).toBeDefined();
   });
 
+  it('while it cannot reach the metadata service after a restart, still answers Get and List for the volumes it knows', async () => {
+    const d = await daemon();
+    await ok(d, 'VolumeDriver.Create', { Name: 'remembered', Opts: {} });
+    await d.stop();
+    const cut = await startDaemon({ ec2: endpoint.ec2, instance: { ...instanceA(), imds: 'http://127.0.0.1:9' }, dirs: { root: d.root }, waitReady: false });
+    daemons.push(cut);
+    const { Volume } = await ok(cut, 'VolumeDriver.Get', { Name: 'remembered' });
+    expect(Volume.Status).toMatchObject({ stale: expect.any(String), availabilityZone: 'us-east-1a' });
+    expect((await ok(cut, 'VolumeDriver.List', {})).Volumes.map((v: { Name: string }) => v.Name)).toContain('remembered');
+    expect((await cut.call('VolumeDriver.Get', { Name: 'never-made' })).body.Volume).toBeNull();
+  });
+
   it('lists more than one page of volumes and serves a warm List and Get without EC2 calls', async () => {
     const names = Array.from({ length: 520 }, (_, i) => `page-${i}`);
     for (let i = 0; i < names.length; i += 20) {

@@ -26,9 +26,11 @@ export interface DaemonOptions {
   /** Reuse these directories (a restart of the same daemon). */
   dirs?: { root: string };
   keys?: boolean;
+  /** Wait until berth has connected to EC2 (default), or only until its socket listens. */
+  waitReady?: boolean;
 }
 
-export async function startDaemon({ ec2, instance, env = {}, dirs, keys = true }: DaemonOptions): Promise<RunningDaemon & { root: string }> {
+export async function startDaemon({ ec2, instance, env = {}, dirs, keys = true, waitReady = true }: DaemonOptions): Promise<RunningDaemon & { root: string }> {
   const root = dirs?.root ?? fs.mkdtempSync(path.join(os.tmpdir(), 'berth-d-'));
   const socket = path.join(root, 'berth.sock');
   const mountRoot = path.join(root, 'volumes');
@@ -53,7 +55,7 @@ export async function startDaemon({ ec2, instance, env = {}, dirs, keys = true }
   child.stderr!.on('data', (chunk) => logs.push(String(chunk)));
   await waitFor(() => fs.existsSync(socket), 10_000, () => `daemon did not listen: ${logs.join('')}`);
   const call = (method: string, body: object = {}) => callPlugin(socket, method, body);
-  await waitFor(async () => !/not ready/.test((await call('VolumeDriver.List')).body.Err ?? ''), 20_000, () => `daemon not ready: ${logs.join('')}`);
+  if (waitReady) await waitFor(() => /"message":"ready"/.test(logs.join('')), 20_000, () => `daemon not ready: ${logs.join('')}`);
   return {
     root,
     socket,

@@ -1,0 +1,55 @@
+/**
+ * The driver while berth is still connecting to EC2 (at start, or while the metadata service is unreachable).
+ * Docker calls Get for every volume it knows right after a restart and drops those answered with an error, so Get
+ * and List answer from the state persisted by the last run, marked stale; other calls wait for berth, briefly.
+ */
+import path from 'node:path';
+import type { VolumeDriver, VolumeInfo } from '../api/protocol';
+import type { Config } from '../config';
+import { BerthError } from '../errors';
+import { readCatalog } from './catalog';
+import { Refcounts } from './refcounts';
+import { volumeInfo } from './status';
+
+export class StartingDriver implements VolumeDriver {
+  constructor(
+    private readonly config: Pick<Config, 'stateDir' | 'mountRoot' | 'volumeRootPath'>,
+    /** Resolves with the real driver once berth is ready, or rejects when the wait is over. */
+    private readonly ready: () => Promise<VolumeDriver>,
+  ) {}
+
+  async get(name: string): Promise<VolumeInfo | undefined> {
+    return (await this.known()).find((volume) => volume.Name === name);
+  }
+
+  async list(): Promise<VolumeInfo[]> {
+    const known = await this.known();
+    if (known.length === 0) throw new BerthError('not-ready', 'berth is still connecting to EC2 and knows no volumes yet');
+    return known;
+  }
+
+  async create(name: string, opts: Record<string, string> | null) {
+    return (await this.ready()).create(name, opts);
+  }
+  async remove(name: string) {
+    return (await this.ready()).remove(name);
+  }
+  async mount(name: string, id: string, signal: AbortSignal) {
+    return (await this.ready()).mount(name, id, signal);
+  }
+  async unmount(name: string, id: string) {
+    return (await this.ready()).unmount(name, id);
+  }
+  async path(name: string) {
+    const mounted = new Refcounts(path.join(this.config.stateDir, 'mounts.json')).get(name);
+    return mounted ? path.join(mounted.mountpoint, this.config.volumeRootPath) : undefined;
+  }
+
+  private async known(): Promise<VolumeInfo[]> {
+    const mounts = new Refcounts(path.join(this.config.stateDir, 'mounts.json'));
+    return readCatalog(path.join(this.config.stateDir, 'volumes.json')).map((volume) => {
+      const mounted = mounts.get(volume.name);
+      return volumeInfo(volume, mounted ? path.join(mounted.mountpoint, this.config.volumeRootPath) : undefined, true);
+    });
+  }
+}
