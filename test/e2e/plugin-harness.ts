@@ -77,3 +77,11 @@ export function pluginLog(dockerd: Dockerd, pluginId: string, lines = 60): strin
     .slice(-lines)
     .join('\n');
 }
+
+/** Best-effort removal for afterAll: every container of the engine, forced (their volumes can then be removed). */
+export async function removeAllContainers(dockerd: Dockerd): Promise<string[]> {
+  const ids = (await dockerd.docker(['ps', '--all', '--quiet'])).stdout.split('\n').filter(Boolean);
+  if (ids.length === 0) return [];
+  const out = await dockerd.docker(['rm', '--force', '--volumes', ...ids], { timeoutMs: 150_000 });
+  return out.code === 0 ? [] : [`docker rm: ${out.stderr.trim()}`];
+}
