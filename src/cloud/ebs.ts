@@ -74,6 +74,13 @@ const INSTANCE_DEVICES_CACHE_MS = 2_000;
 const MAX_PAGES = 1_000;
 /** A DetachVolume is repeated when the attachment still reads `attached` this long after the last request. */
 const DETACH_REPEAT_MS = 5_000;
+/**
+ * Status polls come at most this share of the time waited so far apart, and at most POLL_PRECISION_FLOOR_MS apart
+ * in the first second (waiter.ts `precision`): a 2 s attach is noticed within about 0.2 s instead of up to 0.9 s,
+ * for about 20 DescribeVolumes calls instead of 10 (fewer when several waits share a batch).
+ */
+export const POLL_PRECISION = 0.1;
+export const POLL_PRECISION_FLOOR_MS = 100;
 
 /** hex(sha256(namespace NUL name NUL generation)): racing hosts creating one name send one token. */
 export function clientToken(namespace: string, name: string, generation: number): string {
@@ -633,6 +640,8 @@ export class EbsCloud implements Cloud {
       maxAttempts: this.config.statusMaxAttempts,
       timeoutMs,
       signal,
+      precision: POLL_PRECISION,
+      precisionFloorMs: POLL_PRECISION_FLOOR_MS,
     };
   }
 }

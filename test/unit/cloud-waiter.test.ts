@@ -62,4 +62,29 @@ describe('waitFor', () => {
       throw new BerthError('cloud', 'volume entered the error state');
     }, base)).rejects.toThrow('error state');
   });
+  it('with precision, notices a transition within that share of the time waited', async () => {
+    const flipAtMs = 160;
+    const detectedAt = async (extra: { precision?: number }) => {
+      const start = Date.now();
+      await waitFor(
+        async (): Promise<PollResult<number>> => (Date.now() - start >= flipAtMs ? { done: true, value: 0 } : { done: false, state: 'attaching' }),
+        { ...base, initialDelayMs: 10, factor: 2, maxAttempts: 1000, ...extra },
+      );
+      return Date.now() - start;
+    };
+    // Plain backoff by 2 polls at 10, 30, 70, 150, 310 ms: 150 ms late.
+    expect(await detectedAt({})).toBeGreaterThanOrEqual(300);
+    // 10% of 160 ms is 16 ms; allow for timer slack on a busy machine.
+    expect(await detectedAt({ precision: 0.1 })).toBeLessThan(flipAtMs + 16 + 60);
+  });
+
+  it('with precision, still waits initialDelayMs between early polls', async () => {
+    const at: number[] = [];
+    const start = Date.now();
+    await waitFor(async (): Promise<PollResult<true>> => {
+      at.push(Date.now() - start);
+      return at.length === 5 ? { done: true, value: true } : { done: false, state: 'creating' };
+    }, { ...base, initialDelayMs: 20, precision: 0.1 });
+    for (let i = 1; i < at.length; i++) expect(at[i] - at[i - 1]).toBeGreaterThanOrEqual(18);
+  });
 });
