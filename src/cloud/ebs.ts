@@ -71,6 +71,11 @@ export const STUCK_ATTACHING_MS = 20_000;
 /** Device names tried per attach after EC2 answers "already in use". */
 export const MAX_DEVICE_TRIES = 8;
 const INSTANCE_DEVICES_CACHE_MS = 2_000;
+/**
+ * How long a describe() answer showing the volume unattached may serve as attach's first look: the volume
+ * service describes a volume just before attaching it. A stale answer is safe: EC2 refuses the AttachVolume.
+ */
+const RECENT_DESCRIBE_MS = 1_000;
 const MAX_PAGES = 1_000;
 /** A DetachVolume is repeated when the attachment still reads `attached` this long after the last request. */
 const DETACH_REPEAT_MS = 5_000;
@@ -104,6 +109,7 @@ export class EbsCloud implements Cloud {
   private readonly batcher: Batcher<string, Volume>;
   private readonly allocator: DeviceAllocator;
   private instanceDevices: { names: Promise<string[]>; until: number } | undefined;
+  private readonly recent = new Map<string, { volume: CloudVolume; at: number }>();
 
   constructor(options: EbsCloudOptions) {
     this.ec2 = options.ec2;
@@ -175,7 +181,9 @@ export class EbsCloud implements Cloud {
     } catch (err) {
       throw mapEc2Error(err, `DescribeVolumes ${volumeId}`);
     }
-    return volume && this.parse(volume);
+    const parsed = volume && this.parse(volume);
+    this.noteRecent(volumeId, parsed);
+    return parsed;
   }
 
   async create(spec: CreateVolumeSpec, signal?: AbortSignal): Promise<CloudVolume> {
@@ -215,6 +223,7 @@ export class EbsCloud implements Cloud {
   }
 
   async delete(volumeId: string, signal?: AbortSignal): Promise<void> {
+    this.recent.delete(volumeId);
     try {
       await this.ec2.send(new DeleteVolumeCommand({ VolumeId: volumeId }), { abortSignal: signal });
     } catch (err) {
@@ -242,7 +251,7 @@ export class EbsCloud implements Cloud {
   }
 
   async attach(volumeId: string, signal: AbortSignal): Promise<string> {
-    let volume = await this.requireVolume(volumeId, 'attach', signal);
+    let volume = this.recentlyUnattached(volumeId) ?? (await this.requireVolume(volumeId, 'attach', signal));
     this.refuseIfAttachedElsewhere(volume);
     const current = this.attachmentHere(volume);
     if (current && (current.state === 'attached' || current.state === 'attaching' || current.state === 'busy')) {
@@ -255,6 +264,7 @@ export class EbsCloud implements Cloud {
       throw new BerthError('cloud', `cannot attach ${volumeId}: the volume is ${volume.state}`);
     }
 
+    this.recent.delete(volumeId);
     for (let tries = 1; ; tries++) {
       const device = await this.allocator.allocate(volumeId, () => this.namesInUseHere(signal));
       try {
@@ -289,7 +299,7 @@ export class EbsCloud implements Cloud {
         }
         throw mapEc2Error(err, `AttachVolume ${volumeId} to ${this.me.instanceId} at ${device}`);
       }
-      this.forgetInstanceDevices();
+      // The cached device list stays valid: the allocator keeps this name reserved until the volume is detached.
       return this.waitAttached(volumeId, device, signal);
     }
   }
@@ -427,6 +437,27 @@ export class EbsCloud implements Cloud {
     const volume = await this.describe(volumeId, signal);
     if (!volume || isGone(volume)) throw new BerthError('not-found', `cannot ${action} ${volumeId}: no such volume`);
     return volume;
+  }
+
+  private noteRecent(volumeId: string, volume: CloudVolume | undefined): void {
+    if (!volume) {
+      this.recent.delete(volumeId);
+      return;
+    }
+    const now = Date.now();
+    this.recent.set(volumeId, { volume, at: now });
+    if (this.recent.size > 256) {
+      for (const [id, entry] of this.recent) if (now - entry.at > RECENT_DESCRIBE_MS) this.recent.delete(id);
+    }
+  }
+
+  /** What describe() heard within RECENT_DESCRIBE_MS, if it showed the volume available and attached nowhere. */
+  private recentlyUnattached(volumeId: string): CloudVolume | undefined {
+    const entry = this.recent.get(volumeId);
+    if (!entry || Date.now() - entry.at > RECENT_DESCRIBE_MS) return undefined;
+    const { volume } = entry;
+    const attached = volume.attachments.some((attachment) => attachment.state !== 'detached');
+    return volume.state === 'available' && !attached ? volume : undefined;
   }
 
   private attachmentHere(volume: CloudVolume): Attachment | undefined {
@@ -598,6 +629,7 @@ export class EbsCloud implements Cloud {
 
   /** 'requested', or 'volume-gone' when the volume no longer exists. "Already detached" answers count as requested. */
   private async requestDetach(volumeId: string, instanceId: string, force: boolean, signal?: AbortSignal): Promise<'requested' | 'volume-gone'> {
+    this.recent.delete(volumeId);
     try {
       await this.ec2.send(new DetachVolumeCommand({ VolumeId: volumeId, InstanceId: instanceId, ...(force ? { Force: true } : {}) }), {
         abortSignal: signal,
@@ -628,9 +660,9 @@ export class EbsCloud implements Cloud {
     );
   }
 
+  /** A freed name may linger in the cached device list for a moment: it is then skipped once, which is harmless. */
   private afterDetach(volumeId: string, instanceId: string): void {
     if (instanceId === this.me.instanceId) this.allocator.release(volumeId);
-    this.forgetInstanceDevices();
   }
 
   private waitOptions(what: string, timeoutMs: number, signal?: AbortSignal) {

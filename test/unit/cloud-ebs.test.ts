@@ -535,6 +535,49 @@ describe('EbsCloud.attach', () => {
   });
 });
 
+describe('EbsCloud.attach: what EC2 said moments ago', () => {
+  function acceptAttachAt(ctx: ReturnType<typeof setup>) {
+    ctx.mock.on(AttachVolumeCommand).callsFake((input: { VolumeId: string; InstanceId: string; Device: string }) => {
+      ctx.evolve.set(input.VolumeId, (v) => ({ ...v, State: 'in-use', Attachments: [{ InstanceId: input.InstanceId, Device: input.Device, State: 'attached' }] }));
+      return { State: 'attaching' };
+    });
+  }
+  const describesBeforeAttach = (ctx: ReturnType<typeof setup>) => {
+    const attachAt = ctx.mock.calls().findIndex((call) => call.args[0] instanceof AttachVolumeCommand);
+    return ctx.mock.calls().slice(0, attachAt).filter((call) => call.args[0] instanceof DescribeVolumesCommand).length;
+  };
+
+  it('attaches right after describe() showed the volume free without describing it again first', async () => {
+    const ctx = setup();
+    ctx.volumes.set('vol-1', volume('vol-1', berthTags('a')));
+    acceptAttachAt(ctx);
+    await ctx.cloud.describe('vol-1');
+    expect(await ctx.cloud.attach('vol-1', ctx.signal())).toBe('/dev/xvdg');
+    expect(describesBeforeAttach(ctx)).toBe(1);
+  });
+
+  it('looks again when that answer showed an attachment', async () => {
+    const ctx = setup();
+    ctx.volumes.set('vol-1', volume('vol-1', berthTags('a'), { State: 'in-use', Attachments: [{ InstanceId: OTHER, Device: '/dev/xvdf', State: 'detaching' }] }));
+    await ctx.cloud.describe('vol-1');
+    ctx.volumes.set('vol-1', volume('vol-1', berthTags('a'), { State: 'in-use', Attachments: [{ InstanceId: OTHER, Device: '/dev/xvdf', State: 'attached' }] }));
+    const err = await ctx.cloud.attach('vol-1', ctx.signal()).catch((e: unknown) => e);
+    expect((err as BerthError).code).toBe('attached-elsewhere');
+    expect(ctx.mock.commandCalls(DescribeVolumesCommand)).toHaveLength(2);
+  });
+
+  it('asks for the instance\'s devices once for attaches in quick succession', async () => {
+    const ctx = setup();
+    const ids = Array.from({ length: 6 }, (_, i) => `vol-${i}`);
+    for (const id of ids) ctx.volumes.set(id, volume(id, berthTags(id)));
+    acceptAttachAt(ctx);
+    const devices: string[] = [];
+    for (const id of ids) devices.push(await ctx.cloud.attach(id, ctx.signal()));
+    expect(new Set(devices).size).toBe(6);
+    expect(ctx.mock.commandCalls(DescribeInstancesCommand)).toHaveLength(1);
+  });
+});
+
 describe('EbsCloud.detach', () => {
   it('counts IncorrectState as already detached', async () => {
     const { cloud, mock, volumes, signal } = setup();
