@@ -76,6 +76,12 @@ const INSTANCE_DEVICES_CACHE_MS = 2_000;
  * service describes a volume just before attaching it. A stale answer is safe: EC2 refuses the AttachVolume.
  */
 const RECENT_DESCRIBE_MS = 1_000;
+/**
+ * How long a namespace listing that lacks a name may stand in for create's own lookup of that name: Docker asks
+ * Get (a listing when berth's cache is stale) just before Create. A name created elsewhere meanwhile is still
+ * caught: its ClientToken returns the same volume or a mismatch, and a duplicate is settled as in any race.
+ */
+const LISTING_REUSE_MS = 2_000;
 const MAX_PAGES = 1_000;
 /** A DetachVolume is repeated when the attachment still reads `attached` this long after the last request. */
 const DETACH_REPEAT_MS = 5_000;
@@ -110,6 +116,7 @@ export class EbsCloud implements Cloud {
   private readonly allocator: DeviceAllocator;
   private instanceDevices: { names: Promise<string[]>; until: number } | undefined;
   private readonly recent = new Map<string, { volume: CloudVolume; at: number }>();
+  private lastListing: { names: Set<string>; at: number } | undefined;
 
   constructor(options: EbsCloudOptions) {
     this.ec2 = options.ec2;
@@ -147,9 +154,7 @@ export class EbsCloud implements Cloud {
 
   async findByName(name: string, signal?: AbortSignal): Promise<CloudVolume | undefined> {
     const { tag, adoptRexray } = this.config;
-    const own = (await this.queryVolumes(nameFilters(tag, name), signal)).filter(
-      (volume) => volume.owner === 'berth' && belongsTo(volume, tag, false) && volume.name === name,
-    );
+    const own = this.ownNamed(await this.queryVolumes(nameFilters(tag, name), signal), name);
     if (own.length > 0) return this.pickOne(own, name);
     if (!adoptRexray) return undefined;
     const rexray = (await this.queryVolumes(rexrayNameFilters(tag, name), signal)).filter(
@@ -160,6 +165,7 @@ export class EbsCloud implements Cloud {
 
   async listVolumes(signal?: AbortSignal): Promise<CloudVolume[]> {
     const { tag, adoptRexray } = this.config;
+    const started = Date.now();
     const found = (await this.queryVolumes(namespaceFilters(tag), signal)).filter((volume) => volume.owner === 'berth' && belongsTo(volume, tag, false));
     if (adoptRexray) {
       const rexray = await this.queryVolumes(rexrayNamespaceFilters(tag), signal);
@@ -171,6 +177,7 @@ export class EbsCloud implements Cloud {
       const kept = byName.get(volume.name);
       if (!kept || (kept.owner === 'rexray' && volume.owner === 'berth')) byName.set(volume.name, volume);
     }
+    this.lastListing = { names: new Set(byName.keys()), at: started };
     return [...byName.values()];
   }
 
@@ -187,7 +194,7 @@ export class EbsCloud implements Cloud {
   }
 
   async create(spec: CreateVolumeSpec, signal?: AbortSignal): Promise<CloudVolume> {
-    const existing = await this.findByName(spec.name, signal);
+    const existing = this.listedRecentlyWithout(spec.name) ? undefined : await this.findByName(spec.name, signal);
     if (existing) return this.untilAvailable(existing, signal);
     const namespace = namespaceOf(this.config.tag);
     for (let generation = 1; generation <= MAX_GENERATIONS; generation++) {
@@ -207,13 +214,13 @@ export class EbsCloud implements Cloud {
         if (winner) return winner;
         continue;
       }
-      const volume = await this.waitAvailable(volumeId, signal);
+      const { volume, sameName } = await this.waitCreated(spec.name, volumeId, signal);
       if (isGone(volume) || isRetired(volume) || volume.name !== spec.name) {
         const winner = await this.adoptAfterBurnedToken(spec.name, generation, `its token returned ${volumeId}, which is ${volume.state}${isRetired(volume) ? ' and retired' : ''}`, signal);
         if (winner) return winner;
         continue;
       }
-      return this.settleRace(volume, signal);
+      return this.settleRace(volume, sameName, signal);
     }
     throw new BerthError(
       'cloud',
@@ -420,6 +427,17 @@ export class EbsCloud implements Cloud {
     return volumes;
   }
 
+  /** berth's own live volumes of this namespace carrying this name. */
+  private ownNamed(volumes: CloudVolume[], name: string): CloudVolume[] {
+    return volumes.filter((volume) => volume.owner === 'berth' && belongsTo(volume, this.config.tag, false) && volume.name === name);
+  }
+
+  /** True when a namespace listing under LISTING_REUSE_MS old found no volume of this name. */
+  private listedRecentlyWithout(name: string): boolean {
+    const listing = this.lastListing;
+    return listing !== undefined && Date.now() - listing.at <= LISTING_REUSE_MS && !listing.names.has(name);
+  }
+
   private pickOne(volumes: CloudVolume[], name: string): CloudVolume {
     const sorted = [...volumes].sort(oldestFirst);
     if (sorted.length > 1) {
@@ -533,8 +551,9 @@ export class EbsCloud implements Cloud {
    * Racing hosts whose tag lookups missed each other's new volume end with two volumes of one name. Both pick
    * the oldest (as findByName does); the newer one, never attached nor formatted, is deleted again.
    */
-  private async settleRace(mine: CloudVolume, signal?: AbortSignal): Promise<CloudVolume> {
-    const winner = await this.findByName(mine.name, signal);
+  private async settleRace(mine: CloudVolume, sameName: CloudVolume[], signal?: AbortSignal): Promise<CloudVolume> {
+    const candidates = this.ownNamed(sameName, mine.name);
+    const winner = candidates.length > 0 ? this.pickOne(candidates, mine.name) : undefined;
     if (!winner || winner.volumeId === mine.volumeId) return mine;
     this.logger.warn('another volume of this name was created at the same time; using the older one', {
       name: mine.name,
@@ -554,6 +573,33 @@ export class EbsCloud implements Cloud {
     return volume.state === 'creating' ? this.waitAvailable(volume.volumeId, signal) : Promise.resolve(volume);
   }
 
+  /**
+   * Waits while a volume just created is `creating`, looking it up by its name: the answer that shows it
+   * available also shows any other volume of that name created at the same time (for settleRace). While the
+   * name lookup does not show it (tags seen late, or a token that returned a volume without those tags), its id
+   * is described too.
+   */
+  private waitCreated(name: string, volumeId: string, signal?: AbortSignal): Promise<{ volume: CloudVolume; sameName: CloudVolume[] }> {
+    return waitFor<{ volume: CloudVolume; sameName: CloudVolume[] }>(
+      async () => {
+        const sameName = await this.queryVolumes(nameFilters(this.config.tag, name), signal);
+        const volume = sameName.find((candidate) => candidate.volumeId === volumeId) ?? (await this.describe(volumeId, signal));
+        if (!volume) return { done: false, state: 'not visible yet' };
+        if (volume.state === 'creating') return { done: false, state: 'creating' };
+        if (volume.state === 'error') throw this.createFailed(volumeId);
+        return { done: true, value: { volume, sameName } };
+      },
+      this.waitOptions(`${volumeId} to become available`, this.config.statusTimeoutMs, signal),
+    );
+  }
+
+  private createFailed(volumeId: string): BerthError {
+    return new BerthError(
+      'cloud',
+      `volume ${volumeId} entered the error state while being created (an unusable KMS key or source snapshot can cause this)`,
+    );
+  }
+
   /** Waits while the volume is `creating` (or not visible yet); resolves with the first other state seen. */
   private waitAvailable(volumeId: string, signal?: AbortSignal): Promise<CloudVolume> {
     return waitFor<CloudVolume>(
@@ -561,12 +607,7 @@ export class EbsCloud implements Cloud {
         const volume = await this.describe(volumeId, signal);
         if (!volume) return { done: false, state: 'not visible yet' };
         if (volume.state === 'creating') return { done: false, state: 'creating' };
-        if (volume.state === 'error') {
-          throw new BerthError(
-            'cloud',
-            `volume ${volumeId} entered the error state while being created (an unusable KMS key or source snapshot can cause this)`,
-          );
-        }
+        if (volume.state === 'error') throw this.createFailed(volumeId);
         return { done: true, value: volume };
       },
       this.waitOptions(`${volumeId} to become available`, this.config.statusTimeoutMs, signal),

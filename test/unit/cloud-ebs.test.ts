@@ -82,27 +82,29 @@ function setup(config: Partial<CloudConfig> = {}) {
   const ec2 = new EC2Client({ region: 'us-east-1', endpoint: 'http://127.0.0.1:1', credentials: { accessKeyId: 'AKIDTEST', secretAccessKey: 'test-secret' } });
   const mock = mockClient(ec2);
   const volumes = new Map<string, Volume>();
-  /** Called on every describe of a volume by id: lets a test move it through states. */
+  /** Called on every describe of a volume, by id or by filters: lets a test move it through states. */
   const evolve = new Map<string, (v: Volume, polls: number) => Volume>();
   const polls = new Map<string, number>();
+  const look = (id: string, v: Volume): Volume => {
+    const count = (polls.get(id) ?? 0) + 1;
+    polls.set(id, count);
+    const step = evolve.get(id);
+    if (!step) return v;
+    const next = step(v, count);
+    volumes.set(id, next);
+    return next;
+  };
   mock.on(DescribeVolumesCommand).callsFake((input: DescribeVolumesCommandInput) => {
     if (input.VolumeIds) {
       const found: Volume[] = [];
       for (const id of input.VolumeIds) {
-        let v = volumes.get(id);
+        const v = volumes.get(id);
         if (!v) throw ec2Error('InvalidVolume.NotFound', `The volume '${id}' does not exist.`);
-        const count = (polls.get(id) ?? 0) + 1;
-        polls.set(id, count);
-        const step = evolve.get(id);
-        if (step) {
-          v = step(v, count);
-          volumes.set(id, v);
-        }
-        found.push(v);
+        found.push(look(id, v));
       }
       return { Volumes: found };
     }
-    return { Volumes: [...volumes.values()].filter((v) => matches(v, input.Filters)) };
+    return { Volumes: [...volumes].filter(([, v]) => matches(v, input.Filters)).map(([id, v]) => look(id, v)) };
   });
   mock.on(DescribeInstancesCommand).resolves({
     Reservations: [{ Instances: [{ InstanceId: ME.instanceId, BlockDeviceMappings: [{ DeviceName: '/dev/xvda' }, { DeviceName: '/dev/sdf' }] }] }],
@@ -246,6 +248,47 @@ describe('EbsCloud.create', () => {
     const tags = Object.fromEntries((input.TagSpecifications?.[0].Tags ?? []).map((tag) => [tag.Key, tag.Value]));
     expect(tags).toMatchObject({ Name: 'pgdata', 'berth:namespace': 'default', 'berth:name': 'pgdata', 'berth:generation': '1', team: 'db' });
     expect(ctx.mock.commandCalls(CreateTagsCommand)).toHaveLength(0);
+  });
+
+  it('makes no lookup of its own right after a namespace listing that lacks the name', async () => {
+    const ctx = setup();
+    acceptCreates(ctx, ['vol-new']);
+    await ctx.cloud.listVolumes();
+    expect((await ctx.cloud.create(spec)).volumeId).toBe('vol-new');
+    const calls = ctx.mock.calls();
+    const createAt = calls.findIndex((call) => call.args[0] instanceof CreateVolumeCommand);
+    expect(calls.slice(0, createAt).filter((call) => call.args[0] instanceof DescribeVolumesCommand)).toHaveLength(1);
+  });
+
+  it('still finds a volume of that name when the listing has it', async () => {
+    const ctx = setup();
+    ctx.volumes.set('vol-there', volume('vol-there', berthTags('pgdata')));
+    await ctx.cloud.listVolumes();
+    expect((await ctx.cloud.create(spec)).volumeId).toBe('vol-there');
+    expect(ctx.mock.commandCalls(CreateVolumeCommand)).toHaveLength(0);
+  });
+
+  it('waits by name: the answer that shows the new volume available is also the race check', async () => {
+    const ctx = setup();
+    acceptCreates(ctx, ['vol-new']);
+    await ctx.cloud.create(spec);
+    // One lookup before creating, then three polls (the fake volume is available at the third): no extra lookup.
+    expect(ctx.mock.commandCalls(DescribeVolumesCommand)).toHaveLength(4);
+  });
+
+  it('uses the older of two volumes created with one name at the same time and deletes its own', async () => {
+    const ctx = setup();
+    ctx.mock.on(CreateVolumeCommand).callsFake((input) => {
+      const tags = Object.fromEntries(input.TagSpecifications[0].Tags.map((tag: { Key: string; Value: string }) => [tag.Key, tag.Value]));
+      ctx.volumes.set('vol-mine', volume('vol-mine', tags, { State: 'creating', CreateTime: new Date('2026-06-02T00:00:01Z') }));
+      ctx.evolve.set('vol-mine', (v, polls) => (polls >= 2 ? { ...v, State: 'available' } : v));
+      // Another host's create of the same name, a moment earlier, that our lookup before creating did not see.
+      ctx.volumes.set('vol-theirs', volume('vol-theirs', berthTags('pgdata', 'default', { 'berth:unformatted': 'true' }), { CreateTime: new Date('2026-06-02T00:00:00Z') }));
+      return { VolumeId: 'vol-mine', State: 'creating' };
+    });
+    ctx.mock.on(DeleteVolumeCommand).resolves({});
+    expect((await ctx.cloud.create(spec)).volumeId).toBe('vol-theirs');
+    expect(ctx.mock.commandCalls(DeleteVolumeCommand).map((call) => call.args[0].input.VolumeId)).toEqual(['vol-mine']);
   });
 
   it('returns an existing volume of that name without creating one', async () => {
