@@ -6,7 +6,7 @@
  * - A private registry (the e2e harness's), reached by the nodes through a unix socket relay.
  * - Each node (see node.ts) reaches EC2, its metadata service and the registry on its own loopback, at the same
  *   ports on every node: every node's plugin has the same settings.
- * - The plugin image is build/plugin (rebuilt only when stale), pushed once under its version, installed with
+ * - The plugin image is build/plugin (rebuilt only when stale; BERTH_SWARM_PLUGIN_DIR names another), pushed once under its version, installed with
  *   `docker plugin install --grant-all-permissions --alias berth/ebs <registry>/berth/ebs:<version> KEY=VALUE...`.
  * - sw1 is the only manager; nodes are labelled `berth.az=<zone>`.
  * teardown() removes everything: nodes (processes, mounts, cgroups), loop devices and links (the endpoint's
@@ -31,6 +31,8 @@ export const REGISTRY_PORT = 5000;
 export const PLUGIN = 'berth/ebs';
 export const PLUGIN_REF = 'berth/ebs:latest';
 export const IMAGE = 'berth-test/busybox:latest';
+/** A prepared plugin directory to install instead of build/plugin (which is then neither built nor checked). */
+const PLUGIN_DIR_OVERRIDE = process.env.BERTH_SWARM_PLUGIN_DIR;
 export const VERSION = (JSON.parse(fs.readFileSync(path.join(REPO, 'package.json'), 'utf8')) as { version: string }).version;
 
 export interface SwarmOptions {
@@ -61,6 +63,7 @@ export class Swarm {
   /** Every simulated instance's device dir lives under here (devtmpfs, seen by every node's plugin through /dev). */
   readonly deviceRoot = `/dev/bt-sw-${this.runId}`;
   readonly pluginDeviceDir = `${this.deviceRoot}/node`;
+  readonly pluginDir = PLUGIN_DIR_OVERRIDE ?? PLUGIN_DIR;
   readonly network = new SwarmNetwork(this.runId);
   readonly nodes: SwarmNode[] = [];
   readonly instances: SimulatedInstance[];
@@ -127,9 +130,9 @@ export class Swarm {
     fs.mkdirSync(this.deviceRoot, { recursive: true });
 
     let mark = Date.now();
-    const built = await buildPluginDir();
+    const built = PLUGIN_DIR_OVERRIDE ? { rebuilt: false } : await buildPluginDir();
     const pluginBuildS = (Date.now() - mark) / 1000;
-    this.log(`plugin dir ${built.rebuilt ? 'rebuilt' : 'reused'} in ${pluginBuildS.toFixed(1)} s`);
+    this.log(`plugin dir ${this.pluginDir} ${built.rebuilt ? 'rebuilt' : 'reused'} in ${pluginBuildS.toFixed(1)} s`);
 
     this.registry = await startRegistry();
     const registryPort = Number(this.registry.address.split(':')[1]);
@@ -215,7 +218,7 @@ export class Swarm {
   private async pushPlugin(): Promise<void> {
     const node = this.manager;
     const ref = `127.0.0.1:${REGISTRY_PORT}/${PLUGIN}:${VERSION}`;
-    await node.dockerOk(['plugin', 'create', ref, PLUGIN_DIR], { timeoutMs: 5 * 60_000 });
+    await node.dockerOk(['plugin', 'create', ref, this.pluginDir], { timeoutMs: 5 * 60_000 });
     try {
       await node.dockerOk(['plugin', 'push', ref], { timeoutMs: 5 * 60_000 });
     } finally {

@@ -210,12 +210,19 @@ export async function readJournal(node: SwarmNode, containerId: string): Promise
   return parseJournal(await node.dockerOk(['exec', containerId, 'cat', '/data/journal']));
 }
 
+/** A journal as read at `readAt` (when the read began: every write reported durable before then must be in it). */
+export interface JournalRead {
+  journal: JournalLine[];
+  readAt: number;
+}
+
 /** Waits until the running task's journal has at least `count` lines written by that task. */
-export async function waitForWrites(node: SwarmNode, task: Task, count: number, timeoutMs = 30_000): Promise<JournalLine[]> {
+export async function waitForWrites(node: SwarmNode, task: Task, count: number, timeoutMs = 30_000): Promise<JournalRead> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
+    const readAt = Date.now();
     const journal = await readJournal(node, task.containerId!).catch(() => [] as JournalLine[]);
-    if (journal.filter((line) => line.task === task.id).length >= count) return journal;
+    if (journal.filter((line) => line.task === task.id).length >= count) return { journal, readAt };
     if (Date.now() > deadline) throw new Error(`${node.id}: task ${task.id} wrote fewer than ${count} journal lines within ${timeoutMs} ms`);
     await sleep(200);
   }
@@ -268,4 +275,39 @@ export function checkHistory(journal: JournalLine[], statuses: Map<string, TaskS
     }
   }
   return problems;
+}
+
+/** A readable account of who wrote what, for failure messages. */
+export function describeHistory(journal: JournalLine[], statuses: Map<string, TaskStatus>): string {
+  const iso = (time: number) => new Date(time).toISOString().slice(11, 23);
+  const lines: string[] = ['journal runs:'];
+  let run: JournalLine[] = [];
+  const flush = () => {
+    if (run.length === 0) return;
+    const [first, last] = [run[0], run[run.length - 1]];
+    lines.push(`  ${first.node} ${first.task.slice(0, 10)} n=${first.n}..${last.n} ${iso(first.time)}..${iso(last.time)}`);
+    run = [];
+  };
+  for (const line of journal) {
+    if (run.length > 0 && run[0].task !== line.task) flush();
+    run.push(line);
+  }
+  flush();
+  lines.push('task statuses:');
+  for (const status of [...statuses.values()].sort((a, b) => a.started - b.started)) {
+    const ok = status.attempts.filter((attempt) => attempt.ok);
+    const failed = status.attempts.filter((attempt) => !attempt.ok);
+    lines.push(
+      `  ${status.node} ${status.task.slice(0, 10)} started ${iso(status.started)} ok ${ok.length ? `n=${ok[0].n}..${ok[ok.length - 1].n} ${iso(ok[0].time)}..${iso(ok[ok.length - 1].time)}` : 'none'}` +
+        (failed.length ? ` failed n=${failed.map((attempt) => attempt.n).join(',')} from ${iso(failed[0].time)}` : ''),
+    );
+  }
+  return lines.join('\n');
+}
+
+/** Throws with the problems found by checkHistory and the whole history, if any. */
+export function assertHistory({ journal, readAt }: JournalRead, service: WriterService, context = ''): void {
+  const statuses = taskStatuses(service);
+  const problems = checkHistory(journal, statuses, readAt);
+  if (problems.length > 0) throw new Error(`${context}${problems.join('\n')}\n${describeHistory(journal, statuses)}`);
 }

@@ -16,7 +16,7 @@ import type { SwarmNode } from './node';
 import { pluginCalls, pluginLines, type PluginCall } from './plugin-log';
 import { sleep } from './processes';
 import {
-  checkHistory,
+  assertHistory,
   createWriter,
   parseJournal,
   removeService,
@@ -55,6 +55,24 @@ describeWhen(missingDocker() ?? missingRegistry() ?? missingRootAndLoop() ?? mis
   const otherInZoneA = (hostname: string) => swarm.node(hostname === 'sw2' ? 'sw3' : 'sw2');
   const callsOf = (node: SwarmNode, volume: string, from: number, to = Infinity) =>
     pluginCalls(node.log(), swarm.pluginId(node)).filter((call) => call.volume === volume && call.end >= from && call.start <= to);
+
+  /** Runs the check; on failure adds what berth did with the volume on every node since `since`. */
+  function explained(check: () => void, volume: string, since: number): void {
+    try {
+      check();
+    } catch (err) {
+      const calls = swarm.nodes.flatMap((node) =>
+        pluginCalls(node.log(), swarm.pluginId(node))
+          .filter((call) => call.volume === volume && call.end >= since)
+          .map((call) => ({ node: node.id, call })),
+      );
+      const account = calls
+        .sort((a, b) => a.call.start - b.call.start)
+        .map(({ node, call }) => `  ${new Date(call.start).toISOString().slice(11, 23)} ${node} ${describeCall(call)}`)
+        .join('\n');
+      throw new Error(`${(err as Error).message}\nberth calls:\n${account}`);
+    }
+  }
 
   /** Removes the service and waits until no node mounts the volume and EC2 shows it detached. */
   async function finish(service: WriterService | undefined): Promise<void> {
@@ -109,10 +127,9 @@ describeWhen(missingDocker() ?? missingRegistry() ?? missingRootAndLoop() ?? mis
         expect(mountsOf(to, service.volume)).toHaveLength(1);
         const now = await volumeById(swarm.endpoint, volume.id);
         expect(now?.attachment).toMatchObject({ instanceId: swarm.instanceOf(to).id, status: 'attached' });
-        const journal = await waitForWrites(to, moved, 2);
-        const readAt = Date.now();
-        expect(journal.some((line) => line.task === task.id)).toBe(true);
-        expect(checkHistory(journal, taskStatuses(service), readAt)).toEqual([]);
+        const read = await waitForWrites(to, moved, 2);
+        expect(read.journal.some((line) => line.task === task.id)).toBe(true);
+        assertHistory(read, service);
 
         const calls = (await swarm.endpoint.calls(seq)).filter((call) => callTime(call) <= runningAt);
         const detaches = calls.filter((call) => call.action === 'DetachVolume' && call.volumeId === volume.id);
@@ -215,9 +232,9 @@ describeWhen(missingDocker() ?? missingRegistry() ?? missingRootAndLoop() ?? mis
         const volume = await theVolume(swarm.endpoint, service.volume);
         expect({ round, attachedTo: volume.attachment?.instanceId }).toEqual({ round, attachedTo: swarm.instanceOf(node).id });
         for (const other of swarm.nodes.filter((candidate) => candidate !== node)) expect(mountsOf(other, service.volume)).toEqual([]);
-        const journal = await waitForWrites(node, next, 1);
-        expect(checkHistory(journal, taskStatuses(service), Date.now())).toEqual([]);
-        expect(journal.some((line) => line.task === task.id)).toBe(true);
+        const read = await waitForWrites(node, next, 1);
+        explained(() => assertHistory(read, service, `round ${round}: `), service.volume, started - 5000);
+        expect(read.journal.some((line) => line.task === task.id)).toBe(true);
         task = next;
       }
       const calls = await swarm.endpoint.calls(seq);
@@ -268,8 +285,7 @@ describeWhen(missingDocker() ?? missingRegistry() ?? missingRootAndLoop() ?? mis
       const moved = await waitForTask(swarm, service.name, runningOn(other.id), `running on ${other.id}`, 120_000);
       await waitFor(`${holder.id} unmounted ${service.volume}`, () => mountsOf(holder, service.volume).length === 0 || undefined, 30_000);
       expect((await volumeById(swarm.endpoint, volume.id))?.attachment).toMatchObject({ instanceId: swarm.instanceOf(other).id, status: 'attached' });
-      const journal = await waitForWrites(other, moved, 2);
-      expect(checkHistory(journal, taskStatuses(service), Date.now())).toEqual([]);
+      assertHistory(await waitForWrites(other, moved, 2), service);
       const tasks = await tasksOf(swarm, service.name);
       const calls = await swarm.endpoint.calls(seq);
       figures.cutLink = {
@@ -341,9 +357,9 @@ describeWhen(missingDocker() ?? missingRegistry() ?? missingRootAndLoop() ?? mis
       const snapshots = (await swarm.endpoint.snapshots()).filter((snapshot) => snapshot.volumeId === old.id);
       expect(snapshots.map((snapshot) => snapshot.id)).toContain(live[0].snapshotId);
 
-      const journal = await waitForWrites(swarm.node('sw1'), moved, 2);
-      expect(journal.some((line) => line.task === first.id)).toBe(true);
-      expect(checkHistory(journal, taskStatuses(service), Date.now())).toEqual([]);
+      const read = await waitForWrites(swarm.node('sw1'), moved, 2);
+      expect(read.journal.some((line) => line.task === first.id)).toBe(true);
+      assertHistory(read, service);
       const calls = await swarm.endpoint.calls(seq);
       figures.crossAZ = { moveToRunningMs: moved.since - startedAt, ec2Calls: calls.length, ec2CallsByAction: countByAction(calls) };
       say(`crossAZ move: ${JSON.stringify(figures.crossAZ)}`);
@@ -383,8 +399,7 @@ describeWhen(missingDocker() ?? missingRegistry() ?? missingRootAndLoop() ?? mis
       );
       const firstFailure = fenced.attempts.find((attempt) => !attempt.ok)!;
       expect(fenced.attempts.filter((attempt) => attempt.ok && attempt.time > firstFailure.time)).toEqual([]);
-      const journal = await waitForWrites(other, moved, 3);
-      expect(checkHistory(journal, taskStatuses(service), Date.now())).toEqual([]);
+      assertHistory(await waitForWrites(other, moved, 3), service);
       const forced = (await swarm.endpoint.calls(seq)).filter((call) => call.action === 'DetachVolume' && call.volumeId === volumeId && call.instanceId === deadInstance);
       expect(forced.length).toBeGreaterThan(0);
 
@@ -416,6 +431,6 @@ describeWhen(missingDocker() ?? missingRegistry() ?? missingRootAndLoop() ?? mis
     const check = await fsck(swarm.endpoint, volumeId);
     expect({ clean: check.clean, output: check.clean ? '' : check.output }).toEqual({ clean: true, output: '' });
     const onDisk = parseJournal(await readFromImage(swarm.endpoint, volumeId, '/data/journal'));
-    expect(checkHistory(onDisk, taskStatuses(service))).toEqual([]);
+    assertHistory({ journal: onDisk, readAt: Infinity }, service, 'on disk: ');
   }, 5 * 60_000);
 });
