@@ -278,18 +278,28 @@ describeWhen(missingDocker() ?? missingRegistry() ?? missingRootAndLoop() ?? mis
         expect(mountErrors[0].error).toContain(holderInstance);
         expect(mountsOf(other, service.volume)).toEqual([]);
         expect((await volumeById(swarm.endpoint, volume.id))?.attachment?.instanceId).toBe(holderInstance);
+        // What an operator does about a dead node; it also keeps Swarm from placing the task there again when it
+        // returns (Swarm avoids a node where tasks keep failing, so it would otherwise prefer the old holder).
+        await swarm.manager.dockerOk(['node', 'update', '--availability', 'drain', holder.id]);
       } finally {
         await swarm.network.restore(holder.spec.index);
       }
       const restoredAt = Date.now();
-      const moved = await waitForTask(swarm, service.name, runningOn(other.id), `running on ${other.id}`, 120_000);
+      let moved: Task;
+      try {
+        moved = await waitForTask(swarm, service.name, runningOn(other.id), `running on ${other.id}`, 120_000);
+      } finally {
+        await swarm.manager.dockerOk(['node', 'update', '--availability', 'active', holder.id]);
+      }
       await waitFor(`${holder.id} unmounted ${service.volume}`, () => mountsOf(holder, service.volume).length === 0 || undefined, 30_000);
       expect((await volumeById(swarm.endpoint, volume.id))?.attachment).toMatchObject({ instanceId: swarm.instanceOf(other).id, status: 'attached' });
       assertHistory(await waitForWrites(other, moved, 2), service);
       const tasks = await tasksOf(swarm, service.name);
       const calls = await swarm.endpoint.calls(seq);
+      const released = calls.find((call) => call.action === 'DetachVolume' && call.volumeId === volume.id && call.instanceId === holderInstance);
       figures.cutLink = {
         refusedAfterCutMs: refused.since - cutAt,
+        releasedAfterRestoreMs: released ? callTime(released) - restoredAt : undefined,
         refusal: refused.error,
         runningAfterRestoreMs: moved.since - restoredAt,
         refusedAttempts: tasks.filter((task) => task.node === other.id && task.error.includes(holderInstance)).length,
