@@ -32,3 +32,4 @@ clean:
 	rm -rf dist build
 
 -include plugin/plugin.mk
+-include demo/demo.mk
