@@ -112,39 +112,32 @@ export class Filesystems {
     throw new BerthError('filesystem', `fsck of ${device} could not run to completion (e2fsck exit ${result.exitCode}); it was not mounted. fsck said: ${output}`);
   }
 
-  /** Grows the filesystem mounted at target to fill the device; nothing to do when it already does. */
-  async grow(device: string, target: string, fsType: string): Promise<void> {
-    if (fsType !== 'ext4' && fsType !== 'xfs') {
-      this.deps.logger.debug('grow not supported for this filesystem type', { device, fsType });
-      return;
-    }
+  /**
+   * Grows an ext4 filesystem to fill its device, offline: the kernel grows a mounted ext4 only for a process with
+   * CAP_SYS_RESOURCE, which a managed plugin cannot count on. Run it after the pre-mount check, before mounting.
+   */
+  async growBeforeMount(device: string, fsType: string): Promise<void> {
+    if (fsType !== 'ext4') return;
     const deviceBytes = await this.deviceSize(device);
-    const fs = fsType === 'ext4' ? await this.ext4Size(device) : await this.xfsSize(target);
+    const fs = await this.ext4Size(device);
     if (deviceBytes - fs.bytes < fs.blockSize) return;
-    if (fsType === 'ext4') {
-      if (!(await this.resizeExt4Online(device))) return;
-    } else {
-      await runChecked(this.deps.run, 'xfs_growfs', ['-d', target], this.options);
+    // resize2fs insists on a forced check first when the filesystem was mounted since its last one.
+    const forced = await this.deps.run('e2fsck', ['-f', '-p', device], this.options);
+    if (forced.exitCode > 2) {
+      throw new BerthError('filesystem', `cannot grow ${device}: e2fsck -f exit ${forced.exitCode}: ${tail(`${forced.stdout}\n${forced.stderr}`)}`);
     }
-    this.deps.logger.info('grew filesystem to the device size', { device, target, fsType, fromBytes: fs.bytes, deviceBytes });
+    await runChecked(this.deps.run, 'resize2fs', [device], this.options);
+    this.deps.logger.info('grew filesystem to the device size', { device, fsType, fromBytes: fs.bytes, deviceBytes });
   }
 
-  /**
-   * The kernel grows a mounted ext4 only for a caller with CAP_SYS_RESOURCE (xfs needs CAP_SYS_ADMIN). Without it
-   * the volume stays usable at its old size: that is logged as an error with the fix, not a failed mount.
-   */
-  private async resizeExt4Online(device: string): Promise<boolean> {
-    const result = await this.deps.run('resize2fs', [device], this.options);
-    if (result.exitCode === 0) return true;
-    const output = tail(`${result.stderr}\n${result.stdout}`);
-    if (/Permission denied to resize filesystem/.test(output)) {
-      this.deps.logger.error('cannot grow ext4 while mounted: CAP_SYS_RESOURCE is missing; the volume is used at its old size', {
-        device,
-        fix: 'grant CAP_SYS_RESOURCE to berth (plugin manifest linux.capabilities)',
-      });
-      return false;
-    }
-    throw new BerthError('host', `resize2fs ${device} failed (exit ${result.exitCode}): ${output}`);
+  /** Grows an xfs filesystem mounted at target to fill its device (xfs grows only while mounted). */
+  async growAfterMount(device: string, target: string, fsType: string): Promise<void> {
+    if (fsType !== 'xfs') return;
+    const deviceBytes = await this.deviceSize(device);
+    const fs = await this.xfsSize(target);
+    if (deviceBytes - fs.bytes < fs.blockSize) return;
+    await runChecked(this.deps.run, 'xfs_growfs', ['-d', target], this.options);
+    this.deps.logger.info('grew filesystem to the device size', { device, target, fsType, fromBytes: fs.bytes, deviceBytes });
   }
 
   private async deviceSize(device: string): Promise<number> {

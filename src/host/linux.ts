@@ -68,8 +68,12 @@ export class LinuxHost implements Host {
     return this.mounts.unmount(target);
   }
 
-  grow(devicePath: string, target: string, fsType: string): Promise<void> {
-    return this.filesystems.grow(devicePath, target, fsType);
+  growBeforeMount(devicePath: string, fsType: string): Promise<void> {
+    return this.filesystems.growBeforeMount(devicePath, fsType);
+  }
+
+  growAfterMount(devicePath: string, target: string, fsType: string): Promise<void> {
+    return this.filesystems.growAfterMount(devicePath, target, fsType);
   }
 
   mountedSource(target: string): Promise<string | undefined> {

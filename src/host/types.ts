@@ -29,8 +29,10 @@ export interface Host {
   /** Creates target, mounts (xfs with nouuid), makes it shared. */
   mount(devicePath: string, target: string, fsType: string): Promise<void>;
   unmount(target: string): Promise<void>;
-  /** Grows the filesystem when the device is larger than it. */
-  grow(devicePath: string, target: string, fsType: string): Promise<void>;
+  /** Grows an ext4 filesystem to its larger device while unmounted (no CAP_SYS_RESOURCE needed). */
+  growBeforeMount(devicePath: string, fsType: string): Promise<void>;
+  /** Grows an xfs filesystem, mounted at target, to its larger device. */
+  growAfterMount(devicePath: string, target: string, fsType: string): Promise<void>;
   /** The device mounted at target (from the mount table), if any. */
   mountedSource(target: string): Promise<string | undefined>;
   /** Creates dir (and parents) if missing and applies owner/mode when created. */

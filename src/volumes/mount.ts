@@ -34,7 +34,10 @@ export async function mountVolume(
     if (!wasAttachedHere) undo.push({ what: 'detach', run: (s) => cloud.detach(volume.volumeId, {}, s) });
     const device = await host.findDevice(volume.volumeId, deviceName, signal);
     const { fsType, fresh } = await ensureFilesystem(volume, device, deps);
-    if (!fresh) await host.check(device, fsType);
+    if (!fresh) {
+      await host.check(device, fsType);
+      await host.growBeforeMount(device, fsType);
+    }
     signal.throwIfAborted();
     const mountedSource = await host.mountedSource(mountpoint);
     if (mountedSource) {
@@ -42,7 +45,7 @@ export async function mountVolume(
     }
     await host.mount(device, mountpoint, fsType);
     undo.push({ what: 'unmount', run: () => host.unmount(mountpoint) });
-    await host.grow(device, mountpoint, fsType);
+    if (!fresh) await host.growAfterMount(device, mountpoint, fsType);
     await host.prepareDataDir(dataPath, {
       uid: volume.format.uid,
       gid: volume.format.gid,

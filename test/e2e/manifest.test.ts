@@ -51,8 +51,8 @@ describe('plugin manifest (config.json)', () => {
     expect(manifest.interface.types).toEqual(['docker.volumedriver/1.0']);
     expect(manifest.network.type).toBe('host');
     expect(manifest.linux.capabilities).toContain('CAP_SYS_ADMIN');
-    // The kernel grows a mounted ext4 only for a process with CAP_SYS_RESOURCE.
-    expect(manifest.linux.capabilities).toContain('CAP_SYS_RESOURCE');
+    // Not CAP_SYS_RESOURCE: hosts may not be able to grant it (enable then fails); ext4 is grown offline instead.
+    expect(manifest.linux.capabilities).not.toContain('CAP_SYS_RESOURCE');
     expect(manifest.linux.allowAllDevices).toBe(true);
     expect(manifest.mounts).toContainEqual(expect.objectContaining({ source: '/dev', destination: '/dev', type: 'bind' }));
     const config = loadConfig([], exportedEnv());

@@ -159,7 +159,8 @@ export class FakeHost implements Host {
     this.calls.push(`unmount ${target}`);
     this.mounts.delete(target);
   }
-  async grow() {}
+  async growBeforeMount() {}
+  async growAfterMount() {}
   async mountedSource(target: string) {
     return this.mounts.get(target);
   }
