@@ -2,7 +2,7 @@
  * The daemon end to end through its unix socket, against the local EC2 endpoint with the real SDK and real loop
  * devices: what a Docker engine would see, without Docker.
  */
-import { CreateVolumeCommand, DescribeVolumesCommand, EC2Client } from '@aws-sdk/client-ec2';
+import { CreateVolumeCommand, DescribeVolumesCommand, EC2Client, ModifyVolumeCommand } from '@aws-sdk/client-ec2';
 import { volumeTagSpecifications } from '../../src/cloud/tags';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -140,6 +140,23 @@ describeAsRoot('berth daemon against the local EC2 endpoint', () => {
     expect((await d.call('VolumeDriver.Get', { Name: 'data' })).body.Volume).toBeNull();
     const deleted = await ec2.send(new DescribeVolumesCommand({ VolumeIds: [Volume.Status.volumeId] })).catch((err: Error) => err);
     expect(deleted instanceof Error ? deleted.name : deleted.Volumes?.[0]?.State).toMatch(/InvalidVolume.NotFound|deleted|deleting/);
+  });
+
+  it.each(['ext4', 'xfs'])('grows a %s filesystem at the next mount after the EBS volume was enlarged, keeping its data', async (fsType) => {
+    const d = await daemon();
+    const name = `growing-${fsType}`;
+    await ok(d, 'VolumeDriver.Create', { Name: name, Opts: { size: '1', fsType } });
+    const mountpoint = (await ok(d, 'VolumeDriver.Mount', { Name: name, ID: 'a' })).Mountpoint;
+    writeDurably(path.join(mountpoint, 'small'), 'before');
+    const sizeOf = () => fs.statfsSync(mountpoint).blocks * fs.statfsSync(mountpoint).bsize;
+    expect(sizeOf()).toBeLessThan(1.1 * 2 ** 30);
+    await ok(d, 'VolumeDriver.Unmount', { Name: name, ID: 'a' });
+    const volumeId = (await ok(d, 'VolumeDriver.Get', { Name: name })).Volume.Status.volumeId;
+    await ec2.send(new ModifyVolumeCommand({ VolumeId: volumeId, Size: 3 }));
+    await ok(d, 'VolumeDriver.Mount', { Name: name, ID: 'b' });
+    expect(sizeOf()).toBeGreaterThan(2.5 * 2 ** 30);
+    expect(fs.readFileSync(path.join(mountpoint, 'small'), 'utf8')).toBe('before');
+    await ok(d, 'VolumeDriver.Unmount', { Name: name, ID: 'b' });
   });
 
   it('two containers starting at once get one attach and one mount', async () => {
