@@ -121,11 +121,12 @@ export async function dockerOk(dockerd: Dockerd, pluginId: string | undefined, a
 }
 
 /**
- * A shell loop for a detached container: appends an increasing number (one line) to `file` every 100 ms and exits
- * on SIGTERM (busybox sh as PID 1 ignores it otherwise, and `docker stop` would wait 10 s).
+ * A shell loop for a detached container: appends the next number (one line; it continues from the lines already in
+ * `file`, so a restarted container carries on the count) every 100 ms, and exits on SIGTERM (busybox sh as PID 1
+ * ignores it otherwise, and `docker stop` would wait 10 s).
  */
 export function writerScript(file: string): string {
-  return `trap "exit 0" TERM; i=0; while true; do i=$((i+1)); echo $i >> ${file}; sleep 0.1; done`;
+  return `trap "exit 0" TERM; i=0; [ -f ${file} ] && i=$(wc -l < ${file}); while true; do i=$((i+1)); echo $i >> ${file}; sleep 0.1; done`;
 }
 
 /** The last number a writer container appended to `file`, read through the container itself. */

@@ -1,4 +1,5 @@
 /** Builds the managed plugin directory and installs it into a private dockerd, the way `make plugin enable` does. */
+import fs from 'node:fs';
 import path from 'node:path';
 import { runCommand, type Dockerd } from '../support/dockerd';
 
@@ -84,4 +85,30 @@ export async function removeAllContainers(dockerd: Dockerd): Promise<string[]> {
   if (ids.length === 0) return [];
   const out = await dockerd.docker(['rm', '--force', '--volumes', ...ids], { timeoutMs: 150_000 });
   return out.code === 0 ? [] : [`docker rm: ${out.stderr.trim()}`];
+}
+
+/**
+ * Another build of the plugin for `docker plugin upgrade`: the same rootfs (hard-linked, so nothing is copied) plus a
+ * file /berth/BUILD naming the build, with a manifest whose description says which build it is. (The rootfs must
+ * differ: Docker 20.10's `plugin create` fails with "content ... already exists" for a layer an installed plugin has.)
+ */
+export async function derivedPluginDir(source: string, target: string, description: string, build: string): Promise<string> {
+  fs.mkdirSync(target, { recursive: true });
+  const manifest = JSON.parse(fs.readFileSync(path.join(source, 'config.json'), 'utf8')) as { description: string };
+  manifest.description = description;
+  fs.writeFileSync(path.join(target, 'config.json'), `${JSON.stringify(manifest, null, 2)}\n`);
+  const out = await runCommand('cp', ['-al', path.join(source, 'rootfs'), path.join(target, 'rootfs')], { timeoutMs: 120_000 });
+  if (out.code !== 0) throw new Error(`cp -al ${source}/rootfs: ${out.stderr}`);
+  fs.writeFileSync(path.join(target, 'rootfs/berth/BUILD'), `${build}\n`);
+  return target;
+}
+
+/** docker plugin create REF DIR, push REF (a registry reference), then remove the local copy. */
+export async function pushPlugin(dockerd: Dockerd, dir: string, ref: string): Promise<void> {
+  await dockerd.dockerOk(['plugin', 'create', ref, dir], { timeoutMs: 5 * 60_000 });
+  try {
+    await dockerd.dockerOk(['plugin', 'push', ref], { timeoutMs: 5 * 60_000 });
+  } finally {
+    await dockerd.docker(['plugin', 'rm', '--force', ref]);
+  }
 }
