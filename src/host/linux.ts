@@ -68,6 +68,18 @@ export class LinuxHost implements Host {
     return this.mounts.unmount(target);
   }
 
+  /** An exclusive open of a block device fails with EBUSY while any filesystem on it is mounted. */
+  async deviceInUse(devicePath: string): Promise<boolean> {
+    try {
+      const handle = await fsp.open(devicePath, fsp.constants.O_RDONLY | fsp.constants.O_EXCL);
+      await handle.close();
+      return false;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'EBUSY') return true;
+      throw new BerthError('host', `cannot open ${devicePath}: ${(err as Error).message}`);
+    }
+  }
+
   growBeforeMount(devicePath: string, fsType: string): Promise<void> {
     return this.filesystems.growBeforeMount(devicePath, fsType);
   }

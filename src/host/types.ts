@@ -33,6 +33,11 @@ export interface Host {
   growBeforeMount(devicePath: string, fsType: string): Promise<void>;
   /** Grows an xfs filesystem, mounted at target, to its larger device. */
   growAfterMount(devicePath: string, target: string, fsType: string): Promise<void>;
+  /**
+   * True while the device is mounted anywhere on this machine, in any mount namespace (a container may hold the
+   * filesystem after our own mount of it is gone): such a device must not be checked or resized, only mounted.
+   */
+  deviceInUse(devicePath: string): Promise<boolean>;
   /** The device mounted at target (from the mount table), if any. */
   mountedSource(target: string): Promise<string | undefined>;
   /** Creates dir (and parents) if missing and applies owner/mode when created. */

@@ -33,8 +33,9 @@ export async function mountVolume(
     const deviceName = await cloud.attach(volume.volumeId, signal);
     if (!wasAttachedHere) undo.push({ what: 'detach', run: (s) => cloud.detach(volume.volumeId, {}, s) });
     const device = await host.findDevice(volume.volumeId, deviceName, signal);
+    const inUse = await host.deviceInUse(device);
     const { fsType, fresh } = await ensureFilesystem(volume, device, deps);
-    if (!fresh) {
+    if (!fresh && !inUse) {
       await host.check(device, fsType);
       await host.growBeforeMount(device, fsType);
     }
@@ -45,7 +46,7 @@ export async function mountVolume(
     }
     await host.mount(device, mountpoint, fsType);
     undo.push({ what: 'unmount', run: () => host.unmount(mountpoint) });
-    if (!fresh) await host.growAfterMount(device, mountpoint, fsType);
+    if (!fresh && !inUse) await host.growAfterMount(device, mountpoint, fsType);
     await host.prepareDataDir(dataPath, {
       uid: volume.format.uid,
       gid: volume.format.gid,

@@ -34,8 +34,9 @@ export class PendingDetaches {
     if (this.pending.size > 0) this.schedule();
   }
 
-  async add(volumeId: string, name: string, error: unknown): Promise<void> {
-    this.logger.warn('detach failed; retrying in the background', { volume: name, volumeId, error: errorMessage(error) });
+  /** Detaches the volume in the background, retrying until EC2 confirms it. */
+  async add(volumeId: string, name: string, reason: unknown): Promise<void> {
+    this.logger.warn('detaching in the background', { volume: name, volumeId, reason: errorMessage(reason) });
     this.pending.set(volumeId, name);
     await this.persist();
     this.schedule();

@@ -2,7 +2,17 @@
  * Who uses each mounted volume: a multiset of Docker mount IDs per volume name, persisted before Mount answers
  * so a restarted daemon knows which containers still hold a volume.
  */
+import fs from 'node:fs';
 import { JsonFile } from './json-file';
+
+/** Changes at every boot of the machine: mounts recorded under another boot are all gone. */
+export function currentBootId(): string {
+  try {
+    return fs.readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+  } catch {
+    return 'unknown';
+  }
+}
 
 export interface MountRecord {
   volumeId: string;
@@ -12,15 +22,22 @@ export interface MountRecord {
   ids: Record<string, number>;
 }
 
-type Document = { version: 1; mounts: Record<string, MountRecord> };
+type Document = { version: 1; bootId?: string; mounts: Record<string, MountRecord> };
 
 export class Refcounts {
   private readonly file: JsonFile<Document>;
   private readonly mounts: Map<string, MountRecord>;
+  /** The records were written before the machine last booted. */
+  readonly fromEarlierBoot: boolean;
 
-  constructor(file: string) {
+  constructor(
+    file: string,
+    private readonly bootId = currentBootId(),
+  ) {
     this.file = new JsonFile<Document>(file, () => ({ version: 1, mounts: {} }));
-    this.mounts = new Map(Object.entries(this.file.read().mounts));
+    const document = this.file.read();
+    this.mounts = new Map(Object.entries(document.mounts));
+    this.fromEarlierBoot = this.mounts.size > 0 && document.bootId !== bootId;
   }
 
   get(name: string): MountRecord | undefined {
@@ -37,7 +54,8 @@ export class Refcounts {
   }
 
   async acquire(name: string, id: string, mounted: Omit<MountRecord, 'ids'>): Promise<void> {
-    const record = this.mounts.get(name) ?? { ...mounted, ids: {} };
+    // Users recorded before (a remount after Docker unmounted our side) keep counting.
+    const record = { ...mounted, ids: this.mounts.get(name)?.ids ?? {} };
     record.ids[id] = (record.ids[id] ?? 0) + 1;
     this.mounts.set(name, record);
     await this.persist();
@@ -58,6 +76,6 @@ export class Refcounts {
   }
 
   persist(): Promise<void> {
-    return this.file.write({ version: 1, mounts: Object.fromEntries(this.mounts) });
+    return this.file.write({ version: 1, bootId: this.bootId, mounts: Object.fromEntries(this.mounts) });
   }
 }

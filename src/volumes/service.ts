@@ -30,6 +30,8 @@ export interface ServiceDeps {
   host: Host;
   config: ServiceConfig;
   logger: Logger;
+  /** The machine's boot id (read from /proc when absent). */
+  bootId?: string;
 }
 
 export class VolumeService implements VolumeDriver {
@@ -42,7 +44,7 @@ export class VolumeService implements VolumeDriver {
 
   constructor(private readonly deps: ServiceDeps) {
     const { config, cloud, logger } = deps;
-    this.refcounts = new Refcounts(path.join(config.stateDir, 'mounts.json'));
+    this.refcounts = new Refcounts(path.join(config.stateDir, 'mounts.json'), deps.bootId);
     this.catalog = new Catalog({ file: path.join(config.stateDir, 'volumes.json'), cloud, logger, ttlMs: config.listCacheMs });
     this.zoneMoves = new ZoneMoves(deps);
     this.pendingDetaches = new PendingDetaches(path.join(config.stateDir, 'pending-detaches.json'), cloud, logger, (name, work) =>
@@ -50,13 +52,21 @@ export class VolumeService implements VolumeDriver {
     );
   }
 
-  /** Drops mount records whose filesystem is no longer mounted (the host rebooted or someone unmounted it). */
+  /**
+   * After a reboot every recorded mount is gone: the records are dropped and their volumes detached in the
+   * background (Docker mounts again what it still needs). Within one boot, records stay even when our side of a
+   * mount vanished (Docker unmounts a disabled plugin's directory): containers still hold the filesystem, their
+   * Unmounts will come, and the next Mount mounts it again.
+   */
   async reconcile(): Promise<void> {
     for (const name of this.refcounts.names()) {
       const record = this.refcounts.get(name)!;
-      if (!(await this.deps.host.mountedSource(record.mountpoint))) {
-        this.deps.logger.warn('forgetting mount record: filesystem is not mounted', { volume: name, mountpoint: record.mountpoint });
+      if (this.refcounts.fromEarlierBoot) {
+        this.deps.logger.warn('forgetting a mount from before the last boot; detaching its volume', { volume: name, volumeId: record.volumeId });
         await this.refcounts.forget(name);
+        await this.pendingDetaches.add(record.volumeId, name, 'the machine rebooted since it was mounted');
+      } else if (!(await this.deps.host.mountedSource(record.mountpoint))) {
+        this.deps.logger.warn('volume in use but no longer mounted on berth\'s side; the next Mount mounts it again', { volume: name, users: this.refcounts.users(name) });
       }
     }
   }

@@ -451,6 +451,19 @@ describeAsRoot('Linux host on loop devices', () => {
     }
   });
 
+  describe('devices in use', () => {
+    it('sees a device as in use while any filesystem on it is mounted, so it is never checked or resized under a user', async () => {
+      const { device } = scratch.device('in-use', undefined, deviceBytesFor('ext4'));
+      const target = scratch.target('in-use');
+      await host.format(device, 'ext4', []);
+      expect(await host.deviceInUse(device)).toBe(false);
+      await host.mount(device, target, 'ext4');
+      expect(await host.deviceInUse(device)).toBe(true);
+      await host.unmount(target);
+      expect(await host.deviceInUse(device)).toBe(false);
+    });
+  });
+
   describe('data directory', () => {
     it('creates a missing directory with the owner and the exact mode, despite the umask', async () => {
       const dir = path.join(scratch.dir, 'vol', 'data');

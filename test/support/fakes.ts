@@ -159,6 +159,11 @@ export class FakeHost implements Host {
     this.calls.push(`unmount ${target}`);
     this.mounts.delete(target);
   }
+  /** Devices some other mount namespace still has mounted. */
+  readonly inUse = new Set<string>();
+  async deviceInUse(device: string) {
+    return this.inUse.has(device);
+  }
   async growBeforeMount() {}
   async growAfterMount() {}
   async mountedSource(target: string) {

@@ -94,14 +94,38 @@ describe('volume service', () => {
     expect(host.mounts.has('/mnt/berth/kept')).toBe(false);
   });
 
-  it('forgets mount records whose filesystem is gone at start', async () => {
-    cloud.add(volumeFixture('gone'));
+  it('after Docker unmounted its side (plugin disabled with --force), mounts the in-use volume again without checking it, and releases it after the last user', async () => {
+    const volume = cloud.add(volumeFixture('held'));
     const first = service();
-    await first.mount('gone', 'a', never);
+    await first.mount('held', 'writer', never);
+    const device = host.mounts.get('/mnt/berth/held')!;
     host.mounts.clear();
+    host.inUse.add(device);
     const second = service();
     await second.reconcile();
-    expect(await second.path('gone')).toBeUndefined();
+    expect(await second.path('held')).toBe('/mnt/berth/held/data');
+    const checksBefore = host.calls.filter((call) => call.startsWith('check')).length;
+    await second.mount('held', 'reader', never);
+    expect(host.calls.filter((call) => call.startsWith('check')).length).toBe(checksBefore);
+    expect(host.mounts.get('/mnt/berth/held')).toBe(device);
+    await second.unmount('held', 'reader');
+    expect(host.mounts.has('/mnt/berth/held')).toBe(true);
+    await second.unmount('held', 'writer');
+    expect(host.mounts.has('/mnt/berth/held')).toBe(false);
+    expect(volume.attachments).toEqual([]);
+  });
+
+  it('after a reboot forgets every recorded mount and detaches its volume in the background', async () => {
+    const volume = cloud.add(volumeFixture('rebooted'));
+    const before = new VolumeService({ cloud, host, config: config(), logger: silentLogger(), bootId: 'boot-1' });
+    await before.mount('rebooted', 'a', never);
+    host.mounts.clear();
+    const after = new VolumeService({ cloud, host, config: config(), logger: silentLogger(), bootId: 'boot-2' });
+    await after.reconcile();
+    expect(await after.path('rebooted')).toBeUndefined();
+    await new Promise((resolve) => setTimeout(resolve, 1300));
+    expect(volume.attachments).toEqual([]);
+    await after.shutdown();
   });
 
   it('refuses a volume attached to another instance, naming it; with preemption takes it over', async () => {
