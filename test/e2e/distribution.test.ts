@@ -9,7 +9,9 @@ import { missingDocker, missingRegistry, runCommand, startDockerd, startRegistry
 import { startLocalEc2, TEST_ACCESS_KEY, TEST_SECRET_KEY, type LocalEc2 } from '../support/local-ec2';
 import { describeWhen, missingRootAndLoop } from '../support/privileges';
 import { buildPluginDir, pluginLog, removePlugin, REPO } from './plugin-harness';
+import { printTimings, timedScenarios } from './timings';
 
+const scenario = timedScenarios(__filename);
 const VERSION = (JSON.parse(fs.readFileSync(`${REPO}/package.json`, 'utf8')) as { version: string }).version;
 
 /** `make TARGET VAR=...` in the repository against one engine; `deps` (npm ci) is taken as done. */
@@ -45,18 +47,19 @@ describeWhen(missingDocker() ?? missingRegistry() ?? missingRootAndLoop(), 'plug
         }
       }
       fs.rmSync(devdir, { recursive: true, force: true });
+      printTimings();
     }
     if (problems.length > 0) throw new Error(`cleanup: ${problems.join('\n')}`);
   }, 5 * 60_000);
 
-  it('make push publishes the version and latest, leaving no plugin behind on the building engine', async () => {
+  scenario('make push publishes the version and latest, leaving no plugin behind on the building engine', async () => {
     await make(builder!, ['push', `REGISTRY=${registry!.address}`]);
     const tags = (await (await fetch(`http://${registry!.address}/v2/berth/ebs/tags/list`)).json()) as { tags: string[] };
     expect(tags.tags.sort()).toEqual([VERSION, 'latest'].sort());
     expect((await builder!.dockerOk(['plugin', 'ls', '--quiet'])).trim()).toBe('');
   }, 10 * 60_000);
 
-  it('make install on another engine enables it as berth/ebs with the given settings, and it serves volumes', async () => {
+  scenario('make install on another engine enables it as berth/ebs with the given settings, and it serves volumes', async () => {
     fs.mkdirSync(devdir);
     ec2 = await startLocalEc2([`devdir=${devdir}`]);
     user = await startDockerd();
