@@ -183,6 +183,29 @@ export class SwarmNode implements Dockerd {
     return fs.readFileSync(`/proc/${this.holder!.pid}/mountinfo`, 'utf8');
   }
 
+  /** For failure messages: the volume mounts the node sees, and those each berth process sees (its pid first). */
+  mountReport(): string {
+    const interesting = (text: string) =>
+      text
+        .split('\n')
+        .filter((line) => line.includes('propagated-mount') || line.includes('/var/lib/libstorage'))
+        .filter((line) => !line.includes(' - ext4 /dev/vda') || line.includes(this.dataRoot) || line.includes('/var/lib/libstorage'))
+        .map((line) => `    ${line.split(' - ')[0]} - ${line.split(' - ')[1]?.split(' ').slice(0, 2).join(' ')}`)
+        .join('\n');
+    const lines = [`${this.id} mount namespace:`, interesting(this.mountinfo())];
+    for (const pid of fs.readdirSync('/proc').filter((entry) => /^\d+$/.test(entry))) {
+      try {
+        if (!fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('/berth/cli.js')) continue;
+        const info = fs.readFileSync(`/proc/${pid}/mountinfo`, 'utf8');
+        if (!info.includes(this.dataRoot)) continue;
+        lines.push(`berth pid ${pid}:`, interesting(info));
+      } catch {
+        // exited meanwhile
+      }
+    }
+    return lines.join('\n');
+  }
+
   /** Runs a command inside the node's namespaces (mount, UTS, network). */
   run(command: string, args: string[], options: RunOptions = {}): Promise<CommandOutput> {
     return runCommand('nsenter', ['-t', String(this.holder!.pid), '-m', '-u', '-n', '--', command, ...args], options);
@@ -190,6 +213,7 @@ export class SwarmNode implements Dockerd {
 
   async startDockerd(): Promise<void> {
     if (this.dockerd && !exited(this.dockerd)) throw new Error(`${this.id}: dockerd already running`);
+    await this.waitForOldContainerd();
     const args = [
       '-t', String(this.holder!.pid), '-m', '-u', '-n', '--',
       'dockerd',
@@ -219,6 +243,26 @@ export class SwarmNode implements Dockerd {
       await sleep(100);
     }
     this.startMs = Date.now() - started;
+  }
+
+  /**
+   * A killed dockerd's containerd dies with it but stays a zombie until init reaps it; dockerd refuses to start while
+   * the pid in containerd's pid file exists ("containerd is still running", then a timeout). An init such as systemd
+   * reaps at once; this machine's PID 1 does so only every few seconds, so wait for it (bounded).
+   */
+  private async waitForOldContainerd(timeoutMs = 30_000): Promise<void> {
+    let pid: string;
+    try {
+      pid = fs.readFileSync(`/proc/${this.holder!.pid}/root${this.execRoot}/containerd/containerd.pid`, 'utf8').trim();
+    } catch {
+      return; // never started, or cleaned up
+    }
+    if (!/^\d+$/.test(pid)) return;
+    const deadline = Date.now() + timeoutMs;
+    while (fs.existsSync(`/proc/${pid}`) && !isAlive(Number(pid))) {
+      if (Date.now() > deadline) throw new Error(`${this.id}: the old containerd (pid ${pid}) is still not reaped after ${timeoutMs} ms`);
+      await sleep(100);
+    }
   }
 
   /** Kills dockerd as a crash would: its containers, plugins and mounts stay. */

@@ -18,6 +18,7 @@ import { sleep } from './processes';
 import {
   assertHistory,
   createWriter,
+  describeHistory,
   parseJournal,
   removeService,
   runningOn,
@@ -26,6 +27,7 @@ import {
   waitForTask,
   waitForWrites,
   type Task,
+  type TaskStatus,
   type WriterService,
 } from './services';
 import { countByAction, fsck, liveVolumes, mountsOf, readFromImage, theVolume, volumeById, waitFor } from './volumes';
@@ -381,66 +383,97 @@ describeWhen(missingDocker() ?? missingRegistry() ?? missingRootAndLoop() ?? mis
     expect({ clean: check.clean, output: check.clean ? '' : check.output }).toEqual({ clean: true, output: '' });
   }, 4 * 60_000);
 
-  it('with preemption, a node whose dockerd died is fenced: the new node takes the volume over, the old writes fail, fsck passes, and the old node cleans up without re-attaching', async () => {
-    // Last scenario: it leaves EBS_PREEMPT=true on every node.
-    await swarm.setPluginSettings({ EBS_PREEMPT: 'true' });
-    const service = await createWriter(swarm, { name: 'fence', volume: 'fence-data', constraints: [IN_ZONE_A] });
-    let volumeId = '';
-    try {
-      const first = await waitForTask(swarm, service.name, runningOn(), 'running', 90_000);
-      const dead = swarm.node(first.node);
-      const other = otherInZoneA(first.node);
-      const deadInstance = swarm.instanceOf(dead).id;
-      await waitForWrites(dead, first, 3);
-      volumeId = (await theVolume(swarm.endpoint, service.volume)).id;
-      const seq = await swarm.endpoint.lastSeq();
-      const killedAt = Date.now();
-      await dead.killDockerd();
-      const moved = await waitForTask(swarm, service.name, runningOn(other.id), `running on ${other.id}`, 120_000);
+  describe('with preemption (EBS_PREEMPT=true on every node; the last scenarios)', () => {
+    beforeAll(async () => {
+      await swarm.setPluginSettings({ EBS_PREEMPT: 'true' });
+    }, 5 * 60_000);
 
-      // The old container is still running on the dead node, and its writes now fail.
-      const fenced = await waitFor(
-        'the old task’s writes to fail',
-        () => {
-          const status = taskStatuses(service).get(first.id);
-          return status?.attempts.some((attempt) => !attempt.ok) ? status : undefined;
-        },
-        15_000,
-      );
-      const firstFailure = fenced.attempts.find((attempt) => !attempt.ok)!;
-      expect(fenced.attempts.filter((attempt) => attempt.ok && attempt.time > firstFailure.time)).toEqual([]);
-      assertHistory(await waitForWrites(other, moved, 3), service);
-      const forced = (await swarm.endpoint.calls(seq)).filter((call) => call.action === 'DetachVolume' && call.volumeId === volumeId && call.instanceId === deadInstance);
-      expect(forced.length).toBeGreaterThan(0);
+    const deaths = [
+      { death: 'its dockerd killed', service: 'fenced-kill' },
+      { death: 'its link cut', service: 'fenced-cut' },
+    ];
+    it.each(deaths)(
+      'a node holding the volume dies ($death): the other node takes it over, the old writes fail, fsck passes, and the old node cleans up without re-attaching',
+      async ({ death, service: name }) => {
+        const service = await createWriter(swarm, { name, volume: `${name}-data`, constraints: [IN_ZONE_A] });
+        let volumeId = '';
+        try {
+          const first = await waitForTask(swarm, service.name, runningOn(), 'running', 90_000);
+          const dead = swarm.node(first.node);
+          const other = otherInZoneA(first.node);
+          const deadInstance = swarm.instanceOf(dead).id;
+          await waitForWrites(dead, first, 3);
+          volumeId = (await theVolume(swarm.endpoint, service.volume)).id;
+          const seq = await swarm.endpoint.lastSeq();
+          const diedAt = Date.now();
+          if (death === 'its dockerd killed') await dead.killDockerd();
+          else await swarm.network.cut(dead.spec.index);
+          let moved: Task;
+          let fenced: TaskStatus;
+          try {
+            moved = await waitForTask(swarm, service.name, runningOn(other.id), `running on ${other.id}`, 120_000).catch((err: Error) => {
+              throw new Error(`${err.message}\n${other.mountReport()}\n${dead.mountReport()}`);
+            });
+            // The old container still runs on the dead node, and its writes now fail.
+            fenced = await waitFor(
+              'the old task’s writes to fail',
+              () => {
+                const status = taskStatuses(service).get(first.id);
+                return status?.attempts.some((attempt) => !attempt.ok) ? status : undefined;
+              },
+              15_000,
+            );
+            expect(mountsOf(dead, service.volume)).toHaveLength(1);
+          } finally {
+            if (death === 'its dockerd killed') await dead.startDockerd();
+            else await swarm.network.restore(dead.spec.index);
+          }
+          const backAt = Date.now();
+          const firstFailure = fenced.attempts.find((attempt) => !attempt.ok)!;
+          expect(fenced.attempts.filter((attempt) => attempt.ok && attempt.time > firstFailure.time)).toEqual([]);
+          assertHistory(await waitForWrites(other, moved, 3), service);
+          const forced = (await swarm.endpoint.calls(seq)).filter(
+            (call) => call.action === 'DetachVolume' && call.volumeId === volumeId && call.instanceId === deadInstance && callTime(call) < backAt,
+          );
+          expect(forced.length).toBeGreaterThan(0);
 
-      // The dead node comes back: berth there finds the volume gone, drops its stale mount, and leaves it alone.
-      const backAt = Date.now();
-      await dead.startDockerd();
-      await waitFor(`${dead.id} drops its stale mount`, () => mountsOf(dead, service.volume).length === 0 || undefined, 60_000);
-      await swarm.waitForNodes((nodes) => nodes.every((node) => node.status === 'Ready'), 60_000);
-      await sleep(3000);
-      const calls = await swarm.endpoint.calls(seq);
-      expect(calls.filter((call) => call.action === 'AttachVolume' && call.instanceId === deadInstance)).toEqual([]);
-      expect((await volumeById(swarm.endpoint, volumeId))?.attachment).toMatchObject({ instanceId: swarm.instanceOf(other).id, status: 'attached' });
-      expect(mountsOf(other, service.volume)).toHaveLength(1);
-      const stillWriting = taskStatuses(service).get(moved.id)!.attempts.filter((attempt) => attempt.ok && attempt.time > backAt);
-      expect(stillWriting.length).toBeGreaterThan(0);
-      const deadLog = pluginLines(dead.log(), swarm.pluginId(dead)).filter((line) => line.time >= backAt && line.fields.volume === service.volume);
-      figures.preemption = {
-        runningOnNewNodeAfterKillMs: moved.since - killedAt,
-        oldWritesFailedAfterKillMs: Math.round(firstFailure.time - killedAt),
-        lastDurableOldWrite: new Date(Math.max(...fenced.attempts.filter((attempt) => attempt.ok).map((attempt) => attempt.time))).toISOString(),
-        oldNodeAfterReturn: deadLog.map((line) => `${line.level} ${line.message}${line.fields.method ? ` ${line.fields.method} ${line.fields.outcome}` : ''}`),
-        ec2CallsByAction: countByAction(calls),
-      };
-      say(`preemption: ${JSON.stringify(figures.preemption)}`);
-    } finally {
-      await finish(service);
-    }
-    // On disk, once released: a clean filesystem whose journal is the tasks' runs one after the other.
-    const check = await fsck(swarm.endpoint, volumeId);
-    expect({ clean: check.clean, output: check.clean ? '' : check.output }).toEqual({ clean: true, output: '' });
-    const onDisk = parseJournal(await readFromImage(swarm.endpoint, volumeId, '/data/journal'));
-    assertHistory({ journal: onDisk, readAt: Infinity }, service, 'on disk: ');
-  }, 5 * 60_000);
+          // The dead node is back: its stale mount goes, and the volume is left where it is now used.
+          await waitFor(`${dead.id} drops its stale mount`, () => mountsOf(dead, service.volume).length === 0 || undefined, 60_000);
+          await swarm.waitForNodes((nodes) => nodes.every((node) => node.status === 'Ready'), 60_000);
+          await sleep(3000);
+          const calls = await swarm.endpoint.calls(seq);
+          expect(calls.filter((call) => call.action === 'AttachVolume' && call.instanceId === deadInstance)).toEqual([]);
+          expect((await volumeById(swarm.endpoint, volumeId))?.attachment).toMatchObject({ instanceId: swarm.instanceOf(other).id, status: 'attached' });
+          expect(mountsOf(other, service.volume)).toHaveLength(1);
+          const stillWriting = taskStatuses(service).get(moved.id)!.attempts.filter((attempt) => attempt.ok && attempt.time > backAt + 3000);
+          if (stillWriting.length === 0) {
+            const tasks = (await tasksOf(swarm, service.name)).map((task) => `  ${task.id.slice(0, 10)} ${task.node} ${task.desired}/${task.state} ${task.error}`);
+            explained(() => {
+              throw new Error(
+                `the new task stopped writing after ${dead.id} came back (${new Date(backAt).toISOString()})\n${describeHistory([], taskStatuses(service))}\ntasks:\n${tasks.join('\n')}\n` +
+                  `${other.mountReport()}\nEC2 calls:\n${calls.map((call) => `  ${call.time} ${call.action} ${call.volumeId ?? ''} ${swarm.nodeOfInstance(call.instanceId ?? '')?.id ?? call.instanceId ?? ''} ${call.result}`).join('\n')}`,
+              );
+            }, service.volume, diedAt - 2000);
+          }
+          const afterReturn = pluginLines(dead.log(), swarm.pluginId(dead)).filter((line) => line.time >= backAt && line.fields.volume === service.volume);
+          const figure = {
+            runningOnOtherNodeAfterDeathMs: moved.since - diedAt,
+            oldWritesFailedAfterDeathMs: Math.round(firstFailure.time - diedAt),
+            oldNodeAfterReturn: afterReturn.map((line) => `${line.level} ${line.message}${line.fields.method ? ` ${line.fields.method} ${line.fields.outcome}` : ''}`),
+            ec2CallsByAction: countByAction(calls),
+          };
+          figures[`preemption, ${death}`] = figure;
+          say(`preemption, ${death}: ${JSON.stringify(figure)}`);
+        } finally {
+          await finish(service);
+        }
+        // On disk, once released: a clean filesystem whose journal is the tasks' runs one after the other.
+        const check = await fsck(swarm.endpoint, volumeId);
+        expect({ clean: check.clean, output: check.clean ? '' : check.output }).toEqual({ clean: true, output: '' });
+        const onDisk = parseJournal(await readFromImage(swarm.endpoint, volumeId, '/data/journal'));
+        assertHistory({ journal: onDisk, readAt: Infinity }, service, 'on disk: ');
+      },
+      5 * 60_000,
+    );
+  });
 });
