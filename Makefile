@@ -33,3 +33,4 @@ clean:
 
 -include plugin/plugin.mk
 -include demo/demo.mk
+-include test/swarm/swarm.mk
