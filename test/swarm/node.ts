@@ -203,6 +203,11 @@ export class SwarmNode implements Dockerd {
         // exited meanwhile
       }
     }
+    const dockerdErrors = this.log()
+      .split('\n')
+      .filter((line) => /level=(error|fatal)/.test(line) && /plugin|propagat|mount/i.test(line))
+      .slice(-10);
+    if (dockerdErrors.length > 0) lines.push(`${this.id} dockerd errors about plugins and mounts:`, ...dockerdErrors.map((line) => `    ${line}`));
     return lines.join('\n');
   }
 
