@@ -9,6 +9,7 @@
  *   large volumes.
  */
 import fsp from 'node:fs/promises';
+import path from 'node:path';
 import type { FsType } from '../cloud/types';
 import { BerthError, ValidationError } from '../errors';
 import type { Logger } from '../log';
@@ -20,6 +21,7 @@ const BLKID_NOTHING_FOUND = 2;
 const BLKID_AMBIVALENT = 8;
 /** Bytes at the start of a device that must read as zeros before mkfs: data blkid cannot name is still data. */
 const ZERO_CHECK_BYTES = 1024 * 1024;
+const SYSFS_BLOCK = '/sys/class/block';
 
 export interface FilesystemDeps {
   run: CommandRunner;
@@ -140,14 +142,20 @@ export class Filesystems {
     this.deps.logger.info('grew filesystem to the device size', { device, target, fsType, fromBytes: fs.bytes, deviceBytes });
   }
 
+  /** From sysfs (no process to start), else blockdev. */
   private async deviceSize(device: string): Promise<number> {
+    const fromSysfs = await sysfsDeviceBytes(device);
+    if (fromSysfs !== undefined) return fromSysfs;
     const { stdout } = await runChecked(this.deps.run, 'blockdev', ['--getsize64', device], this.options);
     const bytes = Number(stdout.trim());
     if (!Number.isSafeInteger(bytes)) throw new BerthError('host', `blockdev --getsize64 ${device} printed ${JSON.stringify(stdout.trim())}`);
     return bytes;
   }
 
+  /** From the superblock (no process to start), else dumpe2fs -h. */
   private async ext4Size(device: string): Promise<{ bytes: number; blockSize: number }> {
+    const fromSuperblock = await ext4SuperblockSize(device);
+    if (fromSuperblock) return fromSuperblock;
     const { stdout } = await runChecked(this.deps.run, 'dumpe2fs', ['-h', device], this.options);
     const blocks = /^Block count:\s+(\d+)/m.exec(stdout);
     const blockSize = /^Block size:\s+(\d+)/m.exec(stdout);
@@ -160,6 +168,42 @@ export class Filesystems {
     const data = /^data\s+=\s+bsize=(\d+)\s+blocks=(\d+)/m.exec(stdout);
     if (!data) throw new BerthError('host', `cannot read the xfs size of ${target} from xfs_info`);
     return { bytes: Number(data[1]) * Number(data[2]), blockSize: Number(data[1]) };
+  }
+}
+
+/** /sys/class/block/<name>/size counts 512-byte sectors whatever the device's block size; undefined if unreadable. */
+async function sysfsDeviceBytes(device: string): Promise<number | undefined> {
+  try {
+    const name = path.basename(await fsp.realpath(device));
+    const sectors = Number((await fsp.readFile(path.join(SYSFS_BLOCK, name, 'size'), 'utf8')).trim());
+    return Number.isSafeInteger(sectors) && sectors > 0 ? sectors * 512 : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Block count and size from an ext2/3/4 superblock (1 KiB at offset 1 KiB): s_blocks_count_lo at 0x04,
+ * s_log_block_size at 0x18, magic 0xEF53 at 0x38, s_feature_incompat at 0x60 (64bit = 0x80), s_blocks_count_hi
+ * at 0x150. undefined when the magic is not there or the device cannot be read.
+ */
+async function ext4SuperblockSize(device: string): Promise<{ bytes: number; blockSize: number } | undefined> {
+  let handle: fsp.FileHandle | undefined;
+  try {
+    handle = await fsp.open(device, 'r');
+    const superblock = Buffer.alloc(1024);
+    const { bytesRead } = await handle.read(superblock, 0, 1024, 1024);
+    if (bytesRead < 1024 || superblock.readUInt16LE(0x38) !== 0xef53) return undefined;
+    const logBlockSize = superblock.readUInt32LE(0x18);
+    if (logBlockSize > 6) return undefined;
+    const blockSize = 1024 << logBlockSize;
+    const high = superblock.readUInt32LE(0x60) & 0x80 ? superblock.readUInt32LE(0x150) : 0;
+    const blocks = high * 2 ** 32 + superblock.readUInt32LE(0x04);
+    return { bytes: blocks * blockSize, blockSize };
+  } catch {
+    return undefined;
+  } finally {
+    await handle?.close();
   }
 }
 

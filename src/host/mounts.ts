@@ -58,14 +58,17 @@ export class Mounts {
       this.deps.logger.debug('already mounted', { device, target: mountPoint });
       return;
     }
-    const args = ['-t', fsType, ...(fsType === 'xfs' ? ['-o', 'nouuid'] : []), device, mountPoint];
-    await runChecked(this.deps.run, 'mount', args, { ...this.options, errorCode: 'filesystem' });
+    // One mount(8) run mounts and then makes the mount shared (util-linux >= 2.23): one process less per Mount.
+    const args = ['-t', fsType, ...(fsType === 'xfs' ? ['-o', 'nouuid'] : []), '--make-shared', device, mountPoint];
     try {
-      await this.makeShared(mountPoint);
+      await runChecked(this.deps.run, 'mount', args, { ...this.options, errorCode: 'filesystem' });
     } catch (err) {
-      await this.unmount(mountPoint).catch((undoErr: unknown) =>
-        this.deps.logger.error('could not undo a mount after --make-shared failed', { target: mountPoint, err: undoErr }),
-      );
+      // The propagation change comes after the mount itself: a failure there leaves the filesystem mounted.
+      if (mountAt(await this.table(), mountPoint)) {
+        await this.unmount(mountPoint).catch((undoErr: unknown) =>
+          this.deps.logger.error('could not undo a mount whose --make-shared failed', { target: mountPoint, err: undoErr }),
+        );
+      }
       throw err;
     }
     this.deps.logger.info('mounted', { device, target: mountPoint, fsType });
