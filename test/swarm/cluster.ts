@@ -10,7 +10,7 @@
  *   `docker plugin install --grant-all-permissions --alias berth/ebs <registry>/berth/ebs:<version> KEY=VALUE...`.
  * - sw1 is the only manager; nodes are labelled `berth.az=<zone>`.
  * teardown() removes everything: nodes (processes, mounts, cgroups), loop devices and links (the endpoint's
- * cleanup), namespaces, registry, files.
+ * cleanup), namespaces, registry, files. bringUp() first sweeps runs whose test process died before its teardown.
  */
 import crypto from 'node:crypto';
 import fs from 'node:fs';
@@ -24,6 +24,7 @@ import { SwarmNode } from './node';
 import { listLoopDevicesUnder } from './loops';
 import { sleep } from './processes';
 import { relayUnixToTcp, type Relay } from './relay';
+import { OWNER_FILE, recordRegistry, RUN_PREFIX, sweepAbandonedRuns } from './sweep';
 
 export const EC2_PORT = 8773;
 export const IMDS_PORT = 8774;
@@ -59,7 +60,7 @@ function instanceId(): string {
 
 export class Swarm {
   readonly runId = crypto.randomBytes(3).toString('hex');
-  readonly baseDir = `/tmp/bt-sw-${this.runId}`;
+  readonly baseDir = `${RUN_PREFIX}${this.runId}`;
   /** Every simulated instance's device dir lives under here (devtmpfs, seen by every node's plugin through /dev). */
   readonly deviceRoot = `/dev/bt-sw-${this.runId}`;
   readonly pluginDeviceDir = `${this.deviceRoot}/node`;
@@ -126,7 +127,9 @@ export class Swarm {
 
   async bringUp(): Promise<void> {
     const started = Date.now();
+    for (const line of await sweepAbandonedRuns()) this.log(line);
     fs.mkdirSync(this.baseDir, { recursive: true });
+    fs.writeFileSync(path.join(this.baseDir, OWNER_FILE), `${process.pid}\n`);
     fs.mkdirSync(this.deviceRoot, { recursive: true });
 
     let mark = Date.now();
@@ -135,6 +138,7 @@ export class Swarm {
     this.log(`plugin dir ${this.pluginDir} ${built.rebuilt ? 'rebuilt' : 'reused'} in ${pluginBuildS.toFixed(1)} s`);
 
     this.registry = await startRegistry();
+    recordRegistry(this.baseDir, this.registry.address);
     const registryPort = Number(this.registry.address.split(':')[1]);
     this.relay = await relayUnixToTcp(path.join(this.baseDir, 'registry.sock'), registryPort);
     await this.endpoint.start();

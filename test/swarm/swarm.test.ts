@@ -76,6 +76,13 @@ describeWhen(missingDocker() ?? missingRegistry() ?? missingRootAndLoop() ?? mis
     }
   }
 
+  /** waitForTask; a failure says what every node has mounted and what dockerd said about plugins. */
+  function taskWhere(service: string, pick: (tasks: Task[]) => Task | undefined, what: string, timeoutMs: number): Promise<Task> {
+    return waitForTask(swarm, service, pick, what, timeoutMs).catch((err: Error) => {
+      throw new Error(`${err.message}\n${swarm.nodes.map((node) => node.mountReport()).join('\n')}`);
+    });
+  }
+
   /** Removes the service and waits until no node mounts the volume and EC2 shows it detached. */
   async function finish(service: WriterService | undefined): Promise<void> {
     if (!service) return;
@@ -107,7 +114,7 @@ describeWhen(missingDocker() ?? missingRegistry() ?? missingRootAndLoop() ?? mis
     const service = await createWriter(swarm, { name: 'drain', volume: 'drain-data', constraints: [IN_ZONE_A] });
     const moves: Array<Record<string, unknown>> = [];
     try {
-      let task = await waitForTask(swarm, service.name, runningOn(), 'running', 90_000);
+      let task = await taskWhere(service.name, runningOn(), 'running', 90_000);
       for (const delays of ['', 'realistic']) {
         if (swarm.endpoint.delays !== delays) await swarm.endpoint.restart(delays);
         const from = swarm.node(task.node);
@@ -119,7 +126,7 @@ describeWhen(missingDocker() ?? missingRegistry() ?? missingRootAndLoop() ?? mis
         await swarm.manager.dockerOk(['node', 'update', '--availability', 'drain', from.id]);
         let moved: Task;
         try {
-          moved = await waitForTask(swarm, service.name, runningOn(to.id), `running on ${to.id}`, 120_000);
+          moved = await taskWhere(service.name, runningOn(to.id), `running on ${to.id}`, 120_000);
         } finally {
           await swarm.manager.dockerOk(['node', 'update', '--availability', 'active', from.id]);
         }
@@ -221,14 +228,14 @@ describeWhen(missingDocker() ?? missingRegistry() ?? missingRootAndLoop() ?? mis
     const durations: number[] = [];
     const seen: string[] = [];
     try {
-      let task = await waitForTask(swarm, service.name, runningOn(), 'running', 90_000);
+      let task = await taskWhere(service.name, runningOn(), 'running', 90_000);
       await waitForWrites(swarm.node(task.node), task, 2);
       const seq = await swarm.endpoint.lastSeq();
       for (let round = 1; round <= 20; round++) {
         seen.push(task.id);
         const started = Date.now();
         await swarm.manager.dockerOk(['service', 'update', '--detach', '--force', service.name]);
-        const next = await waitForTask(swarm, service.name, runningOn(undefined, seen), `replacing ${task.id}`, 120_000);
+        const next = await taskWhere(service.name, runningOn(undefined, seen), `replacing ${task.id}`, 120_000);
         durations.push(next.since - started);
         const node = swarm.node(next.node);
         const volume = await theVolume(swarm.endpoint, service.volume);
@@ -255,7 +262,7 @@ describeWhen(missingDocker() ?? missingRegistry() ?? missingRootAndLoop() ?? mis
   it('a node cut off while holding the volume: the other node’s Mount fails naming the holder, and succeeds once it is released', async () => {
     const service = await createWriter(swarm, { name: 'cut', volume: 'cut-data', constraints: [IN_ZONE_A] });
     try {
-      const first = await waitForTask(swarm, service.name, runningOn(), 'running', 90_000);
+      const first = await taskWhere(service.name, runningOn(), 'running', 90_000);
       const holder = swarm.node(first.node);
       const other = otherInZoneA(first.node);
       const holderInstance = swarm.instanceOf(holder).id;
@@ -266,8 +273,7 @@ describeWhen(missingDocker() ?? missingRegistry() ?? missingRootAndLoop() ?? mis
       await swarm.network.cut(holder.spec.index);
       let refused: Task;
       try {
-        refused = await waitForTask(
-          swarm,
+        refused = await taskWhere(
           service.name,
           (tasks) => tasks.find((task) => task.node === other.id && task.error.includes(holderInstance)),
           `refused on ${other.id} naming ${holderInstance}`,
@@ -289,7 +295,7 @@ describeWhen(missingDocker() ?? missingRegistry() ?? missingRootAndLoop() ?? mis
       const restoredAt = Date.now();
       let moved: Task;
       try {
-        moved = await waitForTask(swarm, service.name, runningOn(other.id), `running on ${other.id}`, 120_000);
+        moved = await taskWhere(service.name, runningOn(other.id), `running on ${other.id}`, 120_000);
       } finally {
         await swarm.manager.dockerOk(['node', 'update', '--availability', 'active', holder.id]);
       }
@@ -317,12 +323,11 @@ describeWhen(missingDocker() ?? missingRegistry() ?? missingRootAndLoop() ?? mis
   it('without crossAZ, a task that lands in the other zone gets an Err naming both zones; the volume stays where it is', async () => {
     const service = await createWriter(swarm, { name: 'pinned', volume: 'pinned-data', constraints: ['node.hostname==sw2'] });
     try {
-      const first = await waitForTask(swarm, service.name, runningOn('sw2'), 'running on sw2', 90_000);
+      const first = await taskWhere(service.name, runningOn('sw2'), 'running on sw2', 90_000);
       await waitForWrites(swarm.node('sw2'), first, 2);
       const volume = await theVolume(swarm.endpoint, service.volume);
       await swarm.manager.dockerOk(['service', 'update', '--detach', '--constraint-rm', 'node.hostname==sw2', '--constraint-add', 'node.hostname==sw1', service.name]);
-      const refused = await waitForTask(
-        swarm,
+      const refused = await taskWhere(
         service.name,
         (tasks) => tasks.find((task) => task.node === 'sw1' && task.error.includes(ZONE_A) && task.error.includes(ZONE_B)),
         'refused on sw1 naming both zones',
@@ -347,14 +352,14 @@ describeWhen(missingDocker() ?? missingRegistry() ?? missingRootAndLoop() ?? mis
     });
     let moved: Task | undefined;
     try {
-      const first = await waitForTask(swarm, service.name, runningOn('sw2'), 'running on sw2', 90_000);
+      const first = await taskWhere(service.name, runningOn('sw2'), 'running on sw2', 90_000);
       await waitForWrites(swarm.node('sw2'), first, 3);
       const old = await theVolume(swarm.endpoint, service.volume);
       expect(old.availabilityZone).toBe(ZONE_A);
       const seq = await swarm.endpoint.lastSeq();
       const startedAt = Date.now();
       await swarm.manager.dockerOk(['service', 'update', '--detach', '--constraint-rm', 'node.hostname==sw2', '--constraint-add', 'node.hostname==sw1', service.name]);
-      moved = await waitForTask(swarm, service.name, runningOn('sw1'), 'running on sw1', 120_000);
+      moved = await taskWhere(service.name, runningOn('sw1'), 'running on sw1', 120_000);
 
       const live = await liveVolumes(swarm.endpoint, service.volume);
       expect(live.map((volume) => volume.availabilityZone)).toEqual([ZONE_B]);
@@ -398,7 +403,7 @@ describeWhen(missingDocker() ?? missingRegistry() ?? missingRootAndLoop() ?? mis
         const service = await createWriter(swarm, { name, volume: `${name}-data`, constraints: [IN_ZONE_A] });
         let volumeId = '';
         try {
-          const first = await waitForTask(swarm, service.name, runningOn(), 'running', 90_000);
+          const first = await taskWhere(service.name, runningOn(), 'running', 90_000);
           const dead = swarm.node(first.node);
           const other = otherInZoneA(first.node);
           const deadInstance = swarm.instanceOf(dead).id;
@@ -411,9 +416,7 @@ describeWhen(missingDocker() ?? missingRegistry() ?? missingRootAndLoop() ?? mis
           let moved: Task;
           let fenced: TaskStatus;
           try {
-            moved = await waitForTask(swarm, service.name, runningOn(other.id), `running on ${other.id}`, 120_000).catch((err: Error) => {
-              throw new Error(`${err.message}\n${other.mountReport()}\n${dead.mountReport()}`);
-            });
+            moved = await taskWhere(service.name, runningOn(other.id), `running on ${other.id}`, 120_000);
             // The old container still runs on the dead node, and its writes now fail.
             fenced = await waitFor(
               'the old task’s writes to fail',
