@@ -157,8 +157,11 @@ describeWhen(missingDocker() ?? missingRegistry() ?? missingRootAndLoop() ?? mis
           drainToRunningMs: runningAt - drainedAt,
           berthMs,
           berthShare: Number((berthMs / (runningAt - drainedAt)).toFixed(2)),
-          oldNodeCalls: oldCalls.map(describeCall),
-          newNodeCalls: newCalls.map(describeCall),
+          // berth's calls on both nodes (Get omitted), +ms after the drain command
+          timeline: [...oldCalls.map((call) => ({ node: from.id, call })), ...newCalls.map((call) => ({ node: to.id, call }))]
+            .filter(({ call }) => call.method !== 'Get')
+            .sort((a, b) => a.call.start - b.call.start)
+            .map(({ node, call }) => `+${Math.round(call.start - drainedAt)} ${node} ${describeCall(call)}`),
           ec2Calls: calls.length,
           ec2CallsByAction: countByAction(calls),
           attachesAndDetaches: calls
