@@ -21,7 +21,12 @@ interface Waiter<V> {
   reject(err: unknown): void;
 }
 
-export const DEFAULT_WINDOW_MS = 20;
+/**
+ * Applies only while a bulk call is under way (a lone look-up goes out at once). 25 containers started together
+ * (two Mounts and an Unmount each) made 82-86 DescribeVolumes calls with 20 ms, 46-51 with 50 ms, 36-37 with 100 ms,
+ * in the same wall time.
+ */
+export const DEFAULT_WINDOW_MS = 100;
 export const DEFAULT_MAX_BATCH = 500;
 
 export class Batcher<K, V> {
