@@ -84,7 +84,7 @@ describeWhen(missingDocker() ?? missingRegistry() ?? missingRootAndLoop() ?? mis
   }
 
   /** Removes the service and waits until no node mounts the volume and EC2 shows it detached. */
-  async function finish(service: WriterService | undefined): Promise<void> {
+  async function finish(service: WriterService | undefined, timeoutMs = 60_000): Promise<void> {
     if (!service) return;
     await removeService(swarm, service.name);
     await waitFor(
@@ -94,7 +94,7 @@ describeWhen(missingDocker() ?? missingRegistry() ?? missingRootAndLoop() ?? mis
         const live = await liveVolumes(swarm.endpoint, service.volume);
         return live.every((volume) => !volume.attachment) || undefined;
       },
-      60_000,
+      timeoutMs,
     );
   }
 
@@ -390,6 +390,36 @@ describeWhen(missingDocker() ?? missingRegistry() ?? missingRootAndLoop() ?? mis
     const check = await fsck(swarm.endpoint, volume.id);
     expect({ clean: check.clean, output: check.clean ? '' : check.output }).toEqual({ clean: true, output: '' });
   }, 4 * 60_000);
+
+  // Known bug, kept as an executable record: after dockerd is killed (a crash) and restarted, Docker never sends
+  // Unmount for the container that died with it; berth keeps counting that mount ID ("volume in use but no longer
+  // mounted on berth's side"), so the next task's Unmount leaves the volume mounted and attached to the node, and
+  // every other node's Mount is refused ("attached to instance ...") until berth restarts. Flip to `it` once fixed.
+  it.failing('a node whose dockerd crashed and came back lets its volume move on afterwards (known bug: a stale mount ID pins the volume)', async () => {
+    const sw2 = swarm.node('sw2');
+    const service = await createWriter(swarm, { name: 'comeback', volume: 'comeback-data', constraints: ['node.hostname==sw2'] });
+    let failure: unknown;
+    try {
+      const first = await taskWhere(service.name, runningOn('sw2'), 'running on sw2', 90_000);
+      await waitForWrites(sw2, first, 2);
+      await sw2.killDockerd();
+      await sw2.startDockerd();
+      const again = await taskWhere(service.name, runningOn('sw2', [first.id]), 'running again on sw2 after its dockerd came back', 120_000);
+      await waitForWrites(sw2, again, 2);
+      await swarm.manager.dockerOk(['service', 'update', '--detach', '--constraint-rm', 'node.hostname==sw2', '--constraint-add', 'node.hostname==sw3', service.name]);
+      const moved = await taskWhere(service.name, runningOn('sw3'), 'running on sw3', 45_000).catch((err: Error) => {
+        const lines = pluginLines(sw2.log(), swarm.pluginId(sw2)).filter((line) => JSON.stringify(line.fields).includes(service.volume));
+        throw new Error(`${err.message}\nberth on sw2 about ${service.volume}:\n${lines.map((line) => `  ${line.level} ${line.message} ${JSON.stringify(line.fields)}`).join('\n')}`);
+      });
+      expect(mountsOf(sw2, service.volume)).toEqual([]);
+      assertHistory(await waitForWrites(swarm.node('sw3'), moved, 2), service);
+    } catch (err) {
+      failure = err;
+    } finally {
+      await finish(service, failure ? 5_000 : 60_000).catch((err: Error) => (failure ??= err));
+    }
+    if (failure) throw failure;
+  }, 5 * 60_000);
 
   describe('with preemption (EBS_PREEMPT=true on every node; the last scenarios)', () => {
     beforeAll(async () => {
