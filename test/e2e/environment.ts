@@ -39,15 +39,16 @@ export async function startSetup(parts: Partial<E2eSetup> & { devdir?: string } 
   fs.mkdirSync(devdir, { recursive: true });
   const ec2 = await startLocalEc2([`devdir=${devdir}`]);
   const instance = ec2.instances[0];
-  let dockerd: PrivateDockerd;
+  let dockerd: PrivateDockerd | undefined;
   try {
     dockerd = await startDockerd();
+    await importBusyboxImage(dockerd, IMAGE);
   } catch (err) {
+    await dockerd?.stop().catch(() => undefined);
     await ec2.destroy().catch(() => undefined);
     fs.rmSync(devdir, { recursive: true, force: true });
     throw err;
   }
-  await importBusyboxImage(dockerd, IMAGE);
   return {
     dockerd,
     ec2,
@@ -87,9 +88,10 @@ export function setupTeardown(setup: (E2eSetup & { devdir: string }) | undefined
   ];
 }
 
+/** The endpoint's data volumes (instances' root volumes left out). */
 export async function endpointVolumes(ec2: LocalEc2): Promise<EndpointVolume[]> {
-  const state = (await ec2.admin('GET', 'state')) as { volumes: EndpointVolume[] };
-  return state.volumes.filter((volume) => !volume.id.startsWith('vol-root') && volume.sizeGiB !== undefined && !('rootOf' in volume));
+  const state = (await ec2.admin('GET', 'state')) as { volumes: Array<EndpointVolume & { rootOf?: string }> };
+  return state.volumes.filter((volume) => !volume.rootOf);
 }
 
 /** The endpoint's volumes whose tag `key` is `value` (e.g. berth:name = <docker volume name>). */

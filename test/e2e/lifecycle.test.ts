@@ -159,25 +159,35 @@ describeWhen(missingDocker() ?? missingRegistry() ?? missingRootAndLoop(), 'plug
     await ok(['volume', 'rm', 'restarted']);
   }, 5 * 60_000);
 
-  scenario('docker plugin upgrade to a new build keeps the plugin id, its settings, the volumes and their data', async () => {
-    registry = await startRegistry();
+  /** Pushes another build of the plugin (same rootfs plus a BUILD file) to the registry; returns its reference. */
+  async function pushBuild(build: string, description: string): Promise<string> {
+    registry ??= await startRegistry();
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bt-e2e-upgrade-'));
     tempDirs.push(dir);
+    await derivedPluginDir(built.dir, path.join(dir, 'plugin'), description, build);
+    const ref = `${registry.address}/berth/ebs:${build}`;
+    await pushPlugin(setup!.dockerd, path.join(dir, 'plugin'), ref);
+    return ref;
+  }
+
+  /** docker plugin disable --force, upgrade to ref, enable. */
+  async function upgradeTo(ref: string): Promise<void> {
+    // Upgrading needs the plugin disabled; with volumes present that takes --force.
+    await ok(['plugin', 'disable', '--force', PLUGIN]);
+    // The remote's name differs from the installed one's: without --skip-remote-check the CLI asks "Plugin images do
+    // not match, are you sure? [y/N]" and, with no answer, exits 0 having upgraded nothing.
+    await ok(['plugin', 'upgrade', '--grant-all-permissions', '--skip-remote-check', PLUGIN, ref], 5 * 60_000);
+    await ok(['plugin', 'enable', '--timeout', '120', PLUGIN]);
+  }
+
+  scenario('docker plugin upgrade to a new build keeps the plugin id, its settings, the volumes and their data', async () => {
     const description = 'berth: upgrade test build';
-    await derivedPluginDir(built.dir, path.join(dir, 'plugin'), description, 'upgrade-test');
-    const next = `${registry.address}/berth/ebs:next`;
-    await pushPlugin(setup!.dockerd, path.join(dir, 'plugin'), next);
+    const next = await pushBuild('next', description);
 
     await ok(['volume', 'create', '--driver', PLUGIN, '--opt', 'size=1', 'upgraded']);
     await run(['-v', 'upgraded:/data', IMAGE, 'sh', '-c', 'echo before-upgrade > /data/f']);
 
-    // Upgrading needs the plugin disabled; with volumes present that takes --force (containers using them are stopped
-    // first, as for any upgrade of a volume driver).
-    await ok(['plugin', 'disable', '--force', PLUGIN]);
-    // The remote's name differs from the installed one's: without --skip-remote-check the CLI asks "Plugin images do
-    // not match, are you sure? [y/N]" and, with no answer, exits 0 having upgraded nothing.
-    await ok(['plugin', 'upgrade', '--grant-all-permissions', '--skip-remote-check', PLUGIN, next], 5 * 60_000);
-    await ok(['plugin', 'enable', '--timeout', '120', PLUGIN]);
+    await upgradeTo(next);
 
     const after = JSON.parse(await ok(['plugin', 'inspect', PLUGIN]))[0] as {
       Id: string;
@@ -195,6 +205,49 @@ describeWhen(missingDocker() ?? missingRegistry() ?? missingRootAndLoop(), 'plug
     await expectReleased('upgraded');
     await ok(['volume', 'rm', 'upgraded']);
   }, 10 * 60_000);
+
+  scenario.knownBug(
+    'berth forgets its users on upgrade',
+    'docker plugin upgrade while a container keeps writing: another container comes and goes without detaching the volume',
+    async () => {
+      const ref = await pushBuild('next2', 'berth: second upgrade test build');
+      await ok(['volume', 'create', '--driver', PLUGIN, '--opt', 'size=1', 'live']);
+      await startWriter('live-writer', 'live');
+      let visitor: Promise<unknown> = Promise.resolve();
+      try {
+        await stillWriting('live-writer');
+        await upgradeTo(ref);
+        await stillWriting('live-writer');
+
+        // A visitor comes and goes. Creating it already mounts and unmounts the volume (Docker copies image content
+        // in): today that Unmount is the last one berth knows of (its records lived in the rootfs the upgrade
+        // replaced), so it detaches the volume under the writer, and `docker run` hangs until the detach gives up
+        // (2 minutes). The endpoint keeps such a detach "busy" while the filesystem is mounted, as EC2 on Xen does;
+        // on Nitro the device would vanish under the writer.
+        visitor = ok(['run', '-d', '--name', 'live-visitor', '--network', 'none', '-v', 'live:/data', IMAGE, 'sleep', '1']);
+        visitor.catch(() => undefined);
+        const deadline = Date.now() + 6_000;
+        while (Date.now() < deadline) {
+          const [ebs] = await endpointVolumesTagged(setup!.ec2, 'berth:name', 'live');
+          expect(ebs.attachment?.status).toBe('attached');
+          await new Promise((resolve) => setTimeout(resolve, 250));
+        }
+        await visitor;
+        await stillWriting('live-writer');
+        await ok(['stop', '--time', '5', 'live-writer']);
+        await expectReleased('live');
+      } finally {
+        // With the writer gone a pending detach completes; a last container's Mount and Unmount release the rest.
+        await setup!.dockerd.docker(['rm', '--force', 'live-writer'], { timeoutMs: 150_000 });
+        await visitor.catch(() => undefined);
+        await setup!.dockerd.docker(['rm', '--force', 'live-visitor'], { timeoutMs: 150_000 });
+        await run(['-v', 'live:/data', IMAGE, 'true']);
+        await expectReleased('live');
+        await ok(['volume', 'rm', 'live']);
+      }
+    },
+    10 * 60_000,
+  );
 
   /** The writer's last number, read from the volume by a fresh container once the writer stopped. */
   async function lastWrittenAfterStop(volume: string): Promise<number> {
