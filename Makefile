@@ -32,5 +32,6 @@ clean:
 	rm -rf dist build
 
 -include plugin/plugin.mk
+-include bench/bench.mk
 -include demo/demo.mk
 -include test/swarm/swarm.mk
