@@ -61,7 +61,7 @@ export class Refcounts {
     await this.persist();
   }
 
-  /** Returns the number of users left; unknown IDs change nothing. */
+  /** Returns the number of users left; an unknown ID changes nothing and counts none. */
   async release(name: string, id: string): Promise<number> {
     const record = this.mounts.get(name);
     if (!record || !record.ids[id]) return this.users(name);

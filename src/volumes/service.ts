@@ -135,6 +135,12 @@ export class VolumeService implements VolumeDriver {
       if (left > 0) return;
       const { host, cloud, logger, config } = this.deps;
       await host.unmount(record.mountpoint);
+      if (await host.deviceInUse(record.device)) {
+        // A container berth lost track of (state lost in a plugin upgrade) still has the filesystem: detaching now
+        // would pull the device from under it. Keep the record: the next Unmount, with any ID, tries again.
+        logger.warn('volume still mounted elsewhere on this machine; not detaching it yet', { volume: name, volumeId: record.volumeId, device: record.device });
+        return;
+      }
       await this.refcounts.forget(name);
       try {
         await cloud.detach(record.volumeId, {}, AbortSignal.timeout(config.statusTimeoutMs));

@@ -206,8 +206,7 @@ describeWhen(missingDocker() ?? missingRegistry() ?? missingRootAndLoop(), 'plug
     await ok(['volume', 'rm', 'upgraded']);
   }, 10 * 60_000);
 
-  scenario.knownBug(
-    'berth forgets its users on upgrade',
+  scenario(
     'docker plugin upgrade while a container keeps writing: another container comes and goes without detaching the volume',
     async () => {
       const ref = await pushBuild('next2', 'berth: second upgrade test build');
@@ -220,10 +219,8 @@ describeWhen(missingDocker() ?? missingRegistry() ?? missingRootAndLoop(), 'plug
         await stillWriting('live-writer');
 
         // A visitor comes and goes. Creating it already mounts and unmounts the volume (Docker copies image content
-        // in): today that Unmount is the last one berth knows of (its records lived in the rootfs the upgrade
-        // replaced), so it detaches the volume under the writer, and `docker run` hangs until the detach gives up
-        // (2 minutes). The endpoint keeps such a detach "busy" while the filesystem is mounted, as EC2 on Xen does;
-        // on Nitro the device would vanish under the writer.
+        // in), and that Unmount is the last one berth knows of: its records lived in the rootfs the upgrade replaced.
+        // berth must not detach the device while the writer's container still has the filesystem mounted.
         visitor = ok(['run', '-d', '--name', 'live-visitor', '--network', 'none', '-v', 'live:/data', IMAGE, 'sleep', '1']);
         visitor.catch(() => undefined);
         const deadline = Date.now() + 6_000;

@@ -110,6 +110,7 @@ describe('volume service', () => {
     expect(host.mounts.get('/mnt/berth/held')).toBe(device);
     await second.unmount('held', 'reader');
     expect(host.mounts.has('/mnt/berth/held')).toBe(true);
+    host.inUse.delete(device); // the writer's container stops
     await second.unmount('held', 'writer');
     expect(host.mounts.has('/mnt/berth/held')).toBe(false);
     expect(volume.attachments).toEqual([]);
@@ -316,6 +317,31 @@ describe('volume service when a detach fails', () => {
       expect(host.mounts.has('/mnt/berth/sticky')).toBe(true);
     } finally {
       await volumes.shutdown();
+      fs.rmSync(stateDir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('volume service when it lost track of a user', () => {
+  it('never detaches a device still mounted elsewhere on the machine, and releases it at a later Unmount once it is free', async () => {
+    const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-service-'));
+    const cloud = new FakeCloud();
+    const host = new FakeHost();
+    const config: ServiceConfig = { mountRoot: '/mnt/berth', stateDir, tag: '', fsType: 'ext4', kmsKeyId: '', volumeFileMode: 0o755, volumeRootPath: '/data', preempt: false, removePolicy: '', mountTimeoutMs: 2000, statusTimeoutMs: 2000, listCacheMs: 5000 };
+    const never = new AbortController().signal;
+    try {
+      const volume = cloud.add(volumeFixture('upgraded'));
+      const volumes = new VolumeService({ cloud, host, logger: silentLogger(), config });
+      // The writer's container holds the device; berth's records of it are gone (a new rootfs after an upgrade).
+      await volumes.mount('upgraded', 'visitor', never);
+      const device = host.mounts.get('/mnt/berth/upgraded')!;
+      host.inUse.add(device);
+      await volumes.unmount('upgraded', 'visitor');
+      expect(volume.attachments).toHaveLength(1);
+      host.inUse.delete(device);
+      await volumes.unmount('upgraded', 'writer-id-berth-never-saw');
+      expect(volume.attachments).toEqual([]);
+    } finally {
       fs.rmSync(stateDir, { recursive: true, force: true });
     }
   });
