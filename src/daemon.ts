@@ -6,7 +6,6 @@ import fs from 'node:fs';
 import type http from 'node:http';
 import type { VolumeDriver } from './api/protocol';
 import { createApp, listenOnSocket } from './api/server';
-import { connectCloud } from './cloud/ebs';
 import { redactedConfig, type Config } from './config';
 import { BerthError, errorMessage } from './errors';
 import { LinuxHost } from './host/linux';
@@ -27,8 +26,7 @@ export async function startDaemon(config: Config, logger: Logger): Promise<Daemo
   let service: VolumeService | undefined;
   let initError: unknown;
   let stopping = false;
-  const ready = initialise(config, logger, (error) => (initError = error), () => stopping).then((started) => (service = started));
-  ready.catch(() => undefined);
+  let ready: Promise<VolumeService> = new Promise(() => undefined);
 
   const whenReady = async (): Promise<VolumeDriver> => {
     if (service) return service;
@@ -41,6 +39,9 @@ export async function startDaemon(config: Config, logger: Logger): Promise<Daemo
 
   const server = await listenOnSocket(createApp(driver, logger), config.socket);
   logger.info('listening', { socket: config.socket, config: redactedConfig(config) });
+  // Only now load the EC2 client (the heaviest module) and connect: Docker is already answered meanwhile.
+  ready = initialise(config, logger, (error) => (initError = error), () => stopping).then((started) => (service = started));
+  ready.catch(() => undefined);
 
   return {
     server,
@@ -62,6 +63,7 @@ export async function startDaemon(config: Config, logger: Logger): Promise<Daemo
 async function initialise(config: Config, logger: Logger, onError: (error: unknown) => void, stopping: () => boolean): Promise<VolumeService> {
   for (let attempt = 1, delay = 1000; ; attempt += 1, delay = Math.min(delay * 2, INIT_RETRY_MAX_MS)) {
     try {
+      const { connectCloud } = await import('./cloud/ebs');
       const cloud = await connectCloud(config, logger);
       const host = new LinuxHost({ deviceDir: config.deviceDir, logger });
       const service = new VolumeService({ cloud, host, config, logger });

@@ -1,5 +1,5 @@
 /**
- * `docker volume rm` (and `docker volume prune`, which removes every unused volume): EBS_REMOVE decides whether
+ * `docker volume rm` (also whatever removes volumes through Docker's API): EBS_REMOVE decides whether
  * the EBS volume is deleted, retained, or snapshotted and then deleted. Adopted REX-Ray volumes are only deleted
  * when EBS_REMOVE=delete is set explicitly.
  */
