@@ -154,7 +154,8 @@ function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
-function ping(socketPath: string): Promise<boolean> {
+/** True when a Docker daemon answers /_ping on this socket. */
+export function ping(socketPath: string): Promise<boolean> {
   return new Promise((resolve) => {
     const request = http.get({ socketPath, path: '/_ping', timeout: 1000 }, (response) => {
       response.resume();
@@ -165,11 +166,11 @@ function ping(socketPath: string): Promise<boolean> {
   });
 }
 
-function exited(child: ChildProcess): boolean {
+export function exited(child: ChildProcess): boolean {
   return child.exitCode !== null || child.signalCode !== null;
 }
 
-function waitForExit(child: ChildProcess, ms: number): Promise<boolean> {
+export function waitForExit(child: ChildProcess, ms: number): Promise<boolean> {
   if (exited(child)) return Promise.resolve(true);
   return new Promise((resolve) => {
     const timer = setTimeout(() => resolve(false), ms);

@@ -16,7 +16,7 @@ import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import readline from 'node:readline';
-import { runCommand, type CommandOutput, type Dockerd, type RunOptions } from '../support/dockerd';
+import { exited, ping, runCommand, waitForExit, type CommandOutput, type Dockerd, type RunOptions } from '../support/dockerd';
 import { hostMountsUnder, isAlive, killAndWait, namespaceOf, processesOfNamespace, removeCgroups, signal, sleep } from './processes';
 
 export interface NodeSpec {
@@ -44,32 +44,6 @@ async function checked(command: string, args: string[], options: RunOptions = {}
   const out = await runCommand(command, args, options);
   if (out.code !== 0) throw new Error(`${command} ${args.join(' ')}: ${out.timedOut ? 'timed out' : `exit ${out.code}`}: ${out.stderr.trim() || out.stdout.trim()}`);
   return out.stdout;
-}
-
-function ping(socketPath: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const request = http.get({ socketPath, path: '/_ping', timeout: 1000 }, (response) => {
-      response.resume();
-      resolve(response.statusCode === 200);
-    });
-    request.on('timeout', () => request.destroy());
-    request.on('error', () => resolve(false));
-  });
-}
-
-function exited(child: ChildProcess): boolean {
-  return child.exitCode !== null || child.signalCode !== null;
-}
-
-function waitForExit(child: ChildProcess, ms: number): Promise<boolean> {
-  if (exited(child)) return Promise.resolve(true);
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => resolve(false), ms);
-    child.once('exit', () => {
-      clearTimeout(timer);
-      resolve(true);
-    });
-  });
 }
 
 /** Resolves with the child's first stdout line. */
