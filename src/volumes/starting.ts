@@ -1,12 +1,11 @@
 /**
  * The driver while berth is still connecting to EC2 (at start, or while the metadata service is unreachable).
  * Docker calls Get for every volume it knows right after a restart and drops those answered with an error, so Get
- * and List answer from the state persisted by the last run, marked stale; other calls wait for berth, briefly.
+ * and List answer from the state persisted by the last run, marked stale; everything else waits for berth, briefly.
  */
 import path from 'node:path';
 import type { VolumeDriver, VolumeInfo } from '../api/protocol';
 import type { Config } from '../config';
-import { BerthError } from '../errors';
 import { readCatalog } from './catalog';
 import { Refcounts } from './refcounts';
 import { volumeInfo } from './status';
@@ -18,14 +17,15 @@ export class StartingDriver implements VolumeDriver {
     private readonly ready: () => Promise<VolumeDriver>,
   ) {}
 
+  /** A volume known from the last run is answered at once; any other name waits (briefly) for berth to be ready. */
   async get(name: string): Promise<VolumeInfo | undefined> {
-    return (await this.known()).find((volume) => volume.Name === name);
+    const known = (await this.known()).find((volume) => volume.Name === name);
+    return known ?? (await this.ready()).get(name);
   }
 
   async list(): Promise<VolumeInfo[]> {
     const known = await this.known();
-    if (known.length === 0) throw new BerthError('not-ready', 'berth is still connecting to EC2 and knows no volumes yet');
-    return known;
+    return known.length > 0 ? known : (await this.ready()).list();
   }
 
   async create(name: string, opts: Record<string, string> | null) {
