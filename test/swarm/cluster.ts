@@ -70,6 +70,8 @@ export class Swarm {
   readonly instances: SimulatedInstance[];
   readonly endpoint: SwarmEndpoint;
   times?: BringUpTimes;
+  /** Every repair of a propagated mount Docker lost (see repairLostPropagation). */
+  readonly propagationRepairs: string[] = [];
   private registry?: Registry;
   private relay?: Relay;
   private readonly pluginIds = new Map<SwarmNode, string>();
@@ -184,6 +186,48 @@ export class Swarm {
     this.times = { pluginBuildS, pluginRebuilt: built.rebuilt, nodesMs, pushMs, installMs, swarmMs, totalMs: Date.now() - started };
   }
 
+  /** Docker's propagated-mount directory of the node's plugin is still a mount point in the node's namespace. */
+  propagationIntact(node: SwarmNode): boolean {
+    const propagated = `${node.dataRoot}/plugins/${this.pluginId(node)}/propagated-mount`;
+    return node
+      .mountinfo()
+      .split('\n')
+      .some((line) => line.split(' ')[4] === propagated);
+  }
+
+  /**
+   * Seen here a few times after dockerd restarted (it had been killed) with the plugin enabled: dockerd 20.10 left the
+   * plugin running but its propagated-mount directory unmounted on the node, so berth's mounts no longer reach the
+   * node and every container start fails with "open .../propagated-mount/<volume>/data: no such file or directory"
+   * although berth's Mount succeeded. That is Docker's restore race, not berth's doing; `docker plugin disable -f`
+   * + `enable` repairs it. Returns the nodes repaired (and records them), so scenarios test berth, not that race.
+   */
+  async repairLostPropagation(): Promise<string[]> {
+    const repaired: string[] = [];
+    for (const node of this.nodes) {
+      if (this.propagationIntact(node)) continue;
+      this.log(`*** ${node.id}: dockerd lost the plugin's propagated mount (Docker restore race); repairing with plugin disable -f / enable ***`);
+      await node.dockerOk(['plugin', 'disable', '--force', PLUGIN], { timeoutMs: 60_000 });
+      await node.dockerOk(['plugin', 'enable', '--timeout', '120', PLUGIN], { timeoutMs: 150_000 });
+      if (!this.propagationIntact(node)) throw new Error(`${node.id}: the plugin's propagated mount is still missing after disable/enable`);
+      repaired.push(node.id);
+      this.propagationRepairs.push(`${node.id} at ${new Date().toISOString()}`);
+    }
+    return repaired;
+  }
+
+  /** Starts a node's killed dockerd again, waits for its plugin, and repairs what Docker's restore may have lost. */
+  async restartDockerd(node: SwarmNode): Promise<void> {
+    await node.startDockerd();
+    const deadline = Date.now() + 60_000;
+    while ((await node.docker(['plugin', 'inspect', '--format', '{{.Enabled}}', PLUGIN])).stdout.trim() !== 'true') {
+      if (Date.now() > deadline) throw new Error(`${node.id}: plugin not enabled again within 60 s of dockerd's restart`);
+      await sleep(200);
+    }
+    await sleep(3000); // dockerd's plugin restore settles
+    await this.repairLostPropagation();
+  }
+
   /** Changes plugin settings on every node: disable (forced: volumes exist), set, enable. */
   async setPluginSettings(settings: Record<string, string>): Promise<void> {
     const pairs = Object.entries(settings).map(([key, value]) => `${key}=${value}`);
@@ -206,6 +250,15 @@ export class Swarm {
         problems.push(`${what}: ${(err as Error).message}`);
       }
     };
+    const keep = process.env.BERTH_SWARM_KEEP_LOGS;
+    if (keep) {
+      // For investigating a failure after the run: every node's dockerd log (berth's lines included) and the endpoint's.
+      const dir = path.join(keep, `bt-sw-${this.runId}`);
+      fs.mkdirSync(dir, { recursive: true });
+      for (const node of this.nodes) if (fs.existsSync(node.logFile)) fs.copyFileSync(node.logFile, path.join(dir, `${node.id}-dockerd.log`));
+      if (fs.existsSync(path.join(this.baseDir, 'ec2.log'))) fs.copyFileSync(path.join(this.baseDir, 'ec2.log'), path.join(dir, 'ec2.log'));
+      this.log(`logs kept in ${dir}`);
+    }
     await Promise.all(this.nodes.map((node) => attempt(`stop ${node.id}`, () => node.stop())));
     await attempt('endpoint', () => this.endpoint.destroy());
     await attempt('network', () => this.network.destroy());

@@ -48,6 +48,7 @@ function missingTools(): string | undefined {
 const say = (line: string) => process.stderr.write(`[swarm] ${line}\n`);
 const callTime = (call: EndpointCall) => (typeof call.time === 'number' ? call.time : Date.parse(call.time));
 const total = (calls: PluginCall[]) => Math.round(calls.reduce((sum, call) => sum + call.durationMs, 0));
+const countBy = (items: string[]) => items.reduce<Record<string, number>>((counts, item) => ({ ...counts, [item]: (counts[item] ?? 0) + 1 }), {});
 const describeCall = (call: PluginCall) => `${call.method} ${call.outcome} ${Math.round(call.durationMs)} ms${call.error ? `: ${call.error}` : ''}`;
 
 describeWhen(missingDocker() ?? missingRegistry() ?? missingRootAndLoop() ?? missingTools(), 'berth in a three-node Docker Swarm', () => {
@@ -105,7 +106,12 @@ describeWhen(missingDocker() ?? missingRegistry() ?? missingRootAndLoop() ?? mis
     say(`up: ${JSON.stringify(swarm.times)}`);
   }, 10 * 60_000);
 
+  beforeEach(async () => {
+    await swarm.repairLostPropagation();
+  }, 5 * 60_000);
+
   afterAll(async () => {
+    if (swarm?.propagationRepairs.length) figures.dockerLostPluginPropagatedMount = swarm.propagationRepairs;
     say(`figures:\n${JSON.stringify(figures, null, 2)}`);
     await swarm?.teardown();
   }, 5 * 60_000);
@@ -150,6 +156,7 @@ describeWhen(missingDocker() ?? missingRegistry() ?? missingRootAndLoop() ?? mis
         expect(newCalls.filter((call) => call.method === 'Mount' && call.outcome === 'ok').length).toBeGreaterThanOrEqual(1);
         expect(newCalls.filter((call) => call.method === 'Mount').pop()?.outcome).toBe('ok');
         const berthMs = total(oldCalls) + total(newCalls);
+        const rejected = (await tasksOf(swarm, service.name)).filter((item) => item.state === 'rejected' && item.since >= drainedAt);
         const move = {
           delays: delays || 'none',
           from: from.id,
@@ -157,6 +164,7 @@ describeWhen(missingDocker() ?? missingRegistry() ?? missingRootAndLoop() ?? mis
           drainToRunningMs: runningAt - drainedAt,
           berthMs,
           berthShare: Number((berthMs / (runningAt - drainedAt)).toFixed(2)),
+          rejectedTasks: rejected.map((item) => `${item.node}: ${item.error}`),
           // berth's calls on both nodes (Get omitted), +ms after the drain command
           timeline: [...oldCalls.map((call) => ({ node: from.id, call })), ...newCalls.map((call) => ({ node: to.id, call }))]
             .filter(({ call }) => call.method !== 'Get')
@@ -250,8 +258,11 @@ describeWhen(missingDocker() ?? missingRegistry() ?? missingRootAndLoop() ?? mis
         task = next;
       }
       const calls = await swarm.endpoint.calls(seq);
+      const tasks = await tasksOf(swarm, service.name);
       figures.redeploy = {
         rounds: 20,
+        onNodes: countBy(seen.slice(1).concat(task.id).map((id) => tasks.find((item) => item.id === id)?.node ?? '?')),
+        rejectedTasks: countBy(tasks.filter((item) => item.state === 'rejected').map((item) => item.error.replace(/\(vol-[0-9a-f]+\)|i-[0-9a-f]+/g, '…'))),
         updateToRunningMs: { min: Math.min(...durations), max: Math.max(...durations), mean: Math.round(durations.reduce((a, b) => a + b, 0) / durations.length) },
         ec2CallsPerRedeploy: Number((calls.length / 20).toFixed(1)),
         ec2CallsByAction: countByAction(calls),
@@ -403,7 +414,7 @@ describeWhen(missingDocker() ?? missingRegistry() ?? missingRootAndLoop() ?? mis
       const first = await taskWhere(service.name, runningOn('sw2'), 'running on sw2', 90_000);
       await waitForWrites(sw2, first, 2);
       await sw2.killDockerd();
-      await sw2.startDockerd();
+      await swarm.restartDockerd(sw2);
       const again = await taskWhere(service.name, runningOn('sw2', [first.id]), 'running again on sw2 after its dockerd came back', 120_000);
       await waitForWrites(sw2, again, 2);
       await swarm.manager.dockerOk(['service', 'update', '--detach', '--constraint-rm', 'node.hostname==sw2', '--constraint-add', 'node.hostname==sw3', service.name]);
@@ -461,7 +472,7 @@ describeWhen(missingDocker() ?? missingRegistry() ?? missingRootAndLoop() ?? mis
             );
             expect(mountsOf(dead, service.volume)).toHaveLength(1);
           } finally {
-            if (death === 'its dockerd killed') await dead.startDockerd();
+            if (death === 'its dockerd killed') await swarm.restartDockerd(dead);
             else await swarm.network.restore(dead.spec.index);
           }
           const backAt = Date.now();
