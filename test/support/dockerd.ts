@@ -194,7 +194,7 @@ export function mountsUnder(prefixes: string[]): string[] {
 }
 
 /** Mount points of cgroup hierarchies (v1 controllers and/or the v2 tree). */
-function cgroupMounts(): string[] {
+export function cgroupMounts(): string[] {
   return fs
     .readFileSync('/proc/self/mountinfo', 'utf8')
     .split('\n')

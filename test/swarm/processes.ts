@@ -4,6 +4,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import { cgroupMounts } from '../support/dockerd';
 
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
@@ -87,20 +88,6 @@ export async function killAndWait(targets: number[], timeoutMs = 10_000): Promis
   return alive;
 }
 
-/** Mount points of cgroup hierarchies (v1 controllers and/or the v2 tree), as the host sees them. */
-function cgroupHierarchies(): string[] {
-  return fs
-    .readFileSync('/proc/self/mountinfo', 'utf8')
-    .split('\n')
-    .filter(Boolean)
-    .map((line) => {
-      const [before, after] = line.split(' - ');
-      return { point: before.split(' ')[4], type: (after ?? '').split(' ')[0] };
-    })
-    .filter(({ type }) => type === 'cgroup' || type === 'cgroup2')
-    .map(({ point }) => point);
-}
-
 function removeCgroupTree(dir: string): boolean {
   let entries: fs.Dirent[];
   try {
@@ -120,7 +107,7 @@ function removeCgroupTree(dir: string): boolean {
 /** Removes the cgroup `name` (and its empty children) from every hierarchy; returns the ones still in use. */
 export function removeCgroups(name: string): string[] {
   const left: string[] = [];
-  for (const hierarchy of cgroupHierarchies()) {
+  for (const hierarchy of cgroupMounts()) {
     const dir = path.join(hierarchy, name);
     if (!removeCgroupTree(dir)) left.push(dir);
   }
