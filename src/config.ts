@@ -40,6 +40,8 @@ export interface Config {
   removePolicy: RemovePolicy;
   mountTimeoutMs: number;
   listCacheMs: number;
+  releaseDelayMs: number;
+  releaseWaitMs: number;
 }
 
 /** REX-Ray's names, read only when berth's own name is unset. */
@@ -212,6 +214,20 @@ export const SCHEMA: Record<keyof Config, Setting> = {
   ),
   mountTimeoutMs: setting('EBS_MOUNTTIMEOUT', 'mount-timeout', 'duration-ms', '25s', 'Deadline of one Mount call'),
   listCacheMs: setting('EBS_LISTCACHE', 'list-cache', 'duration-ms', '5s', 'Longest age of the List cache'),
+  releaseDelayMs: setting(
+    'EBS_RELEASEDELAY',
+    'release-delay',
+    'duration-ms',
+    '2s',
+    'Keep a volume mounted this long after its last Unmount when it was mounted for less than that (Docker mounts and unmounts once while creating a container); 0: release at once',
+  ),
+  releaseWaitMs: setting(
+    'EBS_RELEASEWAIT',
+    'release-wait',
+    'duration-ms',
+    '10s',
+    'How long a Mount waits for another instance to release the volume before refusing or, with preemption, force-detaching it',
+  ),
 };
 
 /** Drops empty values and lets berth's own names win over REX-Ray's. */
@@ -236,6 +252,8 @@ const PARSERS: Partial<Record<keyof Config, (value: unknown) => unknown>> = {
   callTimeoutMs: parseDuration,
   mountTimeoutMs: parseDuration,
   listCacheMs: parseDuration,
+  releaseDelayMs: parseDuration,
+  releaseWaitMs: parseDuration,
   volumeFileMode: parseFileMode,
   useLargeDeviceRange: parseBoolean,
   preempt: parseBoolean,

@@ -76,6 +76,8 @@ export class LinuxHost implements Host {
       return false;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'EBUSY') return true;
+      // Gone (the volume was detached): nothing can hold it.
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
       throw new BerthError('host', `cannot open ${devicePath}: ${(err as Error).message}`);
     }
   }

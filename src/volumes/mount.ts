@@ -4,28 +4,32 @@
  * failed or abandoned call did is undone, so nothing stays attached that no Unmount will release.
  */
 import type { CloudVolume } from '../cloud/types';
+import { WaitTimeoutError, waitFor } from '../cloud/waiter';
 import { BerthError, errorMessage } from '../errors';
 import type { ServiceDeps } from './service';
 import type { MountRecord } from './refcounts';
 
 const ROLLBACK_BOUND_MS = 60_000;
+const RELEASE_POLL_FIRST_MS = 100;
+const RELEASE_POLL_MAX_MS = 1_000;
 
 export async function mountVolume(
-  volume: CloudVolume,
+  requested: CloudVolume,
   mountpoint: string,
   dataPath: string,
   signal: AbortSignal,
   deps: ServiceDeps,
-): Promise<{ record: Omit<MountRecord, 'ids'>; volume: CloudVolume }> {
+): Promise<{ record: Omit<MountRecord, 'ids' | 'since'>; volume: CloudVolume }> {
   const { cloud, host, logger } = deps;
   const here = cloud.identity();
+  let volume = requested;
   if (volume.availabilityZone !== here.availabilityZone) {
     throw new BerthError(
       'zone-mismatch',
       `volume ${volume.name} (${volume.volumeId}) is in ${volume.availabilityZone} but this instance ${here.instanceId} is in ${here.availabilityZone}; EBS volumes attach only within their availability zone`,
     );
   }
-  await takeOver(volume, signal, deps);
+  volume = await takeOver(volume, signal, deps);
 
   const undo: Array<{ what: string; run: (signal: AbortSignal) => Promise<unknown> }> = [];
   try {
@@ -65,11 +69,18 @@ export async function mountVolume(
   }
 }
 
-/** A volume held by another instance: refuse, naming it, or with preemption force it off that instance. */
-async function takeOver(volume: CloudVolume, signal: AbortSignal, { cloud, config, logger }: ServiceDeps): Promise<void> {
+/**
+ * A volume held by another instance: first wait (bounded) for that instance to release it, as it does when its
+ * container stops (Swarm starts the new task before the old one's Unmount arrives there); then refuse, naming it,
+ * or with preemption force it off that instance.
+ */
+async function takeOver(volume: CloudVolume, signal: AbortSignal, deps: ServiceDeps): Promise<CloudVolume> {
+  const { cloud, config, logger } = deps;
   const me = cloud.identity().instanceId;
-  const holder = volume.attachments.find((a) => a.instanceId !== me && a.state !== 'detached');
-  if (!holder) return;
+  if (!holderOf(volume, me)) return volume;
+  volume = await waitForRelease(volume, signal, deps);
+  const holder = holderOf(volume, me);
+  if (!holder) return volume;
   if (!config.preempt) {
     throw new BerthError(
       'attached-elsewhere',
@@ -78,6 +89,37 @@ async function takeOver(volume: CloudVolume, signal: AbortSignal, { cloud, confi
   }
   logger.warn('preempting volume: force-detaching it from another instance', { volume: volume.name, volumeId: volume.volumeId, from: holder.instanceId });
   await cloud.detach(volume.volumeId, { instanceId: holder.instanceId, force: true }, signal);
+  return volume;
+}
+
+function holderOf(volume: CloudVolume, me: string) {
+  return volume.attachments.find((a) => a.instanceId !== me && a.state !== 'detached');
+}
+
+/** The volume once no other instance holds it, or as last seen when the wait (or the Mount's deadline) ends. */
+async function waitForRelease(volume: CloudVolume, signal: AbortSignal, { cloud, config, logger }: ServiceDeps): Promise<CloudVolume> {
+  const me = cloud.identity().instanceId;
+  let latest = volume;
+  logger.info('volume attached to another instance; waiting for it to be released', {
+    volume: volume.name,
+    volumeId: volume.volumeId,
+    holder: holderOf(volume, me)?.instanceId,
+    waitMs: config.releaseWaitMs,
+  });
+  try {
+    await waitFor<void>(
+      async () => {
+        latest = (await cloud.describe(volume.volumeId, signal)) ?? latest;
+        const holder = holderOf(latest, me);
+        return holder ? { done: false, state: `${holder.state} to ${holder.instanceId}` } : { done: true, value: undefined };
+      },
+      { what: `${volume.volumeId} to be released`, initialDelayMs: RELEASE_POLL_FIRST_MS, maxDelayMs: RELEASE_POLL_MAX_MS, maxAttempts: Infinity, timeoutMs: config.releaseWaitMs, signal },
+    );
+  } catch (err) {
+    signal.throwIfAborted();
+    if (!(err instanceof WaitTimeoutError)) throw err;
+  }
+  return latest;
 }
 
 /**

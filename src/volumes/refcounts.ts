@@ -20,6 +20,8 @@ export interface MountRecord {
   mountpoint: string;
   /** Docker mount ID -> number of Mounts not yet matched by an Unmount. */
   ids: Record<string, number>;
+  /** When berth mounted it (ms since the epoch); absent in records written before berth kept it. */
+  since?: number;
 }
 
 type Document = { version: 1; bootId?: string; mounts: Record<string, MountRecord> };
@@ -27,6 +29,11 @@ type Document = { version: 1; bootId?: string; mounts: Record<string, MountRecor
 export class Refcounts {
   private readonly file: JsonFile<Document>;
   private readonly mounts: Map<string, MountRecord>;
+  /**
+   * Mount IDs recorded by an earlier run of berth, per volume. Docker may never unmount them: a container that
+   * died with a crashed dockerd gets no Unmount. Only these are worth checking for users that are gone.
+   */
+  private readonly inherited = new Map<string, Set<string>>();
   /** The records were written before the machine last booted. */
   readonly fromEarlierBoot: boolean;
 
@@ -38,6 +45,7 @@ export class Refcounts {
     const document = this.file.read();
     this.mounts = new Map(Object.entries(document.mounts));
     this.fromEarlierBoot = this.mounts.size > 0 && document.bootId !== bootId;
+    for (const [name, record] of this.mounts) this.inherited.set(name, new Set(Object.keys(record.ids)));
   }
 
   get(name: string): MountRecord | undefined {
@@ -53,9 +61,25 @@ export class Refcounts {
     return record ? Object.values(record.ids).reduce((sum, count) => sum + count, 0) : 0;
   }
 
-  async acquire(name: string, id: string, mounted: Omit<MountRecord, 'ids'>): Promise<void> {
+  /** Whether every user left was recorded by an earlier run of berth (none of them has unmounted since). */
+  onlyInheritedUsers(name: string): boolean {
+    const record = this.mounts.get(name);
+    const inherited = this.inherited.get(name);
+    if (!record || !inherited) return false;
+    const ids = Object.keys(record.ids);
+    return ids.length > 0 && ids.every((id) => inherited.has(id));
+  }
+
+  /** Volumes whose users were all recorded by an earlier run. */
+  namesWithOnlyInheritedUsers(): string[] {
+    return this.names().filter((name) => this.onlyInheritedUsers(name));
+  }
+
+  async acquire(name: string, id: string, mounted: Omit<MountRecord, 'ids' | 'since'>): Promise<void> {
     // Users recorded before (a remount after Docker unmounted our side) keep counting.
-    const record = { ...mounted, ids: this.mounts.get(name)?.ids ?? {} };
+    const previous = this.mounts.get(name);
+    const record: MountRecord = { ...mounted, ids: previous?.ids ?? {}, since: previous?.since ?? Date.now() };
+    this.inherited.get(name)?.delete(id);
     record.ids[id] = (record.ids[id] ?? 0) + 1;
     this.mounts.set(name, record);
     await this.persist();
@@ -66,12 +90,16 @@ export class Refcounts {
     const record = this.mounts.get(name);
     if (!record || !record.ids[id]) return this.users(name);
     record.ids[id] -= 1;
-    if (record.ids[id] === 0) delete record.ids[id];
+    if (record.ids[id] === 0) {
+      delete record.ids[id];
+      this.inherited.get(name)?.delete(id);
+    }
     await this.persist();
     return this.users(name);
   }
 
   async forget(name: string): Promise<void> {
+    this.inherited.delete(name);
     if (this.mounts.delete(name)) await this.persist();
   }
 

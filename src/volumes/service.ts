@@ -6,10 +6,11 @@ import path from 'node:path';
 import type { VolumeDriver, VolumeInfo } from '../api/protocol';
 import type { Cloud, CloudVolume } from '../cloud/types';
 import type { Config } from '../config';
-import { BerthError } from '../errors';
+import { BerthError, errorMessage } from '../errors';
 import type { Host } from '../host/types';
 import type { Logger } from '../log';
 import { Catalog } from './catalog';
+import { Lingering } from './lingering';
 import { KeyedLocks } from './locks';
 import { mountVolume } from './mount';
 import { validateVolumeName } from './names';
@@ -17,12 +18,17 @@ import { parseCreateOptions } from './options';
 import { PendingDetaches } from './pending-detaches';
 import { Refcounts } from './refcounts';
 import { volumeInfo } from './status';
+import { releaseVolume, type ReleaseDeps } from './release';
 import { removeVolume } from './remove';
 import { ZoneMoves } from './zone-move';
 
+/** When users recorded by the last run are checked again after start (the last repeats). */
+const INHERITED_CHECK_DELAYS_MS = [5_000, 20_000, 60_000, 300_000];
+const SHUTDOWN_DETACH_BOUND_MS = 5_000;
+
 export type ServiceConfig = Pick<
   Config,
-  'mountRoot' | 'stateDir' | 'tag' | 'fsType' | 'kmsKeyId' | 'volumeFileMode' | 'volumeRootPath' | 'preempt' | 'removePolicy' | 'mountTimeoutMs' | 'statusTimeoutMs' | 'listCacheMs'
+  'mountRoot' | 'stateDir' | 'tag' | 'fsType' | 'kmsKeyId' | 'volumeFileMode' | 'volumeRootPath' | 'preempt' | 'removePolicy' | 'mountTimeoutMs' | 'statusTimeoutMs' | 'listCacheMs' | 'releaseDelayMs' | 'releaseWaitMs'
 >;
 
 export interface ServiceDeps {
@@ -41,6 +47,8 @@ export class VolumeService implements VolumeDriver {
   private readonly shuttingDown = new AbortController();
   private readonly zoneMoves: ZoneMoves;
   private readonly pendingDetaches: PendingDetaches;
+  private readonly lingering: Lingering;
+  private inheritedCheck?: NodeJS.Timeout;
 
   constructor(private readonly deps: ServiceDeps) {
     const { config, cloud, logger } = deps;
@@ -50,25 +58,26 @@ export class VolumeService implements VolumeDriver {
     this.pendingDetaches = new PendingDetaches(path.join(config.stateDir, 'pending-detaches.json'), cloud, logger, (name, work) =>
       this.locks.run(name, work),
     );
+    this.lingering = new Lingering(config.releaseDelayMs, (name) => void this.releaseAfterLinger(name));
   }
 
   /**
    * After a reboot every recorded mount is gone: the records are dropped and their volumes detached in the
-   * background (Docker mounts again what it still needs). Within one boot, records stay even when our side of a
-   * mount vanished (Docker unmounts a disabled plugin's directory): containers still hold the filesystem, their
-   * Unmounts will come, and the next Mount mounts it again.
+   * background (Docker mounts again what it still needs). Within one boot, users recorded by the last run are
+   * checked now and again over the next minutes: a container that died with a crashed dockerd is never unmounted
+   * by Docker, and would otherwise pin its volume to this instance forever.
    */
   async reconcile(): Promise<void> {
-    for (const name of this.refcounts.names()) {
-      const record = this.refcounts.get(name)!;
-      if (this.refcounts.fromEarlierBoot) {
+    if (this.refcounts.fromEarlierBoot) {
+      for (const name of this.refcounts.names()) {
+        const record = this.refcounts.get(name)!;
         this.deps.logger.warn('forgetting a mount from before the last boot; detaching its volume', { volume: name, volumeId: record.volumeId });
         await this.refcounts.forget(name);
         await this.pendingDetaches.add(record.volumeId, name, 'the machine rebooted since it was mounted');
-      } else if (!(await this.deps.host.mountedSource(record.mountpoint))) {
-        this.deps.logger.warn('volume in use but no longer mounted on berth\'s side; the next Mount mounts it again', { volume: name, users: this.refcounts.users(name) });
       }
+      return;
     }
+    await this.checkInheritedUsers();
   }
 
   async create(name: string, opts: Record<string, string> | null): Promise<void> {
@@ -93,6 +102,8 @@ export class VolumeService implements VolumeDriver {
       if (this.refcounts.users(name) > 0) {
         throw new BerthError('in-use', `volume ${name} is mounted on this host by ${this.refcounts.users(name)} container(s); stop them first`);
       }
+      this.lingering.cancel(name);
+      await releaseVolume(name, this.releaseDeps(), { reason: 'the volume is being removed' });
       await removeVolume(name, this.deps);
       await this.catalog.forget(name);
     });
@@ -103,6 +114,7 @@ export class VolumeService implements VolumeDriver {
     const deadline = AbortSignal.timeout(this.deps.config.mountTimeoutMs);
     const signal = AbortSignal.any([hangup, deadline, this.shuttingDown.signal]);
     return this.locks.run(name, async () => {
+      this.lingering.cancel(name);
       const existing = this.refcounts.get(name);
       if (existing && (await this.deps.host.mountedSource(existing.mountpoint))) {
         if (await this.stillAttachedHere(existing.volumeId)) {
@@ -132,25 +144,12 @@ export class VolumeService implements VolumeDriver {
       const record = this.refcounts.get(name);
       if (!record) return;
       const left = await this.refcounts.release(name, id);
-      if (left > 0) return;
-      const { host, cloud, logger, config } = this.deps;
-      await host.unmount(record.mountpoint);
-      if (await host.deviceInUse(record.device)) {
-        // A container berth lost track of (state lost in a plugin upgrade) still has the filesystem: detaching now
-        // would pull the device from under it. Keep the record: the next Unmount, with any ID, tries again.
-        logger.warn('volume still mounted elsewhere on this machine; not detaching it yet', { volume: name, volumeId: record.volumeId, device: record.device });
+      if (left > 0 && !this.refcounts.onlyInheritedUsers(name)) return;
+      if (left === 0 && this.lingering.shouldLinger(record.since)) {
+        this.lingering.start(name);
         return;
       }
-      await this.refcounts.forget(name);
-      try {
-        await cloud.detach(record.volumeId, {}, AbortSignal.timeout(config.statusTimeoutMs));
-      } catch (err) {
-        await this.pendingDetaches.add(record.volumeId, name, err);
-        return;
-      }
-      const known = this.catalog.known(name);
-      if (known?.volumeId === record.volumeId) await this.catalog.remember({ ...known, state: 'available', attachments: [] });
-      logger.info('volume released', { volume: name, volumeId: record.volumeId });
+      await releaseVolume(name, this.releaseDeps(), { reason: left === 0 ? 'its last user unmounted it' : 'its other users are from before berth restarted' });
     });
   }
 
@@ -183,10 +182,53 @@ export class VolumeService implements VolumeDriver {
   /** Lets in-flight calls finish or roll back; never unmounts or detaches what is in use. */
   async shutdown(): Promise<void> {
     this.shuttingDown.abort(new BerthError('not-ready', 'berth is shutting down'));
+    clearTimeout(this.inheritedCheck);
     await this.locks.idle();
+    await Promise.all(this.lingering.names().map((name) => this.releaseAfterLinger(name, SHUTDOWN_DETACH_BOUND_MS)));
     await this.refcounts.persist();
     this.catalog.close();
     this.pendingDetaches.stop();
+  }
+
+  /** Releases a volume whose linger ended, unless a Mount took it again meanwhile. */
+  private async releaseAfterLinger(name: string, detachBoundMs = this.deps.config.statusTimeoutMs): Promise<void> {
+    this.lingering.cancel(name);
+    try {
+      await this.locks.run(name, async () => {
+        if (!this.refcounts.get(name) || this.refcounts.users(name) > 0) return;
+        await releaseVolume(name, this.releaseDeps(), { reason: 'its last user unmounted it', signal: AbortSignal.timeout(detachBoundMs) });
+      });
+    } catch (err) {
+      this.deps.logger.error('releasing a volume after its last Unmount failed', { volume: name, error: errorMessage(err) });
+    }
+  }
+
+  /**
+   * Volumes whose users were all recorded by the last run: if nothing on the machine holds the device any more,
+   * those users are gone and the volume is released (detached in the background). Repeats while any remain.
+   */
+  private async checkInheritedUsers(round = 0): Promise<void> {
+    for (const name of this.refcounts.namesWithOnlyInheritedUsers()) {
+      try {
+        await this.locks.run(name, async () => {
+          if (!this.refcounts.onlyInheritedUsers(name)) return;
+          const outcome = await releaseVolume(name, this.releaseDeps(), {
+            reason: 'no container holds it since berth restarted (Docker never unmounts a container that died with dockerd)',
+            detachInBackground: true,
+          });
+          if (outcome === 'still-held') this.deps.logger.info('volume in use since before berth restarted; the next Mount mounts berth\'s side again', { volume: name });
+        });
+      } catch (err) {
+        this.deps.logger.error('checking a volume\'s users from before the restart failed', { volume: name, error: errorMessage(err) });
+      }
+    }
+    if (this.refcounts.namesWithOnlyInheritedUsers().length === 0 || this.shuttingDown.signal.aborted) return;
+    const delay = INHERITED_CHECK_DELAYS_MS[Math.min(round, INHERITED_CHECK_DELAYS_MS.length - 1)];
+    this.inheritedCheck = setTimeout(() => void this.checkInheritedUsers(round + 1), delay).unref();
+  }
+
+  private releaseDeps(): ReleaseDeps {
+    return { ...this.deps, refcounts: this.refcounts, catalog: this.catalog, pendingDetaches: this.pendingDetaches };
   }
 
   /** False once EC2 says the volume left this instance (force-detached by another host: our mount is fenced). */

@@ -4,6 +4,7 @@
  */
 import { CreateVolumeCommand, DescribeVolumesCommand, EC2Client, ModifyVolumeCommand } from '@aws-sdk/client-ec2';
 import { volumeTagSpecifications } from '../../src/cloud/tags';
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { startDaemon, type RunningDaemon } from '../support/daemon';
@@ -21,6 +22,21 @@ function writeDurably(file: string, content: string): void {
     fs.fsyncSync(fd);
   } finally {
     fs.closeSync(fd);
+  }
+}
+
+/** A container's view of the volume: a bind mount of its data directory, which keeps the device busy. */
+function holdLikeAContainer(d: Daemon, dataPath: string): string {
+  const target = fs.mkdtempSync(path.join(d.root, 'container-'));
+  execFileSync('mount', ['--bind', dataPath, target]);
+  return target;
+}
+
+async function waitUntil(check: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
   }
 }
 
@@ -172,31 +188,68 @@ describeAsRoot('berth daemon against the local EC2 endpoint', () => {
     expect(isMounted(path.dirname(b.Mountpoint))).toBe(false);
   });
 
-  it('keeps the mount counts across a daemon crash: the other container still reads and writes', async () => {
+  it('keeps the mount counts across a daemon crash while a container holds the volume: the other container still reads and writes', async () => {
     const d = await daemon();
     await ok(d, 'VolumeDriver.Create', { Name: 'survivor', Opts: {} });
     const mountpoint = (await ok(d, 'VolumeDriver.Mount', { Name: 'survivor', ID: 'one' })).Mountpoint;
     await ok(d, 'VolumeDriver.Mount', { Name: 'survivor', ID: 'two' });
+    const container = holdLikeAContainer(d, mountpoint);
+    try {
+      await d.kill();
+      const restarted = await startDaemon({ ec2: endpoint.ec2, instance: instanceA(), dirs: { root: d.root } });
+      daemons.push(restarted);
+      await ok(restarted, 'VolumeDriver.Unmount', { Name: 'survivor', ID: 'one' });
+      fs.writeFileSync(path.join(mountpoint, 'after-restart'), 'yes');
+      expect(fs.readFileSync(path.join(container, 'after-restart'), 'utf8')).toBe('yes');
+    } finally {
+      execFileSync('umount', [container]);
+    }
+    await ok(daemons[daemons.length - 1], 'VolumeDriver.Unmount', { Name: 'survivor', ID: 'two' });
+    expect(isMounted(path.dirname(mountpoint))).toBe(false);
+  });
+
+  it('after a crash, releases a volume whose container died meanwhile, though Docker never unmounts it', async () => {
+    const d = await daemon();
+    await ok(d, 'VolumeDriver.Create', { Name: 'orphan', Opts: {} });
+    const mountpoint = (await ok(d, 'VolumeDriver.Mount', { Name: 'orphan', ID: 'died-with-dockerd' })).Mountpoint;
+    const volumeId = (await ok(d, 'VolumeDriver.Get', { Name: 'orphan' })).Volume.Status.volumeId;
     await d.kill();
     const restarted = await startDaemon({ ec2: endpoint.ec2, instance: instanceA(), dirs: { root: d.root } });
     daemons.push(restarted);
-    await ok(restarted, 'VolumeDriver.Unmount', { Name: 'survivor', ID: 'one' });
-    fs.writeFileSync(path.join(mountpoint, 'after-restart'), 'yes');
-    expect(fs.readFileSync(path.join(mountpoint, 'after-restart'), 'utf8')).toBe('yes');
-    await ok(restarted, 'VolumeDriver.Unmount', { Name: 'survivor', ID: 'two' });
+    expect(isMounted(path.dirname(mountpoint))).toBe(false);
+    await waitUntil(async () => (await describe(volumeId)).Attachments?.length === 0, 10_000, `${volumeId} detached`);
+    const b = await daemon(instanceB());
+    await ok(b, 'VolumeDriver.Mount', { Name: 'orphan', ID: 'next-task' });
+    await ok(b, 'VolumeDriver.Unmount', { Name: 'orphan', ID: 'next-task' });
+  });
+
+  it('with the release delay, Docker\'s create-then-start Mount pair attaches once, and the volume is released after the delay', async () => {
+    const d = await daemon(instanceA(), { EBS_RELEASEDELAY: '1s' });
+    await ok(d, 'VolumeDriver.Create', { Name: 'copyup', Opts: {} });
+    const volumeId = (await ok(d, 'VolumeDriver.Get', { Name: 'copyup' })).Volume.Status.volumeId;
+    const since = await lastSeq();
+    await ok(d, 'VolumeDriver.Mount', { Name: 'copyup', ID: 'c' });
+    await ok(d, 'VolumeDriver.Unmount', { Name: 'copyup', ID: 'c' });
+    const mountpoint = (await ok(d, 'VolumeDriver.Mount', { Name: 'copyup', ID: 'c' })).Mountpoint;
+    writeDurably(path.join(mountpoint, 'written'), 'once');
+    await ok(d, 'VolumeDriver.Unmount', { Name: 'copyup', ID: 'c' });
+    const actions = (await calls(since)).map((call) => call.action);
+    expect(actions.filter((action) => action === 'AttachVolume')).toHaveLength(1);
+    expect(actions.filter((action) => action === 'DetachVolume')).toHaveLength(0);
+    await waitUntil(async () => (await describe(volumeId)).Attachments?.length === 0, 10_000, `${volumeId} detached after the delay`);
     expect(isMounted(path.dirname(mountpoint))).toBe(false);
   });
 
   it('refuses a volume attached to the other instance, naming it; with preemption fences the old mount and takes over', async () => {
     const a = await daemon(instanceA());
-    const b = await daemon(instanceB());
+    const b = await daemon(instanceB(), { EBS_RELEASEWAIT: '300ms' });
     await ok(a, 'VolumeDriver.Create', { Name: 'contested', Opts: {} });
     const oldMount = (await ok(a, 'VolumeDriver.Mount', { Name: 'contested', ID: 'x' })).Mountpoint;
     writeDurably(path.join(oldMount, 'from-a'), 'a');
     const refused = await b.call('VolumeDriver.Mount', { Name: 'contested', ID: 'y' });
     expect(refused.body.Err).toContain(instanceA().id);
 
-    const preempting = await daemon(instanceB(), { EBS_PREEMPT: 'true' });
+    const preempting = await daemon(instanceB(), { EBS_PREEMPT: 'true', EBS_RELEASEWAIT: '300ms' });
     const newMount = (await ok(preempting, 'VolumeDriver.Mount', { Name: 'contested', ID: 'y' })).Mountpoint;
     expect(fs.readFileSync(path.join(newMount, 'from-a'), 'utf8')).toBe('a');
     expect(() => writeDurably(path.join(oldMount, 'late-write-from-a'), 'must fail')).toThrow();

@@ -46,6 +46,8 @@ export async function startDaemon({ ec2, instance, env = {}, dirs, keys = true, 
       EBS_ENDPOINT: ec2,
       AWS_EC2_METADATA_SERVICE_ENDPOINT: instance.imds,
       EBS_LOGLEVEL: 'debug',
+      // Each Unmount releases at once unless a test asks for the linger after short mounts.
+      EBS_RELEASEDELAY: '0',
       ...(keys ? { EBS_ACCESSKEY: TEST_ACCESS_KEY, EBS_SECRETKEY: TEST_SECRET_KEY } : {}),
       ...env,
     },

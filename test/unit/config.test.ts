@@ -29,6 +29,8 @@ describe('configuration', () => {
       volumeFileMode: 0o755,
       mountTimeoutMs: 25_000,
       listCacheMs: 5_000,
+      releaseDelayMs: 2_000,
+      releaseWaitMs: 10_000,
       region: '',
     });
   });

@@ -24,6 +24,8 @@ describe('volume service', () => {
     mountTimeoutMs: 2000,
     statusTimeoutMs: 2000,
     listCacheMs: 5000,
+    releaseDelayMs: 0,
+    releaseWaitMs: 300,
     ...overrides,
   });
   const service = (overrides: Partial<ServiceConfig> = {}) => new VolumeService({ cloud, host, config: config(overrides), logger: silentLogger() });
@@ -79,19 +81,54 @@ describe('volume service', () => {
     expect(host.calls.filter((call) => call.startsWith('mount '))).toHaveLength(1);
   });
 
-  it('keeps the counts across a daemon restart', async () => {
+  it('keeps the counts across a daemon restart while containers hold the volume', async () => {
     cloud.add(volumeFixture('kept'));
     const first = service();
     await first.mount('kept', 'a', never);
     await first.mount('kept', 'b', never);
     await first.shutdown();
+    host.inUse.add(host.mounts.get('/mnt/berth/kept')!); // the containers' own mounts
     const second = service();
     await second.reconcile();
     await second.unmount('kept', 'a');
     expect(host.mounts.has('/mnt/berth/kept')).toBe(true);
     expect(await second.path('kept')).toBe('/mnt/berth/kept/data');
+    host.inUse.clear();
     await second.unmount('kept', 'b');
     expect(host.mounts.has('/mnt/berth/kept')).toBe(false);
+    await second.shutdown();
+  });
+
+  it('after a restart, drops recorded users whose containers are gone (Docker never unmounts those) and detaches the volume', async () => {
+    const volume = cloud.add(volumeFixture('orphaned'));
+    const first = service();
+    await first.mount('orphaned', 'died-with-dockerd', never);
+    await first.shutdown();
+    const second = service();
+    await second.reconcile();
+    expect(host.mounts.has('/mnt/berth/orphaned')).toBe(false);
+    expect(await second.path('orphaned')).toBeUndefined();
+    await new Promise((resolve) => setTimeout(resolve, 1300)); // the background detach
+    expect(volume.attachments).toEqual([]);
+    await second.shutdown();
+  });
+
+  it('releases a volume whose last remaining users are from before the restart once nothing holds it', async () => {
+    const volume = cloud.add(volumeFixture('pinned'));
+    const first = service();
+    await first.mount('pinned', 'old-task', never);
+    await first.shutdown();
+    const device = host.mounts.get('/mnt/berth/pinned')!;
+    host.inUse.add(device); // the old task's container is still being killed while berth starts
+    const second = service();
+    await second.reconcile();
+    expect(host.mounts.get('/mnt/berth/pinned')).toBe(device);
+    await second.mount('pinned', 'new-task', never);
+    host.inUse.delete(device); // the old container is gone, without an Unmount
+    await second.unmount('pinned', 'new-task');
+    expect(host.mounts.has('/mnt/berth/pinned')).toBe(false);
+    expect(volume.attachments).toEqual([]);
+    await second.shutdown();
   });
 
   it('after Docker unmounted its side (plugin disabled with --force), mounts the in-use volume again without checking it, and releases it after the last user', async () => {
@@ -135,6 +172,57 @@ describe('volume service', () => {
     expect(cloud.count('attach')).toBe(0);
     await expect(service({ preempt: true }).mount('held', 'a', never)).resolves.toBe('/mnt/berth/held/data');
     expect(cloud.calls).toContain(`detach ${volume.volumeId} i-0other00000000000 force`);
+  });
+
+  it('waits for another instance that is releasing the volume, and mounts it without preemption', async () => {
+    const volume = cloud.add(volumeFixture('moving', { attachments: [{ instanceId: 'i-0other00000000000', device: '/dev/xvdf', state: 'attached' }], state: 'in-use' }));
+    setTimeout(() => (volume.attachments = []), 400); // the old task's Unmount arrives there
+    await expect(service({ releaseWaitMs: 1500 }).mount('moving', 'a', never)).resolves.toBe('/mnt/berth/moving/data');
+    expect(cloud.calls.filter((call) => call.includes('force'))).toEqual([]);
+    expect(volume.attachments).toMatchObject([{ instanceId: HERE.instanceId }]);
+  });
+
+  it('keeps a briefly mounted volume attached for the release delay, so the container start reuses it', async () => {
+    const volume = cloud.add(volumeFixture('copied'));
+    const volumes = service({ releaseDelayMs: 400 });
+    await volumes.mount('copied', 'container', never); // Docker's create: copy the image's content
+    await volumes.unmount('copied', 'container');
+    await volumes.mount('copied', 'container', never); // and start
+    expect(cloud.count(`attach ${volume.volumeId}`)).toBe(1);
+    expect(cloud.count('detach')).toBe(0);
+    await volumes.unmount('copied', 'container');
+    expect(host.mounts.has('/mnt/berth/copied')).toBe(true);
+    await new Promise((resolve) => setTimeout(resolve, 600));
+    expect(host.mounts.has('/mnt/berth/copied')).toBe(false);
+    expect(volume.attachments).toEqual([]);
+    await volumes.shutdown();
+  });
+
+  it('releases at once a volume that served a container longer than the release delay', async () => {
+    const volume = cloud.add(volumeFixture('served'));
+    const volumes = service({ releaseDelayMs: 200 });
+    await volumes.mount('served', 'database', never);
+    await new Promise((resolve) => setTimeout(resolve, 250));
+    await volumes.unmount('served', 'database');
+    expect(host.mounts.has('/mnt/berth/served')).toBe(false);
+    expect(volume.attachments).toEqual([]);
+  });
+
+  it('removes a lingering volume at once (released first), and releases lingering volumes at shutdown', async () => {
+    const removed = cloud.add(volumeFixture('short-lived'));
+    const kept = cloud.add(volumeFixture('kept-briefly'));
+    const volumes = service({ releaseDelayMs: 60_000 });
+    for (const name of ['short-lived', 'kept-briefly']) {
+      await volumes.mount(name, 'c', never);
+      await volumes.unmount(name, 'c');
+    }
+    await volumes.remove('short-lived');
+    expect(cloud.calls).toContain(`delete ${removed.volumeId}`);
+    expect(host.mounts.has('/mnt/berth/short-lived')).toBe(false);
+    expect(host.mounts.has('/mnt/berth/kept-briefly')).toBe(true);
+    await volumes.shutdown();
+    expect(host.mounts.has('/mnt/berth/kept-briefly')).toBe(false);
+    expect(kept.attachments).toEqual([]);
   });
 
   it('refuses a volume in another availability zone, naming both', async () => {
@@ -269,7 +357,7 @@ describe('volume service after another host took the volume', () => {
         cloud,
         host,
         logger: silentLogger(),
-        config: { mountRoot: '/mnt/berth', stateDir, tag: '', fsType: 'ext4', kmsKeyId: '', volumeFileMode: 0o755, volumeRootPath: '/data', preempt: false, removePolicy: '', mountTimeoutMs: 2000, statusTimeoutMs: 2000, listCacheMs: 5000 },
+        config: { mountRoot: '/mnt/berth', stateDir, tag: '', fsType: 'ext4', kmsKeyId: '', volumeFileMode: 0o755, volumeRootPath: '/data', preempt: false, removePolicy: '', mountTimeoutMs: 2000, statusTimeoutMs: 2000, listCacheMs: 5000, releaseDelayMs: 0, releaseWaitMs: 300 },
       });
       const volume = cloud.add(volumeFixture('moved'));
       const never = new AbortController().signal;
@@ -289,7 +377,7 @@ describe('volume service when a detach fails', () => {
     const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-service-'));
     const cloud = new FakeCloud();
     const host = new FakeHost();
-    const config: ServiceConfig = { mountRoot: '/mnt/berth', stateDir, tag: '', fsType: 'ext4', kmsKeyId: '', volumeFileMode: 0o755, volumeRootPath: '/data', preempt: false, removePolicy: '', mountTimeoutMs: 2000, statusTimeoutMs: 2000, listCacheMs: 5000 };
+    const config: ServiceConfig = { mountRoot: '/mnt/berth', stateDir, tag: '', fsType: 'ext4', kmsKeyId: '', volumeFileMode: 0o755, volumeRootPath: '/data', preempt: false, removePolicy: '', mountTimeoutMs: 2000, statusTimeoutMs: 2000, listCacheMs: 5000, releaseDelayMs: 0, releaseWaitMs: 300 };
     const volumes = new VolumeService({ cloud, host, logger: silentLogger(), config });
     const never = new AbortController().signal;
     try {
@@ -327,7 +415,7 @@ describe('volume service when it lost track of a user', () => {
     const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-service-'));
     const cloud = new FakeCloud();
     const host = new FakeHost();
-    const config: ServiceConfig = { mountRoot: '/mnt/berth', stateDir, tag: '', fsType: 'ext4', kmsKeyId: '', volumeFileMode: 0o755, volumeRootPath: '/data', preempt: false, removePolicy: '', mountTimeoutMs: 2000, statusTimeoutMs: 2000, listCacheMs: 5000 };
+    const config: ServiceConfig = { mountRoot: '/mnt/berth', stateDir, tag: '', fsType: 'ext4', kmsKeyId: '', volumeFileMode: 0o755, volumeRootPath: '/data', preempt: false, removePolicy: '', mountTimeoutMs: 2000, statusTimeoutMs: 2000, listCacheMs: 5000, releaseDelayMs: 0, releaseWaitMs: 300 };
     const never = new AbortController().signal;
     try {
       const volume = cloud.add(volumeFixture('upgraded'));
