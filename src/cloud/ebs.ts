@@ -44,7 +44,7 @@ import {
   toCloudVolume,
   volumeTagSpecifications,
 } from './tags';
-import type { Attachment, Cloud, CloudVolume, CreateVolumeSpec, DetachOptions, InstanceIdentity } from './types';
+import type { AttachOptions, Attachment, Cloud, CloudVolume, CreateVolumeSpec, DetachOptions, InstanceIdentity } from './types';
 import { WaitTimeoutError, waitFor, type PollResult } from './waiter';
 
 export type CloudConfig = ClientConfig &
@@ -257,13 +257,14 @@ export class EbsCloud implements Cloud {
     }
   }
 
-  async attach(volumeId: string, signal: AbortSignal): Promise<string> {
+  async attach(volumeId: string, signal: AbortSignal, options: AttachOptions = {}): Promise<string> {
+    const until = (device: string) => this.untilAttached(volumeId, device, signal, options.deviceAppeared);
     let volume = this.recentlyUnattached(volumeId) ?? (await this.requireVolume(volumeId, 'attach', signal));
     this.refuseIfAttachedElsewhere(volume);
     const current = this.attachmentHere(volume);
     if (current && (current.state === 'attached' || current.state === 'attaching' || current.state === 'busy')) {
       this.logger.debug('volume already attached here; reusing its device', { volumeId, device: current.device, state: current.state });
-      return current.state === 'attaching' ? this.waitAttached(volumeId, current.device, signal) : current.device;
+      return current.state === 'attaching' ? until(current.device) : current.device;
     }
     if (current?.state === 'detaching') await this.waitDetached(volumeId, this.me.instanceId, signal);
     if (volume.state === 'creating') volume = await this.waitAvailable(volumeId, signal);
@@ -302,12 +303,12 @@ export class EbsCloud implements Cloud {
           const now = await this.requireVolume(volumeId, 'attach', signal);
           this.refuseIfAttachedElsewhere(now);
           const here = this.attachmentHere(now);
-          if (here && here.state !== 'detaching') return here.state === 'attached' ? here.device : this.waitAttached(volumeId, here.device, signal);
+          if (here && here.state !== 'detaching') return here.state === 'attached' ? here.device : until(here.device);
         }
         throw mapEc2Error(err, `AttachVolume ${volumeId} to ${this.me.instanceId} at ${device}`);
       }
       // The cached device list stays valid: the allocator keeps this name reserved until the volume is detached.
-      return this.waitAttached(volumeId, device, signal);
+      return until(device);
     }
   }
 
@@ -617,8 +618,25 @@ export class EbsCloud implements Cloud {
   // --- attach and detach ---
 
   /** Waits until this instance's attachment is `attached`; detaches it again when it stays `attaching`. */
-  private async waitAttached(volumeId: string, device: string, signal: AbortSignal): Promise<string> {
+  /** EC2's word or the device itself, whichever comes first: at zero delay or on a fast attach, no poll at all. */
+  private async untilAttached(volumeId: string, device: string, signal: AbortSignal, deviceAppeared?: AttachOptions['deviceAppeared']): Promise<string> {
+    if (!deviceAppeared) return this.waitAttached(volumeId, device, signal);
+    const settled = new AbortController();
+    const either = AbortSignal.any([signal, settled.signal]);
+    const seen = deviceAppeared(device, either).then(
+      () => device,
+      () => new Promise<string>(() => undefined),
+    );
+    try {
+      return await Promise.race([this.waitAttached(volumeId, device, signal, settled.signal), seen]);
+    } finally {
+      settled.abort();
+    }
+  }
+
+  private async waitAttached(volumeId: string, device: string, signal: AbortSignal, settled?: AbortSignal): Promise<string> {
     const boundMs = Math.min(this.config.statusTimeoutMs, STUCK_ATTACHING_MS);
+    const pollSignal = settled ? AbortSignal.any([signal, settled]) : signal;
     try {
       return await waitFor<string>(
         async () => {
@@ -633,9 +651,11 @@ export class EbsCloud implements Cloud {
           this.refuseIfAttachedElsewhere(volume);
           return { done: false, state: here ? `${here.state} at ${here.device}` : 'no attachment to this instance yet' };
         },
-        this.waitOptions(`${volumeId} to attach to ${this.me.instanceId} at ${device}`, boundMs, signal),
+        this.waitOptions(`${volumeId} to attach to ${this.me.instanceId} at ${device}`, boundMs, pollSignal),
       );
     } catch (err) {
+      // The device showed up first: the attachment is done, and this wait is simply no longer needed.
+      if (settled?.aborted && !signal.aborted) return device;
       if (!(err instanceof WaitTimeoutError) && !(signal.aborted && err instanceof BerthError && err.code === 'timeout')) {
         this.allocator.release(volumeId);
         throw err;

@@ -76,6 +76,11 @@ export interface DetachOptions {
   force?: boolean;
 }
 
+export interface AttachOptions {
+  /** Resolves once the attached device shows up on this machine; a failure is left to the caller's own lookup. */
+  deviceAppeared?: (deviceName: string, signal: AbortSignal) => Promise<unknown>;
+}
+
 export interface Cloud {
   identity(): InstanceIdentity;
   /** The berth-owned volume of this namespace with this name (or an adopted REX-Ray one), region-wide. */
@@ -89,8 +94,11 @@ export interface Cloud {
   delete(volumeId: string, signal?: AbortSignal): Promise<void>;
   /** Starts a snapshot and returns its id (does not wait for completion). */
   snapshot(volumeId: string, description: string, signal?: AbortSignal): Promise<string>;
-  /** Attaches to this instance (reusing an existing attachment here) and resolves with the device name once attached. */
-  attach(volumeId: string, signal: AbortSignal): Promise<string>;
+  /**
+   * Attaches to this instance (reusing an existing attachment here) and resolves with the device name once attached,
+   * or once `options.deviceAppeared` resolves: a device on this machine is a finished attachment, whatever EC2 says.
+   */
+  attach(volumeId: string, signal: AbortSignal, options?: AttachOptions): Promise<string>;
   /** Detaches and waits until detached; "already detached" counts as success. */
   detach(volumeId: string, options: DetachOptions, signal: AbortSignal): Promise<void>;
   /**

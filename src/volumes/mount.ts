@@ -34,7 +34,16 @@ export async function mountVolume(
   const undo: Array<{ what: string; run: (signal: AbortSignal) => Promise<unknown> }> = [];
   try {
     const wasAttachedHere = volume.attachments.some((a) => a.instanceId === here.instanceId && (a.state === 'attached' || a.state === 'attaching'));
-    const deviceName = await cloud.attach(volume.volumeId, signal);
+    const attachOptions = { deviceAppeared: (name: string, stop: AbortSignal) => host.findDevice(volume.volumeId, name, stop) };
+    let deviceName: string;
+    try {
+      deviceName = await cloud.attach(volume.volumeId, signal, attachOptions);
+    } catch (err) {
+      // Another instance attached it since we looked: wait for it like any holder (or preempt), then try once more.
+      if (!(err instanceof BerthError && err.code === 'attached-elsewhere')) throw err;
+      volume = await takeOver((await cloud.describe(volume.volumeId, signal)) ?? volume, signal, deps);
+      deviceName = await cloud.attach(volume.volumeId, signal, attachOptions);
+    }
     if (!wasAttachedHere) undo.push({ what: 'detach', run: (s) => cloud.detach(volume.volumeId, {}, s) });
     const device = await host.findDevice(volume.volumeId, deviceName, signal);
     const inUse = await host.deviceInUse(device);

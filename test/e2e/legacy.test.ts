@@ -114,6 +114,11 @@ describeWhen(missingDocker() ?? missingRootAndLoop(), 'legacy plugin: berth serv
     expect(await run(['--volume-driver', name, '-v', 'lv2:/data', IMAGE, 'sh', '-c', 'echo two > /data/f && cat /data/f'])).toBe('two\n');
 
     // Its own namespace: REX-Ray's Name tag <EBS_TAG>/<name>, berth:namespace = EBS_TAG.
+    // Released within the release delay after the containers' short use.
+    const released = async () =>
+      mountsUnder([mountRoot]).filter((point) => point !== mountRoot).length === 0 &&
+      (await endpointVolumesTagged(setup!.ec2, 'berth:namespace', name)).every((volume) => !volume.attachment);
+    await waitFor('lv and lv2 to be released', released, 15_000);
     const [ebs] = await endpointVolumesTagged(setup!.ec2, 'Name', `${name}/lv`);
     expect(ebs.tags).toEqual(expect.objectContaining({ 'berth:namespace': name, 'berth:name': 'lv' }));
     expect(ebs.attachment).toBeUndefined();

@@ -134,7 +134,8 @@ describeWhen(missingDocker() ?? missingRegistry() ?? missingRootAndLoop(), 'migr
     await run(['-v', 'oldvol:/data', IMAGE, 'sh', '-c', 'echo written by berth > /data/new.txt']);
     expect(await run(['-v', 'oldvol:/data', IMAGE, 'cat', '/data/hello.txt', '/data/new.txt'])).toBe(`${OLD_FILE}written by berth\n`);
 
-    // berth served it as it is: never formatted, no berth tag added, released after use.
+    // berth served it as it is: never formatted, no berth tag added, released after use (within the release delay).
+    await waitFor('oldvol to be detached', async () => !(await endpointVolumes(setup!.ec2)).find((volume) => volume.id === oldVolumeId)?.attachment, 15_000);
     let [ebs] = (await endpointVolumes(setup!.ec2)).filter((volume) => volume.id === oldVolumeId);
     expect(ebs.tags).toEqual({ Name: 'oldvol' });
     expect(ebs.attachment).toBeUndefined();

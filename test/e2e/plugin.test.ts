@@ -229,6 +229,8 @@ describeWhen(missingDocker() ?? missingRootAndLoop(), 'managed plugin in a priva
   scenario('docker run -v newname --volume-driver creates the volume with the defaults', async () => {
     const write = await run(['-v', 'implicit:/data', '--volume-driver', 'berth/ebs', IMAGE, 'sh', '-c', 'echo made-by-run > /data/f && grep " /data " /proc/mounts']);
     expect(write).toMatch(/ \/data ext4 /);
+    // Released within the release delay after the container's short use.
+    await waitFor('implicit to be released', async () => (await inspect('implicit')).Status.state === 'available', 15_000);
     const volume = await inspect('implicit');
     expect(volume.Driver).toBe(PLUGIN);
     expect(volume.Scope).toBe('global');

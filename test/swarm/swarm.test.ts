@@ -402,11 +402,9 @@ describeWhen(missingDocker() ?? missingRegistry() ?? missingRootAndLoop() ?? mis
     expect({ clean: check.clean, output: check.clean ? '' : check.output }).toEqual({ clean: true, output: '' });
   }, 4 * 60_000);
 
-  // Known bug, kept as an executable record: after dockerd is killed (a crash) and restarted, Docker never sends
-  // Unmount for the container that died with it; berth keeps counting that mount ID ("volume in use but no longer
-  // mounted on berth's side"), so the next task's Unmount leaves the volume mounted and attached to the node, and
-  // every other node's Mount is refused ("attached to instance ...") until berth restarts. Flip to `it` once fixed.
-  it.failing('a node whose dockerd crashed and came back lets its volume move on afterwards (known bug: a stale mount ID pins the volume)', async () => {
+  // After dockerd is killed (a crash) and restarted, Docker never sends Unmount for the container that died with it:
+  // berth must notice that nothing holds the device any more, or that mount ID pins the volume to the node.
+  it('a node whose dockerd crashed and came back lets its volume move on afterwards (the dead container\'s mount ID does not pin it)', async () => {
     const sw2 = swarm.node('sw2');
     const service = await createWriter(swarm, { name: 'comeback', volume: 'comeback-data', constraints: ['node.hostname==sw2'] });
     let failure: unknown;

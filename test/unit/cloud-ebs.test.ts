@@ -494,6 +494,27 @@ describe('EbsCloud.attach', () => {
     expect(ctx.mock.commandCalls(DescribeInstancesCommand)[0].args[0].input.InstanceIds).toEqual([ME.instanceId]);
   });
 
+  it('stops polling EC2 once the device shows up on this machine, and leaves the attachment in place', async () => {
+    const ctx = setup();
+    ctx.volumes.set('vol-1', volume('vol-1', berthTags('a')));
+    acceptAttach(ctx, Number.MAX_SAFE_INTEGER); // EC2 keeps saying attaching
+    const device = await ctx.cloud.attach('vol-1', ctx.signal(), { deviceAppeared: () => new Promise((resolve) => setTimeout(resolve, 30)) });
+    expect(device).toBe('/dev/xvdg');
+    const describesWhenSeen = ctx.mock.commandCalls(DescribeVolumesCommand).length;
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    expect(ctx.mock.commandCalls(DetachVolumeCommand)).toHaveLength(0);
+    expect(ctx.mock.commandCalls(DescribeVolumesCommand).length).toBeLessThanOrEqual(describesWhenSeen + 1); // one poll may be under way
+  });
+
+  it('waits for EC2 when looking for the device fails', async () => {
+    const ctx = setup();
+    ctx.volumes.set('vol-1', volume('vol-1', berthTags('a')));
+    acceptAttach(ctx, 2);
+    const device = await ctx.cloud.attach('vol-1', ctx.signal(), { deviceAppeared: () => Promise.reject(new Error('not a block device')) });
+    expect(device).toBe('/dev/xvdg');
+    expect(ctx.volumes.get('vol-1')?.Attachments?.[0]?.State).toBe('attached');
+  });
+
   it('gives concurrent attaches distinct device names', async () => {
     const ctx = setup();
     const ids = Array.from({ length: 6 }, (_, i) => `vol-${i}`);
