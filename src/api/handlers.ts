@@ -10,6 +10,9 @@ export interface CallContext {
 type Body = Record<string, unknown>;
 export type Handler = (body: Body, context: CallContext) => Promise<Record<string, unknown>>;
 
+/** The methods that stop and roll back when Docker hangs up; the others are quick, or must run to the end. */
+export const CANCELLABLE: ReadonlySet<string> = new Set(['mount']);
+
 /** Docker matches JSON field names case-insensitively; so do we. */
 function field(body: Body, name: string): unknown {
   if (name in body) return body[name];
@@ -35,10 +38,14 @@ function stringMap(body: Body, name: string): Record<string, string> | null {
   return map;
 }
 
-const withoutEmptyMountpoint = (volume: VolumeInfo): VolumeInfo => {
-  const { Mountpoint, CreatedAt, ...rest } = volume;
-  return { ...rest, ...(Mountpoint ? { Mountpoint } : {}), ...(CreatedAt ? { CreatedAt } : {}) };
-};
+/** What Docker gets for a volume: an empty Mountpoint or CreatedAt is left out (Docker cannot parse CreatedAt ""). */
+function dockerVolume(volume: VolumeInfo, name = volume.Name): VolumeInfo {
+  const answer: VolumeInfo = { Name: name };
+  if (volume.Mountpoint) answer.Mountpoint = volume.Mountpoint;
+  if (volume.CreatedAt) answer.CreatedAt = volume.CreatedAt;
+  if (volume.Status !== undefined) answer.Status = volume.Status;
+  return answer;
+}
 
 export function handlers(driver: () => Promise<VolumeDriver>): Record<string, Handler> {
   return {
@@ -68,8 +75,8 @@ export function handlers(driver: () => Promise<VolumeDriver>): Record<string, Ha
       const name = requiredString(body, 'Name');
       const volume = await (await driver()).get(name);
       if (!volume) return { Volume: null, Err: `volume ${name} not found` };
-      return { Volume: withoutEmptyMountpoint({ ...volume, Name: name }), Err: '' };
+      return { Volume: dockerVolume(volume, name), Err: '' };
     },
-    list: async () => ({ Volumes: (await (await driver()).list()).map(withoutEmptyMountpoint), Err: '' }),
+    list: async () => ({ Volumes: (await (await driver()).list()).map((volume) => dockerVolume(volume)), Err: '' }),
   };
 }

@@ -1,94 +1,174 @@
-/** The plugin's HTTP API over a unix socket: transport only (decode, encode, log, listen). */
+/**
+ * The plugin's HTTP API over a unix socket: transport only (decode, encode, log, listen).
+ *
+ * Docker calls Capabilities before almost every request, and Get/Path are answered from memory, so the per-call
+ * path is kept short: one express middleware finds the method in a table built once, reads the body itself (no
+ * body-parser chain: Docker sends no Content-Type, so every body is JSON anyway), answers with a body serialised
+ * once, and logs the call after the answer is on its way.
+ *
+ * Every call is logged at debug. At info: calls that change something (Create, Remove, Mount, Unmount), reads that
+ * took long enough for a user to notice (they waited for EC2), and every failure. A quick read is not worth an
+ * info line: Docker sends several per container start, and each line a managed plugin writes is read and logged
+ * again by dockerd (measured: that alone doubled the latency of a cached Get seen by Docker).
+ */
 import express, { type NextFunction, type Request, type Response } from 'express';
 import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import type { Logger } from '../log';
 import { dockerErr, isUserError } from './errors';
-import { handlers, type Handler } from './handlers';
+import { CANCELLABLE, handlers, type Handler } from './handlers';
 import { CONTENT_TYPE, Routes, type VolumeDriver } from './protocol';
 
-const MAX_BODY = '1mb';
+const MAX_BODY_BYTES = 1024 * 1024;
+const ANSWER_CONTENT_TYPE = `${CONTENT_TYPE}; charset=utf-8`;
+/** Handed to calls that do not stop when Docker hangs up (they are quick, or must finish). */
+const NEVER_ABORTED = new AbortController().signal;
+/** Methods that only read; their quick answers are logged at debug. */
+const READS: ReadonlySet<keyof typeof Routes> = new Set(['get', 'path', 'list', 'capabilities']);
+/** A read this slow (it waited for EC2) is logged at info. */
+const SLOW_READ_MS = 100;
 
-function volumeOf(body: unknown): string | undefined {
-  if (!body || typeof body !== 'object') return undefined;
-  const name = (body as Record<string, unknown>).Name;
+interface Route {
+  method: string;
+  handler: Handler;
+  cancellable: boolean;
+  read: boolean;
+}
+
+function volumeOf(body: Record<string, unknown>): string | undefined {
+  const name = body.Name;
   return typeof name === 'string' ? name : undefined;
 }
 
 function send(res: Response, status: number, body: Record<string, unknown>): void {
-  res.status(status).type(CONTENT_TYPE).send(JSON.stringify(body));
+  const json = JSON.stringify(body);
+  res.writeHead(status, { 'Content-Type': ANSWER_CONTENT_TYPE, 'Content-Length': Buffer.byteLength(json) });
+  res.end(json);
 }
 
 export function createApp(driver: () => Promise<VolumeDriver>, logger: Logger): express.Express {
   const app = express();
   app.disable('x-powered-by');
   app.disable('etag');
-  // Docker sends no Content-Type, and a retried request may have an empty body: parse everything as JSON.
-  app.use(express.text({ type: () => true, limit: MAX_BODY }));
-  app.use((req: Request, res: Response, next: NextFunction) => {
-    const text = typeof req.body === 'string' ? req.body.trim() : '';
-    if (!text) {
-      req.body = {};
-      return next();
-    }
-    try {
-      const parsed: unknown = JSON.parse(text);
-      req.body = parsed && typeof parsed === 'object' && !Array.isArray(parsed) ? parsed : {};
-      next();
-    } catch {
-      send(res, 200, { Err: `berth: request body is not JSON: ${text.slice(0, 80)}` });
-    }
-  });
 
   const table = handlers(driver);
+  const routes = new Map<string, Route>();
   for (const [key, route] of Object.entries(Routes) as [keyof typeof Routes, string][]) {
-    app.post(route, serve(route.slice(1), table[key], logger));
+    const method = route.slice(1);
+    routes.set(route, { method, handler: table[key], cancellable: CANCELLABLE.has(key), read: READS.has(key) });
   }
+
+  app.use((req: Request, res: Response, next: NextFunction) => {
+    const route = req.method === 'POST' ? routes.get(req.path) : undefined;
+    if (!route) return next();
+    readBody(req, (problem, text) => {
+      if (problem) return send(res, 200, { Err: problem });
+      const body = parseBody(text);
+      if (body === undefined) return send(res, 200, { Err: `berth: request body is not JSON: ${text.trim().slice(0, 80)}` });
+      void serve(route, body, res, logger);
+    });
+  });
   app.use((req: Request, res: Response) => send(res, 404, { Err: `berth: unknown method ${req.method} ${req.path}` }));
   app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => send(res, 200, { Err: dockerErr(err) }));
   return app;
 }
 
-function serve(method: string, handler: Handler, logger: Logger) {
-  return async (req: Request, res: Response) => {
-    const started = process.hrtime.bigint();
-    const hangup = new AbortController();
-    res.on('close', () => {
-      if (!res.writableFinished) hangup.abort(new Error('Docker closed the connection'));
-    });
-    const volume = volumeOf(req.body);
-    const elapsedMs = () => Number(process.hrtime.bigint() - started) / 1e6;
-    try {
-      const answer = await handler(req.body as Record<string, unknown>, { signal: hangup.signal });
-      send(res, 200, answer);
-      const err = typeof answer.Err === 'string' && answer.Err ? answer.Err : undefined;
-      logger.log(method === 'VolumeDriver.Capabilities' ? 'debug' : 'info', 'call', {
-        method,
-        volume,
-        durationMs: round(elapsedMs()),
-        outcome: err ? 'not-found' : 'ok',
-      });
-    } catch (error) {
-      send(res, 200, { Err: dockerErr(error) });
-      logger.log(isUserError(error) ? 'warn' : 'error', 'call', {
-        method,
-        volume,
-        durationMs: round(elapsedMs()),
-        outcome: 'error',
-        error: dockerErr(error),
-      });
+/** The request body as text, at most MAX_BODY_BYTES; or why it cannot be read. */
+function readBody(req: Request, done: (problem: string | undefined, text: string) => void): void {
+  const encoding = req.headers['content-encoding'];
+  if (encoding && encoding !== 'identity') {
+    req.resume();
+    return done(`berth: request body is ${encoding}-encoded: send it uncompressed`, '');
+  }
+  const declared = Number(req.headers['content-length']);
+  if (declared > MAX_BODY_BYTES) {
+    req.resume();
+    return done(`berth: request body of ${declared} bytes is larger than ${MAX_BODY_BYTES} bytes`, '');
+  }
+  let text = '';
+  let bytes = 0;
+  let finished = false;
+  req.setEncoding('utf8');
+  req.on('data', (chunk: string) => {
+    if (finished) return;
+    bytes += Buffer.byteLength(chunk);
+    if (bytes > MAX_BODY_BYTES) {
+      finished = true;
+      return done(`berth: request body is larger than ${MAX_BODY_BYTES} bytes`, '');
     }
-  };
+    text += chunk;
+  });
+  req.on('end', () => {
+    if (finished) return;
+    finished = true;
+    done(undefined, text);
+  });
+  req.on('error', (error) => {
+    if (finished) return;
+    finished = true;
+    done(`berth: cannot read the request: ${error.message}`, '');
+  });
 }
 
-const round = (ms: number) => Math.round(ms * 10) / 10;
+/** Docker sends no Content-Type, and a retried request may have an empty body: everything is JSON, empty is {}. */
+function parseBody(text: string): Record<string, unknown> | undefined {
+  if (text.trim() === '') return {};
+  try {
+    const parsed: unknown = JSON.parse(text);
+    return parsed && typeof parsed === 'object' && !Array.isArray(parsed) ? (parsed as Record<string, unknown>) : {};
+  } catch {
+    return undefined;
+  }
+}
+
+async function serve(route: Route, body: Record<string, unknown>, res: Response, logger: Logger): Promise<void> {
+  const started = process.hrtime.bigint();
+  try {
+    const answer = await route.handler(body, { signal: route.cancellable ? hangupSignal(res) : NEVER_ABORTED });
+    send(res, 200, answer);
+    const err = typeof answer.Err === 'string' && answer.Err ? answer.Err : undefined;
+    const durationMs = elapsedMs(started);
+    const level = route.read && durationMs < SLOW_READ_MS ? 'debug' : 'info';
+    logCall(logger, level, { method: route.method, volume: volumeOf(body), durationMs, outcome: err ? 'not-found' : 'ok' });
+  } catch (error) {
+    const message = dockerErr(error);
+    send(res, 200, { Err: message });
+    logCall(logger, isUserError(error) ? 'warn' : 'error', {
+      method: route.method,
+      volume: volumeOf(body),
+      durationMs: elapsedMs(started),
+      outcome: 'error',
+      error: message,
+    });
+  }
+}
+
+/** Aborts when Docker closes the connection before the answer is written. */
+function hangupSignal(res: Response): AbortSignal {
+  const hangup = new AbortController();
+  res.on('close', () => {
+    if (!res.writableFinished) hangup.abort(new Error('Docker closed the connection'));
+  });
+  return hangup.signal;
+}
+
+/**
+ * Written after the answer has left: formatting a line through winston costs more than the rest of a cached Get.
+ * A disabled level would still go through winston's streams, so it is skipped here.
+ */
+function logCall(logger: Logger, level: string, fields: Record<string, unknown>): void {
+  if (!logger.isLevelEnabled(level)) return;
+  setImmediate(() => logger.log(level, 'call', fields));
+}
+
+const elapsedMs = (started: bigint) => Math.round(Number(process.hrtime.bigint() - started) / 1e5) / 10;
 
 /** Listens on the socket, replacing a stale socket file left by a dead process. */
 export async function listenOnSocket(app: express.Express, socketPath: string): Promise<http.Server> {
   fs.mkdirSync(path.dirname(socketPath), { recursive: true });
   await removeStaleSocket(socketPath);
-  const server = http.createServer(app);
+  const server = http.createServer({ IncomingMessage: constructing(http.IncomingMessage, app.request), ServerResponse: constructing(http.ServerResponse, app.response) }, app);
   server.keepAliveTimeout = 60_000;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -98,6 +178,20 @@ export async function listenOnSocket(app: express.Express, socketPath: string): 
     });
   });
   return server;
+}
+
+/**
+ * A class for Node's http server that makes its requests and responses with express's prototypes from the start.
+ * express gives every request and response its own prototype (Object.setPrototypeOf) as it enters the app; done on
+ * each call, that is the largest single cost of express on a cached Get, and it changes the objects' shapes after
+ * Node's http code has seen them. Made with the right prototype, the setPrototypeOf finds nothing to do.
+ */
+function constructing<T extends Function>(base: T, prototype: object): T {
+  const made = function (...args: unknown[]) {
+    return Reflect.construct(base, args, made);
+  } as unknown as T;
+  made.prototype = prototype;
+  return made;
 }
 
 async function removeStaleSocket(socketPath: string): Promise<void> {
