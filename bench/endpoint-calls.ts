@@ -46,3 +46,17 @@ export function formatCounts(counts: ActionCounts): string {
   const entries = Object.entries(counts).sort(([a], [b]) => a.localeCompare(b));
   return entries.length > 0 ? entries.map(([action, count]) => `${action} ${count}`).join(', ') : 'none';
 }
+
+/**
+ * Resolves once no volume named `name` (berth:name) is attached: berth keeps a briefly used volume attached for its
+ * release delay, and the detach then belongs to the operation that ended the use.
+ */
+export async function untilDetached(ec2: LocalEc2, name: string, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const { volumes } = (await ec2.admin('GET', 'state')) as { volumes: Array<{ tags: Record<string, string>; attachment?: unknown }> };
+    if (!volumes.some((volume) => volume.tags['berth:name'] === name && volume.attachment)) return;
+    if (Date.now() > deadline) throw new Error(`${name} still attached after ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}

@@ -1,6 +1,6 @@
 /** Item 4: EC2 calls per operation, counted at the endpoint, for Docker commands a user types. */
 import type { BenchContext } from '../context';
-import { countCalls, type ActionCounts } from '../endpoint-calls';
+import { countCalls, untilDetached, type ActionCounts } from '../endpoint-calls';
 import { IMAGE } from '../stage';
 import { msSince, round } from '../stats';
 
@@ -9,11 +9,11 @@ export interface CallsPerOperation {
   create: ActionCounts;
   /** docker run -d on a path the image lacks (one Mount; no copy of image content). */
   firstMount: ActionCounts;
-  /** docker rm -f of that container (one Unmount). */
+  /** docker rm -f of that container (one Unmount), until the volume is detached (after the release delay). */
   unmount: ActionCounts;
   /** docker volume rm (Remove). */
   remove: ActionCounts;
-  /** docker run --rm on /data, which the image has: Docker mounts once more to copy image content. */
+  /** docker run --rm on /data, which the image has (Docker mounts once more to copy image content), until detached. */
   runOnImagePath: ActionCounts;
 }
 
@@ -25,10 +25,14 @@ export async function benchCallsPerOperation(ctx: BenchContext): Promise<CallsPe
     dockerd.dockerOk(['run', '-d', '--network', 'none', '-v', `${volume}:/bench`, IMAGE, 'sleep', '3600'], { timeoutMs: 180_000 }),
   );
   const container = mount.value.trim();
-  const unmount = await countCalls(endpoint.ec2, () => dockerd.dockerOk(['rm', '-f', container], { timeoutMs: 180_000 }));
-  const run = await countCalls(endpoint.ec2, () =>
-    dockerd.dockerOk(['run', '--rm', '--network', 'none', '-v', `${volume}:/data`, IMAGE, 'true'], { timeoutMs: 180_000 }),
-  );
+  const unmount = await countCalls(endpoint.ec2, async () => {
+    await dockerd.dockerOk(['rm', '-f', container], { timeoutMs: 180_000 });
+    await untilDetached(endpoint.ec2, volume);
+  });
+  const run = await countCalls(endpoint.ec2, async () => {
+    await dockerd.dockerOk(['run', '--rm', '--network', 'none', '-v', `${volume}:/data`, IMAGE, 'true'], { timeoutMs: 180_000 });
+    await untilDetached(endpoint.ec2, volume);
+  });
   const remove = await countCalls(endpoint.ec2, () => dockerd.dockerOk(['volume', 'rm', volume], { timeoutMs: 180_000 }));
   return { create: create.counts, firstMount: mount.counts, unmount: unmount.counts, remove: remove.counts, runOnImagePath: run.counts };
 }
