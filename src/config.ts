@@ -219,7 +219,7 @@ export const SCHEMA: Record<keyof Config, Setting> = {
     'release-delay',
     'duration-ms',
     '2s',
-    'Keep a volume mounted this long after its last Unmount when it was mounted for less than that (Docker mounts and unmounts once while creating a container); 0: release at once',
+    'Keep a volume mounted this long after its last Unmount when it was mounted for under a second (Docker mounts and unmounts once while creating a container); 0: release at once',
   ),
   releaseWaitMs: setting(
     'EBS_RELEASEWAIT',

@@ -11,7 +11,7 @@ import type { MountRecord } from './refcounts';
 
 const ROLLBACK_BOUND_MS = 60_000;
 const RELEASE_POLL_FIRST_MS = 100;
-const RELEASE_POLL_MAX_MS = 1_000;
+const RELEASE_POLL_MAX_MS = 500;
 
 export async function mountVolume(
   requested: CloudVolume,

@@ -200,7 +200,7 @@ describe('volume service', () => {
 
   it('releases at once a volume that served a container longer than the release delay', async () => {
     const volume = cloud.add(volumeFixture('served'));
-    const volumes = service({ releaseDelayMs: 200 });
+    const volumes = service({ releaseDelayMs: 200 }); // shorter than the one second that counts as a short use
     await volumes.mount('served', 'database', never);
     await new Promise((resolve) => setTimeout(resolve, 250));
     await volumes.unmount('served', 'database');
