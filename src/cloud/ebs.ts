@@ -651,7 +651,11 @@ export class EbsCloud implements Cloud {
           this.refuseIfAttachedElsewhere(volume);
           return { done: false, state: here ? `${here.state} at ${here.device}` : 'no attachment to this instance yet' };
         },
-        this.waitOptions(`${volumeId} to attach to ${this.me.instanceId} at ${device}`, boundMs, pollSignal),
+        {
+          ...this.waitOptions(`${volumeId} to attach to ${this.me.instanceId} at ${device}`, boundMs, pollSignal),
+          // While the device itself is watched, EC2's word is only the fallback: plain backoff, fewer calls.
+          ...(settled ? { precision: undefined } : {}),
+        },
       );
     } catch (err) {
       // The device showed up first: the attachment is done, and this wait is simply no longer needed.
