@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /** berth's command line: `serve` runs the plugin daemon, `local-ec2` the local EC2 and metadata endpoint. */
 import { ConfigError, loadConfig, settingsHelp } from './config';
-import { createLogger, type Logger } from './log';
+import type { Logger } from './log';
 
 const USAGE = `usage: berth <command> [options]
 
@@ -26,9 +26,13 @@ async function serve(args: string[]): Promise<void> {
     }
     throw err;
   }
+  // Docker dials a managed plugin 0.5 s after starting it: listen first, then load the logger, express and the rest.
+  const { bindSocket } = await import('./api/server');
+  const socket = await bindSocket(config.socket);
+  const { createLogger } = await import('./log');
   const logger = createLogger({ level: config.logLevel, secrets: [config.accessKey, config.secretKey] });
   const { startDaemon } = await import('./daemon');
-  const daemon = await startDaemon(config, logger);
+  const daemon = await startDaemon(config, logger, socket);
   stopOnSignals(logger, () => daemon.stop());
 }
 

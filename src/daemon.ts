@@ -5,7 +5,7 @@
 import fs from 'node:fs';
 import type http from 'node:http';
 import type { VolumeDriver } from './api/protocol';
-import { createApp, listenOnSocket } from './api/server';
+import { bindSocket, createApp, type PluginSocket } from './api/server';
 import { redactedConfig, type Config } from './config';
 import { BerthError, errorMessage } from './errors';
 import { LinuxHost } from './host/linux';
@@ -22,7 +22,8 @@ export interface Daemon {
   stop(): Promise<void>;
 }
 
-export async function startDaemon(config: Config, logger: Logger): Promise<Daemon> {
+/** `socket`: the plugin socket, when the caller bound it already (to listen before loading anything heavy). */
+export async function startDaemon(config: Config, logger: Logger, socket?: PluginSocket): Promise<Daemon> {
   let service: VolumeService | undefined;
   let initError: unknown;
   let stopping = false;
@@ -37,7 +38,9 @@ export async function startDaemon(config: Config, logger: Logger): Promise<Daemo
   const starting = new StartingDriver(config, whenReady);
   const driver = async (): Promise<VolumeDriver> => service ?? starting;
 
-  const server = await listenOnSocket(createApp(driver, logger), config.socket);
+  const bound = socket ?? (await bindSocket(config.socket));
+  bound.serve(await createApp(driver, logger));
+  const server = bound.server;
   logger.info('listening', { socket: config.socket, config: redactedConfig(config) });
   // Only now load the EC2 client (the heaviest module) and connect: Docker is already answered meanwhile.
   ready = initialise(config, logger, (error) => (initError = error), () => stopping).then((started) => (service = started));

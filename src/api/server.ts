@@ -11,7 +11,7 @@
  * info line: Docker sends several per container start, and each line a managed plugin writes is read and logged
  * again by dockerd (measured: that alone doubled the latency of a cached Get seen by Docker).
  */
-import express, { type NextFunction, type Request, type Response } from 'express';
+import type { Express, NextFunction, Request, Response } from 'express';
 import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
@@ -47,7 +47,9 @@ function send(res: Response, status: number, body: Record<string, unknown>): voi
   res.end(json);
 }
 
-export function createApp(driver: () => Promise<VolumeDriver>, logger: Logger): express.Express {
+/** The app answering the protocol. Loads express on first use: a daemon binds its socket before that. */
+export async function createApp(driver: () => Promise<VolumeDriver>, logger: Logger): Promise<Express> {
+  const { default: express } = await import('express');
   const app = express();
   app.disable('x-powered-by');
   app.disable('etag');
@@ -86,29 +88,22 @@ function readBody(req: Request, done: (problem: string | undefined, text: string
     req.resume();
     return done(`berth: request body of ${declared} bytes is larger than ${MAX_BODY_BYTES} bytes`, '');
   }
-  let text = '';
+  const chunks: Buffer[] = [];
   let bytes = 0;
   let finished = false;
-  req.setEncoding('utf8');
-  req.on('data', (chunk: string) => {
-    if (finished) return;
-    bytes += Buffer.byteLength(chunk);
-    if (bytes > MAX_BODY_BYTES) {
-      finished = true;
-      return done(`berth: request body is larger than ${MAX_BODY_BYTES} bytes`, '');
-    }
-    text += chunk;
-  });
-  req.on('end', () => {
+  const finish = (problem: string | undefined) => {
     if (finished) return;
     finished = true;
-    done(undefined, text);
-  });
-  req.on('error', (error) => {
+    done(problem, problem ? '' : chunks.length === 1 ? chunks[0].toString('utf8') : Buffer.concat(chunks, bytes).toString('utf8'));
+  };
+  req.on('data', (chunk: Buffer) => {
     if (finished) return;
-    finished = true;
-    done(`berth: cannot read the request: ${error.message}`, '');
+    bytes += chunk.length;
+    if (bytes > MAX_BODY_BYTES) return finish(`berth: request body is larger than ${MAX_BODY_BYTES} bytes`);
+    chunks.push(chunk);
   });
+  req.on('end', () => finish(undefined));
+  req.on('error', (error) => finish(`berth: cannot read the request: ${error.message}`));
 }
 
 /** Docker sends no Content-Type, and a retried request may have an empty body: everything is JSON, empty is {}. */
@@ -164,11 +159,28 @@ function logCall(logger: Logger, level: string, fields: Record<string, unknown>)
 
 const elapsedMs = (started: bigint) => Math.round(Number(process.hrtime.bigint() - started) / 1e5) / 10;
 
-/** Listens on the socket, replacing a stale socket file left by a dead process. */
-export async function listenOnSocket(app: express.Express, socketPath: string): Promise<http.Server> {
+/** The plugin socket, listening; calls wait until an app serves them. */
+export interface PluginSocket {
+  server: http.Server;
+  /** From now on `app` answers every call, starting with those that arrived before it. */
+  serve(app: Express): void;
+}
+
+/**
+ * Listens on the socket, replacing a stale socket file left by a dead process. Needs nothing but Node itself, so a
+ * daemon can listen before it loads express and the rest (Docker dials a managed plugin 0.5 s after starting it).
+ */
+export async function bindSocket(socketPath: string): Promise<PluginSocket> {
   fs.mkdirSync(path.dirname(socketPath), { recursive: true });
   await removeStaleSocket(socketPath);
-  const server = http.createServer({ IncomingMessage: constructing(http.IncomingMessage, app.request), ServerResponse: constructing(http.ServerResponse, app.response) }, app);
+  const requests = constructing(http.IncomingMessage);
+  const responses = constructing(http.ServerResponse);
+  let app: Express | undefined;
+  const waiting: Array<[http.IncomingMessage, http.ServerResponse]> = [];
+  const server = http.createServer({ IncomingMessage: requests, ServerResponse: responses }, (req, res) => {
+    if (app) app(req, res);
+    else waiting.push([req, res]);
+  });
   server.keepAliveTimeout = 60_000;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -177,20 +189,35 @@ export async function listenOnSocket(app: express.Express, socketPath: string): 
       resolve();
     });
   });
-  return server;
+  return {
+    server,
+    serve(served) {
+      app = served;
+      requests.prototype = served.request;
+      responses.prototype = served.response;
+      for (const [req, res] of waiting.splice(0)) served(req, res);
+    },
+  };
+}
+
+/** bindSocket, then `app` serves. */
+export async function listenOnSocket(app: Express | Promise<Express>, socketPath: string): Promise<http.Server> {
+  const socket = await bindSocket(socketPath);
+  socket.serve(await app);
+  return socket.server;
 }
 
 /**
- * A class for Node's http server that makes its requests and responses with express's prototypes from the start.
- * express gives every request and response its own prototype (Object.setPrototypeOf) as it enters the app; done on
- * each call, that is the largest single cost of express on a cached Get, and it changes the objects' shapes after
- * Node's http code has seen them. Made with the right prototype, the setPrototypeOf finds nothing to do.
+ * A class for Node's http server whose instances get `prototype` (settable later) from the start. express gives
+ * every request and response its own prototype (Object.setPrototypeOf) as it enters the app; done on each call,
+ * that is the largest single cost of express on a cached Get, and it changes the objects' shapes after Node's http
+ * code has seen them. Made with express's prototypes already, the setPrototypeOf finds nothing to do.
  */
-function constructing<T extends Function>(base: T, prototype: object): T {
+function constructing<T extends Function & { prototype: object }>(base: T): T {
   const made = function (...args: unknown[]) {
     return Reflect.construct(base, args, made);
   } as unknown as T;
-  made.prototype = prototype;
+  made.prototype = base.prototype;
   return made;
 }
 
