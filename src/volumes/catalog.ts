@@ -9,13 +9,20 @@ import { JsonFile } from './json-file';
 type StoredVolume = Omit<CloudVolume, 'createTime'> & { createTime: string };
 type Document = { version: 1; volumes: Record<string, StoredVolume> };
 
+/** A cache: EC2 has the truth, so its file is not fsync'd (an older or unreadable copy only means asking EC2). */
 function catalogFile(file: string): JsonFile<Document> {
-  return new JsonFile<Document>(file, () => ({ version: 1, volumes: {} }));
+  return new JsonFile<Document>(file, () => ({ version: 1, volumes: {} }), false);
 }
 
 /** The volumes last persisted, without asking EC2 (what berth can say while it is still starting). */
 export function readCatalog(file: string): CloudVolume[] {
-  return Object.values(catalogFile(file).read().volumes).map((stored) => ({ ...stored, createTime: new Date(stored.createTime) }));
+  let document: Document;
+  try {
+    document = catalogFile(file).read();
+  } catch {
+    return [];
+  }
+  return Object.values(document.volumes ?? {}).map((stored) => ({ ...stored, createTime: new Date(stored.createTime) }));
 }
 
 export interface CatalogOptions {
@@ -37,6 +44,8 @@ export class Catalog {
   private lastListCall = -Infinity;
   private warmTimer?: NodeJS.Timeout;
   private readonly now: () => number;
+  private writes: Promise<void> = Promise.resolve();
+  private writeQueued = false;
 
   constructor(private readonly options: CatalogOptions) {
     this.now = options.now ?? Date.now;
@@ -78,7 +87,7 @@ export class Catalog {
           this.volumes.clear();
           for (const volume of volumes) this.volumes.set(volume.name, volume);
           this.listedAt = started;
-          await this.persist();
+          this.persist();
           return volumes;
         })
         .finally(() => {
@@ -90,15 +99,17 @@ export class Catalog {
 
   async remember(volume: CloudVolume): Promise<void> {
     this.volumes.set(volume.name, volume);
-    await this.persist();
+    this.persist();
   }
 
   async forget(name: string): Promise<void> {
-    if (this.volumes.delete(name)) await this.persist();
+    if (this.volumes.delete(name)) this.persist();
   }
 
-  close(): void {
+  /** Stops the background listing and waits for the last write. */
+  async close(): Promise<void> {
     clearTimeout(this.warmTimer);
+    await this.writes;
   }
 
   /** While `docker volume ls` keeps being used, refresh just before the listing expires so it stays free. */
@@ -122,9 +133,19 @@ export class Catalog {
     return Math.max(50, Math.min(this.options.ttlMs, this.options.ttlMs * 0.8 - age));
   }
 
-  private persist(): Promise<void> {
-    const volumes: Record<string, StoredVolume> = {};
-    for (const [name, volume] of this.volumes) volumes[name] = { ...volume, createTime: volume.createTime.toISOString() };
-    return this.file.write({ version: 1, volumes });
+  /** In the background, one write at a time, each of the state at its start: changes meanwhile coalesce. */
+  private persist(): void {
+    if (this.writeQueued) return;
+    this.writeQueued = true;
+    this.writes = this.writes.then(async () => {
+      this.writeQueued = false;
+      const volumes: Record<string, StoredVolume> = {};
+      for (const [name, volume] of this.volumes) volumes[name] = { ...volume, createTime: volume.createTime.toISOString() };
+      try {
+        await this.file.write({ version: 1, volumes });
+      } catch (err) {
+        this.options.logger.warn('cannot save the volume cache', { file: this.options.file, error: (err as Error).message });
+      }
+    });
   }
 }

@@ -1,4 +1,7 @@
-/** A JSON document on disk, replaced atomically (write, fsync, rename) so a crash never leaves half a file. */
+/**
+ * A JSON document on disk, replaced atomically (write, fsync, rename) so a crash never leaves half a file.
+ * Without `durable` the fsync is skipped: for caches, where an older copy after a power loss does no harm.
+ */
 import fs from 'node:fs';
 import path from 'node:path';
 
@@ -8,6 +11,7 @@ export class JsonFile<T> {
   constructor(
     readonly file: string,
     private readonly empty: () => T,
+    private readonly durable = true,
   ) {}
 
   read(): T {
@@ -33,7 +37,7 @@ export class JsonFile<T> {
     const handle = await fs.promises.open(temporary, 'w', 0o600);
     try {
       await handle.writeFile(text);
-      await handle.sync();
+      if (this.durable) await handle.sync();
     } finally {
       await handle.close();
     }

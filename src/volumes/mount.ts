@@ -47,7 +47,7 @@ export async function mountVolume(
     if (!wasAttachedHere) undo.push({ what: 'detach', run: (s) => cloud.detach(volume.volumeId, {}, s) });
     const device = await host.findDevice(volume.volumeId, deviceName, signal);
     const inUse = await host.deviceInUse(device);
-    const { fsType, fresh } = await ensureFilesystem(volume, device, deps);
+    const { fsType, fresh, markedFormatted } = await ensureFilesystem(volume, device, deps);
     if (!fresh && !inUse) {
       await host.check(device, fsType);
       await host.growBeforeMount(device, fsType);
@@ -65,6 +65,7 @@ export async function mountVolume(
       gid: volume.format.gid,
       mode: volume.format.mode ?? deps.config.volumeFileMode,
     });
+    await markedFormatted;
     signal.throwIfAborted();
     logger.info('volume mounted', { volume: volume.name, volumeId: volume.volumeId, device, fsType });
     const attachedHere = { instanceId: here.instanceId, device: deviceName, state: 'attached' as const };
@@ -135,7 +136,11 @@ async function waitForRelease(volume: CloudVolume, signal: AbortSignal, { cloud,
  * Formats only a volume berth created that still carries the unformatted marker and in which blkid finds neither a
  * filesystem nor a partition table. Anything else is mounted as it is or refused: raw data looks empty to blkid.
  */
-async function ensureFilesystem(volume: CloudVolume, device: string, { cloud, host, logger }: ServiceDeps): Promise<{ fsType: string; fresh: boolean }> {
+async function ensureFilesystem(
+  volume: CloudVolume,
+  device: string,
+  { cloud, host, logger }: ServiceDeps,
+): Promise<{ fsType: string; fresh: boolean; markedFormatted: Promise<void> }> {
   const probe = await host.probe(device);
   if (probe.partitionTable) {
     throw new BerthError(
@@ -145,7 +150,7 @@ async function ensureFilesystem(volume: CloudVolume, device: string, { cloud, ho
   }
   if (probe.fsType) {
     if (volume.unformatted) await cloud.markFormatted(volume.volumeId);
-    return { fsType: probe.fsType, fresh: false };
+    return { fsType: probe.fsType, fresh: false, markedFormatted: Promise.resolve() };
   }
   if (volume.owner !== 'berth' || !volume.unformatted) {
     throw new BerthError(
@@ -155,8 +160,11 @@ async function ensureFilesystem(volume: CloudVolume, device: string, { cloud, ho
   }
   logger.info('formatting new volume', { volume: volume.name, volumeId: volume.volumeId, fsType: volume.format.fsType });
   await host.format(device, volume.format.fsType, volume.format.mkfsOptions);
-  await cloud.markFormatted(volume.volumeId);
-  return { fsType: volume.format.fsType, fresh: true };
+  // Tagged while the new filesystem is mounted; awaited before Mount answers. Should it fail, the next Mount finds
+  // the filesystem and tags it then: the marker only ever allows a format, never demands one.
+  const markedFormatted = cloud.markFormatted(volume.volumeId);
+  markedFormatted.catch(() => undefined);
+  return { fsType: volume.format.fsType, fresh: true, markedFormatted };
 }
 
 async function rollback(undo: Array<{ what: string; run: (signal: AbortSignal) => Promise<unknown> }>, volume: CloudVolume, { logger }: ServiceDeps) {

@@ -191,7 +191,7 @@ export class VolumeService implements VolumeDriver {
     await this.locks.idle();
     await Promise.all(this.lingering.names().map((name) => this.releaseAfterLinger(name, SHUTDOWN_DETACH_BOUND_MS)));
     await this.refcounts.persist();
-    this.catalog.close();
+    await this.catalog.close();
     this.pendingDetaches.stop();
   }
 

@@ -329,7 +329,9 @@ describe('volume service', () => {
 
   it('answers Get for a known volume from the persisted cache while EC2 is unreachable', async () => {
     cloud.add(volumeFixture('known'));
-    await service({ listCacheMs: 0 }).list();
+    const before = service({ listCacheMs: 0 });
+    await before.list();
+    await before.shutdown();
     cloud.failing = new Error('connect ECONNREFUSED');
     const restarted = service({ listCacheMs: 0 });
     const info = await restarted.get('known');
