@@ -22,7 +22,7 @@ import { releaseVolume, type ReleaseDeps } from './release';
 import { removeVolume } from './remove';
 import { ZoneMoves } from './zone-move';
 
-/** When users recorded by the last run are checked again after start (the last repeats). */
+/** When users recorded by the last run are checked again after start. */
 const INHERITED_CHECK_DELAYS_MS = [5_000, 20_000, 60_000, 300_000];
 const SHUTDOWN_DETACH_BOUND_MS = 5_000;
 const RECENTLY_CONFIRMED_MS = 2_000;
@@ -210,7 +210,9 @@ export class VolumeService implements VolumeDriver {
 
   /**
    * Volumes whose users were all recorded by the last run: if nothing on the machine holds the device any more,
-   * those users are gone and the volume is released (detached in the background). Repeats while any remain.
+   * those users are gone and the volume is released (detached in the background). Repeated a few times over the
+   * first minutes (Docker kills what died with dockerd soon after it restarts); after that, an Unmount that leaves
+   * only such users checks again.
    */
   private async checkInheritedUsers(round = 0): Promise<void> {
     for (const name of this.refcounts.namesWithOnlyInheritedUsers()) {
@@ -227,9 +229,9 @@ export class VolumeService implements VolumeDriver {
         this.deps.logger.error('checking a volume\'s users from before the restart failed', { volume: name, error: errorMessage(err) });
       }
     }
-    if (this.refcounts.namesWithOnlyInheritedUsers().length === 0 || this.shuttingDown.signal.aborted) return;
-    const delay = INHERITED_CHECK_DELAYS_MS[Math.min(round, INHERITED_CHECK_DELAYS_MS.length - 1)];
-    this.inheritedCheck = setTimeout(() => void this.checkInheritedUsers(round + 1), delay).unref();
+    if (round >= INHERITED_CHECK_DELAYS_MS.length || this.shuttingDown.signal.aborted) return;
+    if (this.refcounts.namesWithOnlyInheritedUsers().length === 0) return;
+    this.inheritedCheck = setTimeout(() => void this.checkInheritedUsers(round + 1), INHERITED_CHECK_DELAYS_MS[round]).unref();
   }
 
   private releaseDeps(): ReleaseDeps {
