@@ -14,6 +14,9 @@ commands:
 async function serve(args: string[]): Promise<void> {
   if (args.includes('--help') || args.includes('-h')) {
     process.stdout.write(settingsHelp());
+    // The plugin's build runs `serve --help` to fill Node's compile cache for the plugin's first start: with a
+    // cache in use, load (start nothing) what serve loads, also what it loads only after listening.
+    if (process.env.NODE_COMPILE_CACHE) await Promise.all([import('./log'), import('./daemon').then(({ loadEverything }) => loadEverything())]);
     return;
   }
   let config;

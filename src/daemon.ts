@@ -63,6 +63,11 @@ export async function startDaemon(config: Config, logger: Logger, socket?: Plugi
   };
 }
 
+/** Loads the modules the daemon loads only once it listens, and starts nothing (see `serve --help`). */
+export async function loadEverything(): Promise<void> {
+  await Promise.all([import('./cloud/ebs'), import('express')]);
+}
+
 async function initialise(config: Config, logger: Logger, onError: (error: unknown) => void, stopping: () => boolean): Promise<VolumeService> {
   for (let attempt = 1, delay = 1000; ; attempt += 1, delay = Math.min(delay * 2, INIT_RETRY_MAX_MS)) {
     try {

@@ -9,7 +9,8 @@
  * Every call is logged at debug. At info: calls that change something (Create, Remove, Mount, Unmount), reads that
  * took long enough for a user to notice (they waited for EC2), and every failure. A quick read is not worth an
  * info line: Docker sends several per container start, and each line a managed plugin writes is read and logged
- * again by dockerd (measured: that alone doubled the latency of a cached Get seen by Docker).
+ * again by dockerd (measured in dockerd: with a line per call, cached Get and Path took 1.9 and 2.1 times as long as a
+ * bare server's answer; without, 1.5 and 1.4 times).
  */
 import type { Express, NextFunction, Request, Response } from 'express';
 import fs from 'node:fs';
