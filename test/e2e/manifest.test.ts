@@ -37,6 +37,7 @@ const FIXED: Record<string, string> = {
   EBS_MOUNTROOT: manifest.propagatedMount,
   EBS_STATEDIR: '/var/lib/berth',
   NODE_COMPILE_CACHE: '/var/cache/node',
+  NODE_OPTIONS: '--max-semi-space-size=1',
 };
 
 /** rexray/ebs's settable names: `docker plugin install berth ... KEY=VALUE` must accept every one of them. */

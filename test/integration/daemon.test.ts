@@ -231,12 +231,12 @@ describeAsRoot('berth daemon against the local EC2 endpoint', () => {
     await ok(d, 'VolumeDriver.Mount', { Name: 'copyup', ID: 'c' });
     await ok(d, 'VolumeDriver.Unmount', { Name: 'copyup', ID: 'c' });
     const mountpoint = (await ok(d, 'VolumeDriver.Mount', { Name: 'copyup', ID: 'c' })).Mountpoint;
-    writeDurably(path.join(mountpoint, 'written'), 'once');
-    await ok(d, 'VolumeDriver.Unmount', { Name: 'copyup', ID: 'c' });
     const actions = (await calls(since)).map((call) => call.action);
     expect(actions.filter((action) => action === 'AttachVolume')).toHaveLength(1);
     expect(actions.filter((action) => action === 'DetachVolume')).toHaveLength(0);
-    await waitUntil(async () => (await describe(volumeId)).Attachments?.length === 0, 10_000, `${volumeId} detached after the delay`);
+    writeDurably(path.join(mountpoint, 'written'), 'once');
+    await ok(d, 'VolumeDriver.Unmount', { Name: 'copyup', ID: 'c' });
+    await waitUntil(async () => (await describe(volumeId)).Attachments?.length === 0, 20_000, `${volumeId} detached after the delay`);
     expect(isMounted(path.dirname(mountpoint))).toBe(false);
   });
 
