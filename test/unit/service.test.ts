@@ -28,14 +28,21 @@ describe('volume service', () => {
     releaseWaitMs: 300,
     ...overrides,
   });
-  const service = (overrides: Partial<ServiceConfig> = {}) => new VolumeService({ cloud, host, config: config(overrides), logger: silentLogger() });
+  let running: VolumeService[] = [];
+  /** Shut down after each test, so no background write recreates the removed state dir. */
+  const track = (volumes: VolumeService) => (running.push(volumes), volumes);
+  const service = (overrides: Partial<ServiceConfig> = {}) => track(new VolumeService({ cloud, host, config: config(overrides), logger: silentLogger() }));
 
   beforeEach(() => {
     stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-service-'));
     cloud = new FakeCloud();
     host = new FakeHost();
   });
-  afterEach(() => fs.rmSync(stateDir, { recursive: true, force: true }));
+  afterEach(async () => {
+    await Promise.all(running.map((volumes) => volumes.shutdown().catch(() => undefined)));
+    running = [];
+    fs.rmSync(stateDir, { recursive: true, force: true });
+  });
 
   it('refuses bad options without calling EC2', async () => {
     await expect(service().create('db', { size: 'big' })).rejects.toThrow(/size/);
@@ -155,10 +162,10 @@ describe('volume service', () => {
 
   it('after a reboot forgets every recorded mount and detaches its volume in the background', async () => {
     const volume = cloud.add(volumeFixture('rebooted'));
-    const before = new VolumeService({ cloud, host, config: config(), logger: silentLogger(), bootId: 'boot-1' });
+    const before = track(new VolumeService({ cloud, host, config: config(), logger: silentLogger(), bootId: 'boot-1' }));
     await before.mount('rebooted', 'a', never);
     host.mounts.clear();
-    const after = new VolumeService({ cloud, host, config: config(), logger: silentLogger(), bootId: 'boot-2' });
+    const after = track(new VolumeService({ cloud, host, config: config(), logger: silentLogger(), bootId: 'boot-2' }));
     await after.reconcile();
     expect(await after.path('rebooted')).toBeUndefined();
     await new Promise((resolve) => setTimeout(resolve, 1300));
@@ -368,6 +375,7 @@ describe('volume service after another host took the volume', () => {
       await expect(volumes.mount('moved', 'b', never)).rejects.toThrow(/attached to instance i-0other00000000000/);
       expect(host.mounts.has('/mnt/berth/moved')).toBe(false);
       expect(await volumes.path('moved')).toBeUndefined();
+      await volumes.shutdown();
     } finally {
       fs.rmSync(stateDir, { recursive: true, force: true });
     }
@@ -431,6 +439,7 @@ describe('volume service when it lost track of a user', () => {
       host.inUse.delete(device);
       await volumes.unmount('upgraded', 'writer-id-berth-never-saw');
       expect(volume.attachments).toEqual([]);
+      await volumes.shutdown();
     } finally {
       fs.rmSync(stateDir, { recursive: true, force: true });
     }
