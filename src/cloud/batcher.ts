@@ -1,7 +1,10 @@
 /**
- * Serves concurrent look-ups of single keys with one bulk call. When no bulk call is under way, the keys asked
- * for in the current turn of the event loop go out at once (a lone look-up waits for nothing); while one is under
- * way, keys requested within `windowMs` of the first (or until `maxBatch` keys are waiting) go out together.
+ * Serves concurrent look-ups of single keys with one bulk call. When no bulk call is under way and look-ups are
+ * rare, the keys asked for in the current turn of the event loop go out at once (a lone look-up waits for
+ * nothing); while one is under way, keys requested within `windowMs` of the first (or until `maxBatch` keys are
+ * waiting) go out together. Under a burst (look-ups of `busyAfter` different keys within a second: many volumes
+ * being mounted at once, not one volume being polled) keys wait up to `busyWindowMs` for company, even when no call
+ * is under way.
  * If the bulk call fails in a way that one bad key can cause (e.g. InvalidVolume.NotFound names only the first
  * missing id), each key is fetched alone, so one bad key cannot fail the others.
  */
@@ -14,6 +17,8 @@ export interface BatcherOptions<K, V> {
   splitOn(err: unknown): boolean;
   windowMs?: number;
   maxBatch?: number;
+  busyWindowMs?: number;
+  busyAfter?: number;
 }
 
 interface Waiter<V> {
@@ -28,6 +33,13 @@ interface Waiter<V> {
  */
 export const DEFAULT_WINDOW_MS = 100;
 export const DEFAULT_MAX_BATCH = 500;
+/**
+ * 25 containers started together spread their look-ups over seconds (each behind its own image and mkfs work):
+ * with only the in-flight window they took 4 to 11 DescribeVolumes calls from run to run.
+ */
+export const DEFAULT_BUSY_WINDOW_MS = 250;
+export const DEFAULT_BUSY_AFTER = 4;
+const BUSY_PERIOD_MS = 1_000;
 
 export class Batcher<K, V> {
   private pending = new Map<K, Waiter<V>[]>();
@@ -36,12 +48,18 @@ export class Batcher<K, V> {
   private inFlight = 0;
   private readonly windowMs: number;
   private readonly maxBatch: number;
+  private readonly busyWindowMs: number;
+  private readonly busyAfter: number;
+  /** Keys looked up in the last second, with when. */
+  private readonly recentLoads = new Map<K, number>();
   /** Bulk calls made so far (for tests and logs). */
   batches = 0;
 
   constructor(private readonly options: BatcherOptions<K, V>) {
     this.windowMs = options.windowMs ?? DEFAULT_WINDOW_MS;
     this.maxBatch = options.maxBatch ?? DEFAULT_MAX_BATCH;
+    this.busyWindowMs = options.busyWindowMs ?? DEFAULT_BUSY_WINDOW_MS;
+    this.busyAfter = options.busyAfter ?? DEFAULT_BUSY_AFTER;
   }
 
   load(key: K, signal?: AbortSignal): Promise<V | undefined> {
@@ -59,6 +77,7 @@ export class Batcher<K, V> {
           reject(err);
         },
       };
+      this.noteLoad(key);
       const waiters = this.pending.get(key);
       if (waiters) waiters.push(waiter);
       else this.pending.set(key, [waiter]);
@@ -67,14 +86,29 @@ export class Batcher<K, V> {
     });
   }
 
-  /** At the end of this turn when idle; after the window while a bulk call is under way. */
+  /** At the end of this turn when idle; after the window while a bulk call is under way or look-ups come thick. */
   private schedule(): { cancel(): void } {
-    if (this.inFlight === 0) {
+    const busy = this.busy();
+    if (this.inFlight === 0 && !busy) {
       const immediate = setImmediate(() => this.flush());
       return { cancel: () => clearImmediate(immediate) };
     }
-    const timeout = setTimeout(() => this.flush(), this.windowMs);
+    const timeout = setTimeout(() => this.flush(), busy ? Math.max(this.windowMs, this.busyWindowMs) : this.windowMs);
     return { cancel: () => clearTimeout(timeout) };
+  }
+
+  private noteLoad(key: K): void {
+    const now = Date.now();
+    this.recentLoads.delete(key);
+    this.recentLoads.set(key, now);
+    for (const [old, at] of this.recentLoads) {
+      if (now - at < BUSY_PERIOD_MS) break;
+      this.recentLoads.delete(old);
+    }
+  }
+
+  private busy(): boolean {
+    return this.recentLoads.size >= this.busyAfter;
   }
 
   private flush(): void {

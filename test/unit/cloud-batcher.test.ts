@@ -129,4 +129,31 @@ describe('Batcher', () => {
     await expect(Promise.all([first, ...later])).resolves.toEqual(['vol-1', 'vol-2', 'vol-3', 'vol-4']);
     expect(calls).toEqual([['vol-1'], ['vol-2', 'vol-3', 'vol-4']]);
   });
+
+  it('under a burst of different keys, gathers look-ups that arrive apart into fewer calls; one key polled alone goes at once', async () => {
+    const calls: string[][] = [];
+    const batcher = new Batcher<string, string>({
+      windowMs: 20,
+      busyWindowMs: 200,
+      busyAfter: 4,
+      fetchMany: async (keys) => (calls.push(keys), new Map(keys.map((key) => [key, key]))),
+      fetchOne: async (key) => (calls.push([key]), key),
+      splitOn: () => false,
+    });
+    const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+    for (let poll = 0; poll < 5; poll++) {
+      const start = Date.now();
+      await batcher.load('polled');
+      expect(Date.now() - start).toBeLessThan(100);
+    }
+    calls.length = 0;
+    const loads: Array<Promise<string | undefined>> = [];
+    for (let i = 0; i < 12; i++) {
+      loads.push(batcher.load(`vol-${i}`));
+      await pause(30); // mounts arriving one by one, each after its own work
+    }
+    await Promise.all(loads);
+    expect(calls.flat().sort()).toEqual(Array.from({ length: 12 }, (_, i) => `vol-${i}`).sort());
+    expect(calls.length).toBeLessThanOrEqual(5);
+  });
 });
