@@ -617,7 +617,6 @@ export class EbsCloud implements Cloud {
 
   // --- attach and detach ---
 
-  /** Waits until this instance's attachment is `attached`; detaches it again when it stays `attaching`. */
   /** EC2's word or the device itself, whichever comes first: at zero delay or on a fast attach, no poll at all. */
   private async untilAttached(volumeId: string, device: string, signal: AbortSignal, deviceAppeared?: AttachOptions['deviceAppeared']): Promise<string> {
     if (!deviceAppeared) return this.waitAttached(volumeId, device, signal);
@@ -634,6 +633,10 @@ export class EbsCloud implements Cloud {
     }
   }
 
+  /**
+   * Waits until this instance's attachment is `attached`; detaches it again when it stays `attaching`. Ends quietly
+   * with the device once `settled` aborts (the device was seen first).
+   */
   private async waitAttached(volumeId: string, device: string, signal: AbortSignal, settled?: AbortSignal): Promise<string> {
     const boundMs = Math.min(this.config.statusTimeoutMs, STUCK_ATTACHING_MS);
     const pollSignal = settled ? AbortSignal.any([signal, settled]) : signal;

@@ -16,7 +16,7 @@ import { mountVolume } from './mount';
 import { validateVolumeName } from './names';
 import { parseCreateOptions } from './options';
 import { PendingDetaches } from './pending-detaches';
-import { Refcounts } from './refcounts';
+import { Refcounts, type MountRecord } from './refcounts';
 import { volumeInfo } from './status';
 import { releaseVolume, type ReleaseDeps } from './release';
 import { removeVolume } from './remove';
@@ -26,6 +26,14 @@ import { ZoneMoves } from './zone-move';
 const INHERITED_CHECK_DELAYS_MS = [5_000, 20_000, 60_000, 300_000];
 const SHUTDOWN_DETACH_BOUND_MS = 5_000;
 const RECENTLY_CONFIRMED_MS = 2_000;
+
+/**
+ * The start Mount of Docker's create-then-start pair, on a lingering volume berth attached moments ago, need not ask
+ * EC2 again: a takeover by another host waits EBS_RELEASEWAIT first, and would fence a running container just the same.
+ */
+function attachedMomentsAgo(record: MountRecord): boolean {
+  return record.since !== undefined && Date.now() - record.since < RECENTLY_CONFIRMED_MS;
+}
 
 export type ServiceConfig = Pick<
   Config,
@@ -49,8 +57,6 @@ export class VolumeService implements VolumeDriver {
   private readonly zoneMoves: ZoneMoves;
   private readonly pendingDetaches: PendingDetaches;
   private readonly lingering: Lingering;
-  /** When EC2 (or our own attach) last showed each mounted volume attached here. */
-  private readonly attachedHereAt = new Map<string, number>();
   private inheritedCheck?: NodeJS.Timeout;
 
   constructor(private readonly deps: ServiceDeps) {
@@ -117,11 +123,10 @@ export class VolumeService implements VolumeDriver {
     const deadline = AbortSignal.timeout(this.deps.config.mountTimeoutMs);
     const signal = AbortSignal.any([hangup, deadline, this.shuttingDown.signal]);
     return this.locks.run(name, async () => {
-      this.lingering.cancel(name);
+      const wasLingering = this.lingering.cancel(name);
       const existing = this.refcounts.get(name);
       if (existing && (await this.deps.host.mountedSource(existing.mountpoint))) {
-        if (this.reusedWhileLingering(name) || (await this.stillAttachedHere(existing.volumeId))) {
-          this.attachedHereAt.set(name, Date.now());
+        if ((wasLingering && attachedMomentsAgo(existing)) || (await this.stillAttachedHere(existing.volumeId))) {
           await this.refcounts.acquire(name, id, existing);
           return this.dataPath(name);
         }
@@ -136,7 +141,6 @@ export class VolumeService implements VolumeDriver {
         await this.catalog.remember(volume);
       }
       const mounted = await mountVolume(volume, this.mountpoint(name), this.dataPath(name), signal, this.deps);
-      this.attachedHereAt.set(name, Date.now());
       await this.refcounts.acquire(name, id, mounted.record);
       await this.catalog.remember(mounted.volume);
       return this.dataPath(name);
@@ -236,14 +240,6 @@ export class VolumeService implements VolumeDriver {
 
   private releaseDeps(): ReleaseDeps {
     return { ...this.deps, refcounts: this.refcounts, catalog: this.catalog, pendingDetaches: this.pendingDetaches };
-  }
-
-  /**
-   * The start Mount of Docker's create-then-start pair, on a volume berth attached moments ago, need not ask EC2
-   * again: a takeover by another host waits EBS_RELEASEWAIT first, and would fence a running container just the same.
-   */
-  private reusedWhileLingering(name: string): boolean {
-    return this.refcounts.users(name) === 0 && Date.now() - (this.attachedHereAt.get(name) ?? -Infinity) < RECENTLY_CONFIRMED_MS;
   }
 
   /** False once EC2 says the volume left this instance (force-detached by another host: our mount is fenced). */
