@@ -20,6 +20,19 @@ interface LifecycleSample {
   rmMs: number;
 }
 
+/** `runs` rounds of both variants, their order flipping every round so both see the same machine noise. */
+async function alternated(
+  runs: number,
+  first: (round: number) => Promise<void>,
+  second: (round: number) => Promise<void>,
+  afterRound: (round: number) => void,
+): Promise<void> {
+  for (let round = 0; round < runs; round++) {
+    for (const run of round % 2 === 0 ? [first, second] : [second, first]) await run(round);
+    afterRound(round);
+  }
+}
+
 async function step(dockerd: Dockerd, args: string[]): Promise<number> {
   const start = process.hrtime.bigint();
   await dockerd.dockerOk(args, { timeoutMs: 180_000 });
@@ -90,19 +103,16 @@ export async function benchLifecycle(ctx: BenchContext): Promise<LifecycleResult
   const local: LifecycleSample[] = [];
   const endpointCalls: EndpointCall[] = [];
   const firstCall = plugin.calls().length;
-  for (let i = 0; i < runs; i++) {
-    const pair = [
-      async () => {
-        const counted = await countCalls(ctx.endpoint.ec2, () => lifecycle(dockerd, plugin.name, `bench-life-b${i}`));
-        berth.push(counted.value);
-        endpointCalls.push(...counted.calls);
-      },
-      async () => local.push(await lifecycle(dockerd, undefined, `bench-life-l${i}`)),
-    ];
-    if (i % 2 === 1) pair.reverse();
-    for (const run of pair) await run();
-    ctx.progress(`lifecycle ${i + 1}/${runs}: berth ${berth[i].totalMs.toFixed(0)} ms, local ${local[i].totalMs.toFixed(0)} ms`);
-  }
+  await alternated(
+    runs,
+    async (i) => {
+      const counted = await countCalls(ctx.endpoint.ec2, () => lifecycle(dockerd, plugin.name, `bench-life-b${i}`));
+      berth.push(counted.value);
+      endpointCalls.push(...counted.calls);
+    },
+    async (i) => void local.push(await lifecycle(dockerd, undefined, `bench-life-l${i}`)),
+    (i) => ctx.progress(`lifecycle ${i + 1}/${runs}: berth ${berth[i].totalMs.toFixed(0)} ms, local ${local[i].totalMs.toFixed(0)} ms`),
+  );
   const protocol = protocolBreakdown(plugin.calls().slice(firstCall), runs);
   return {
     runs,
@@ -139,21 +149,18 @@ export async function benchRemount(ctx: BenchContext): Promise<RemountResult> {
     const local: number[] = [];
     const endpointCalls: EndpointCall[] = [];
     const firstCall = plugin.calls().length;
-    for (let i = 0; i < runs; i++) {
-      const pair = [
-        async () => {
-          const counted = await countCalls(ctx.endpoint.ec2, () => step(dockerd, runArgs('bench-remount-b')));
-          berth.push(counted.value);
-          endpointCalls.push(...counted.calls);
-          // Untimed: the next run must attach again, not reuse the volume lingering after this one.
-          await untilDetached(ctx.endpoint.ec2, 'bench-remount-b');
-        },
-        async () => local.push(await step(dockerd, runArgs('bench-remount-l'))),
-      ];
-      if (i % 2 === 1) pair.reverse();
-      for (const run of pair) await run();
-      ctx.progress(`re-mount ${i + 1}/${runs}: berth ${berth[i].toFixed(0)} ms, local ${local[i].toFixed(0)} ms`);
-    }
+    await alternated(
+      runs,
+      async () => {
+        const counted = await countCalls(ctx.endpoint.ec2, () => step(dockerd, runArgs('bench-remount-b')));
+        berth.push(counted.value);
+        endpointCalls.push(...counted.calls);
+        // Untimed: the next run must attach again, not reuse the volume lingering after this one.
+        await untilDetached(ctx.endpoint.ec2, 'bench-remount-b');
+      },
+      async () => void local.push(await step(dockerd, runArgs('bench-remount-l'))),
+      (i) => ctx.progress(`re-mount ${i + 1}/${runs}: berth ${berth[i].toFixed(0)} ms, local ${local[i].toFixed(0)} ms`),
+    );
     const protocol = protocolBreakdown(plugin.calls().slice(firstCall), runs);
     return {
       runs,
@@ -210,19 +217,16 @@ export async function benchDelayed(ctx: BenchContext, delayed: { plugin: Plugin;
   const firstDelayed = delayed.plugin.calls().length;
   const firstZero = zeroPlugin.calls().length;
   const calls: Record<string, number> = {};
-  for (let i = 0; i < runs; i++) {
-    const pair = [
-      async () => {
-        const counted = await countCalls(delayed.ec2, () => lifecycle(dockerd, delayed.plugin.name, `bench-delay-${i}`));
-        samples.push(counted.value);
-        for (const [action, count] of Object.entries(counted.counts)) calls[action] = (calls[action] ?? 0) + count;
-      },
-      async () => zeroSamples.push(await lifecycle(dockerd, zeroPlugin.name, `bench-delay-zero-${i}`)),
-    ];
-    if (i % 2 === 1) pair.reverse();
-    for (const run of pair) await run();
-    ctx.progress(`delayed lifecycle ${i + 1}/${runs}: ${samples[i].totalMs.toFixed(0)} ms (zero delay ${zeroSamples[i].totalMs.toFixed(0)} ms)`);
-  }
+  await alternated(
+    runs,
+    async (i) => {
+      const counted = await countCalls(delayed.ec2, () => lifecycle(dockerd, delayed.plugin.name, `bench-delay-${i}`));
+      samples.push(counted.value);
+      for (const [action, count] of Object.entries(counted.counts)) calls[action] = (calls[action] ?? 0) + count;
+    },
+    async (i) => void zeroSamples.push(await lifecycle(dockerd, zeroPlugin.name, `bench-delay-zero-${i}`)),
+    (i) => ctx.progress(`delayed lifecycle ${i + 1}/${runs}: ${samples[i].totalMs.toFixed(0)} ms (zero delay ${zeroSamples[i].totalMs.toFixed(0)} ms)`),
+  );
   const protocol = protocolBreakdown(delayed.plugin.calls().slice(firstDelayed), runs);
   const zeroDelayProtocol = protocolBreakdown(zeroPlugin.calls().slice(firstZero), runs);
   // What was injected is counted from the transitions berth actually asked for (a lingering volume is attached
