@@ -5,6 +5,7 @@
  */
 import convict from 'convict';
 import fs from 'node:fs';
+import { FS_TYPES, type FsType } from './common/filesystems';
 
 export type LogLevel = 'error' | 'warn' | 'info' | 'debug';
 export type RemovePolicy = '' | 'delete' | 'retain' | 'snapshot';
@@ -28,7 +29,7 @@ export interface Config {
   callTimeoutMs: number;
   useLargeDeviceRange: boolean;
   tag: string;
-  fsType: 'ext4' | 'xfs';
+  fsType: FsType;
   preempt: boolean;
   logLevel: LogLevel;
   volumeRootPath: string;
@@ -196,7 +197,7 @@ export const SCHEMA: Record<keyof Config, Setting> = {
     'Use /dev/xvd[b-c][a-z] device names as well',
   ),
   tag: setting('EBS_TAG', 'tag', String, '', 'Namespace: Name tags become <tag>/<name>'),
-  fsType: setting('EBS_FSTYPE', 'fs-type', ['ext4', 'xfs'], 'ext4', 'Default filesystem (REXRAY_FSTYPE)'),
+  fsType: setting('EBS_FSTYPE', 'fs-type', [...FS_TYPES], 'ext4', 'Default filesystem (REXRAY_FSTYPE)'),
   preempt: setting('EBS_PREEMPT', 'preempt', 'strict-boolean', false, 'Force-detach a volume held by another instance (REXRAY_PREEMPT)'),
   logLevel: setting('EBS_LOGLEVEL', 'log-level', 'log-level', 'info', 'error, warn, info or debug (REXRAY_LOGLEVEL)'),
   volumeRootPath: setting('LINUX_VOLUME_ROOTPATH', 'volume-root-path', String, '/data', 'Directory inside the filesystem given to containers'),

@@ -7,7 +7,7 @@ import type http from 'node:http';
 import type { VolumeDriver } from './api/protocol';
 import { bindSocket, createApp, type PluginSocket } from './api/server';
 import { redactedConfig, type Config } from './config';
-import { BerthError, errorMessage } from './errors';
+import { BerthError, errorMessage } from './common/errors';
 import { LinuxHost } from './host/linux';
 import type { Logger } from './log';
 import { VolumeService } from './volumes/service';

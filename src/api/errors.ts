@@ -1,5 +1,5 @@
 /** The one place that turns errors into the `Err` strings Docker shows to users. */
-import { BerthError, errorMessage } from '../errors';
+import { BerthError, errorMessage } from '../common/errors';
 
 export function dockerErr(err: unknown): string {
   if (err instanceof BerthError) return err.message;

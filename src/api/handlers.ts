@@ -1,6 +1,6 @@
 /** One handler per protocol method: decode the body, call the driver, encode the answer. */
 import type { VolumeDriver, VolumeInfo } from './protocol';
-import { BerthError } from '../errors';
+import { BerthError } from '../common/errors';
 
 export interface CallContext {
   /** Aborts when Docker hangs up before the answer. */

@@ -13,7 +13,7 @@
  * "already in use" (ghost attachments linger, so such a name is avoided for an hour).
  */
 import { Mutex } from 'async-mutex';
-import { BerthError } from '../errors';
+import { BerthError } from '../common/errors';
 
 const LETTERS = 'abcdefghijklmnopqrstuvwxyz'.split('');
 

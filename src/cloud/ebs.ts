@@ -1,6 +1,6 @@
 /**
  * The Cloud interface over EC2: finding, creating, attaching and detaching EBS volumes for this instance.
- * Tag conventions live in tags.ts, device names in devices.ts, polling in waiter.ts, error mapping in errors.ts.
+ * Tag conventions live in tags.ts, device names in devices.ts, polling in ../common/poll.ts, error mapping in errors.ts.
  */
 import {
   AttachVolumeCommand,
@@ -21,12 +21,13 @@ import {
 } from '@aws-sdk/client-ec2';
 import { createHash } from 'node:crypto';
 import type { Config } from '../config';
-import { BerthError, errorMessage } from '../errors';
+import { BerthError, errorMessage } from '../common/errors';
 import type { Logger } from '../log';
 import { Batcher } from './batcher';
 import { buildEc2Client, type ClientConfig } from './client';
 import { DeviceAllocator } from './devices';
 import { errorCodeOf, hasErrorCode, mapEc2Error } from './errors';
+import { attachedElsewhereError, attachmentTo, heldElsewhere, liveAttachments } from './attachments';
 import { MetadataClient, readInstanceIdentity } from './metadata';
 import {
   TAGS,
@@ -45,7 +46,7 @@ import {
   volumeTagSpecifications,
 } from './tags';
 import type { AttachOptions, Attachment, Cloud, CloudVolume, CreateVolumeSpec, DetachOptions, InstanceIdentity } from './types';
-import { WaitTimeoutError, waitFor, type PollResult } from './waiter';
+import { WaitTimeoutError, waitFor, type PollResult } from '../common/poll';
 
 export type CloudConfig = ClientConfig &
   Pick<
@@ -87,7 +88,7 @@ const MAX_PAGES = 1_000;
 const DETACH_REPEAT_MS = 5_000;
 /**
  * Status polls come at most this share of the time waited so far apart, and at most POLL_PRECISION_FLOOR_MS apart
- * in the first second (waiter.ts `precision`): a 2 s attach is noticed within about 0.2 s instead of up to 0.9 s,
+ * in the first second (common/poll.ts `precision`): a 2 s attach is noticed within about 0.2 s instead of up to 0.9 s,
  * for about 20 DescribeVolumes calls instead of 10 (fewer when several waits share a batch).
  */
 export const POLL_PRECISION = 0.1;
@@ -475,22 +476,16 @@ export class EbsCloud implements Cloud {
     const entry = this.recent.get(volumeId);
     if (!entry || Date.now() - entry.at > RECENT_DESCRIBE_MS) return undefined;
     const { volume } = entry;
-    const attached = volume.attachments.some((attachment) => attachment.state !== 'detached');
-    return volume.state === 'available' && !attached ? volume : undefined;
+    return volume.state === 'available' && liveAttachments(volume).length === 0 ? volume : undefined;
   }
 
   private attachmentHere(volume: CloudVolume): Attachment | undefined {
-    return volume.attachments.find((attachment) => attachment.instanceId === this.me.instanceId && attachment.state !== 'detached');
+    return attachmentTo(volume, this.me.instanceId);
   }
 
   private refuseIfAttachedElsewhere(volume: CloudVolume): void {
-    const other = volume.attachments.find((attachment) => attachment.instanceId !== this.me.instanceId && attachment.state !== 'detached');
-    if (other) {
-      throw new BerthError(
-        'attached-elsewhere',
-        `volume ${volume.name || volume.volumeId} (${volume.volumeId}) is ${other.state} to instance ${other.instanceId}, not this one (${this.me.instanceId})`,
-      );
-    }
+    const other = heldElsewhere(volume, this.me.instanceId);
+    if (other) throw attachedElsewhereError(volume, other, `not to this one (${this.me.instanceId})`);
   }
 
   /** Device names of this instance's block device mappings (DescribeInstances; IMDS can be stale), cached briefly. */
@@ -715,7 +710,7 @@ export class EbsCloud implements Cloud {
     await waitFor<true>(
       async (): Promise<PollResult<true>> => {
         const volume = await this.describe(volumeId, signal);
-        const attachment = volume?.attachments.find((item) => item.instanceId === instanceId && item.state !== 'detached');
+        const attachment = volume && attachmentTo(volume, instanceId);
         if (!volume || isGone(volume) || !attachment) return { done: true, value: true };
         if (attachment.state === 'attached' && Date.now() - lastRequest >= DETACH_REPEAT_MS) {
           // An "IncorrectState" answer while it was still attaching, or a lost request: ask again.

@@ -2,7 +2,7 @@
  * Turns AWS SDK errors into berth's typed errors. The SDK sets `err.name` to EC2's error code
  * (`VolumeInUse`, `InvalidVolume.NotFound`, ...); EC2's own message is kept in every mapped error.
  */
-import { BerthError, ValidationError } from '../errors';
+import { BerthError, ValidationError } from '../common/errors';
 
 const AUTH_CODES = new Set([
   'AuthFailure',

@@ -8,7 +8,7 @@
  */
 import http from 'node:http';
 import https from 'node:https';
-import { BerthError } from '../errors';
+import { BerthError } from '../common/errors';
 import type { Logger } from '../log';
 import type { InstanceIdentity } from './types';
 

@@ -16,7 +16,7 @@
  * EBS_ADOPTREXRAY, as already formatted, and never formats it.
  */
 import type { Filter, Tag, TagSpecification, Volume } from '@aws-sdk/client-ec2';
-import { ValidationError } from '../errors';
+import { ValidationError } from '../common/errors';
 import type { Attachment, AttachmentState, CloudVolume, CreateVolumeSpec, FormatSpec, FsType, VolumeState } from './types';
 
 export const BERTH_PREFIX = 'berth:';

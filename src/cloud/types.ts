@@ -1,4 +1,7 @@
 /** What the volume service needs from EC2 and instance metadata. Implemented by src/cloud/ebs.ts. */
+import type { FsType } from '../common/filesystems';
+
+export type { FsType };
 
 export interface InstanceIdentity {
   instanceId: string;
@@ -7,7 +10,6 @@ export interface InstanceIdentity {
   instanceType: string;
 }
 
-export type FsType = 'ext4' | 'xfs';
 export type CrossAZPolicy = 'refuse' | 'snapshot';
 
 /** How a volume is formatted and presented at first mount; stored in the volume's tags. */

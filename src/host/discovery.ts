@@ -10,7 +10,7 @@
 import fs, { type FSWatcher } from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
-import { BerthError } from '../errors';
+import { BerthError } from '../common/errors';
 import type { Logger } from '../log';
 
 export interface DiscoveryOptions {

@@ -4,7 +4,7 @@
  */
 import { spawn } from 'node:child_process';
 import { constants } from 'node:os';
-import { BerthError } from '../errors';
+import { BerthError } from '../common/errors';
 
 export interface CommandResult {
   exitCode: number;

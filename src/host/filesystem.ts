@@ -10,8 +10,8 @@
  */
 import fsp from 'node:fs/promises';
 import path from 'node:path';
-import type { FsType } from '../cloud/types';
-import { BerthError, ValidationError } from '../errors';
+import type { FsType } from '../common/filesystems';
+import { BerthError, ValidationError } from '../common/errors';
 import type { Logger } from '../log';
 import { runChecked, tail, type CommandRunner } from './exec';
 import type { Probe } from './types';

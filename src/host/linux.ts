@@ -1,7 +1,7 @@
 /** The Host of a Linux machine: devices, filesystems and mounts, composed from the modules beside it. */
 import fsp from 'node:fs/promises';
-import type { FsType } from '../cloud/types';
-import { BerthError } from '../errors';
+import type { FsType } from '../common/filesystems';
+import { BerthError } from '../common/errors';
 import type { Logger } from '../log';
 import { findDevice } from './discovery';
 import { DEFAULT_COMMAND_TIMEOUT_MS, runCommand, type CommandRunner } from './exec';

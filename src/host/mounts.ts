@@ -2,7 +2,7 @@
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { BerthError } from '../errors';
+import { BerthError } from '../common/errors';
 import type { Logger } from '../log';
 import { runChecked, tail, type CommandRunner } from './exec';
 import { MOUNTINFO_PATH, isShared, mountAt, readMountInfo, type MountEntry } from './mountinfo';

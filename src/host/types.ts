@@ -1,5 +1,5 @@
 /** What the volume service needs from this machine. Implemented by src/host/linux.ts. */
-import type { FsType } from '../cloud/types';
+import type { FsType } from '../common/filesystems';
 
 export interface Probe {
   /** Filesystem type found by `blkid -p`, if any. */

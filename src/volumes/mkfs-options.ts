@@ -2,7 +2,7 @@
  * The mkfs arguments a user may add with `-o mkfsOptions=...`: a small allow-list per filesystem, so a volume
  * option can never smuggle in -F/-f, a device, or a combination that makes mkfs fail at first mount.
  */
-import type { FsType } from '../cloud/types';
+import type { FsType } from '../common/filesystems';
 
 /** A refused mkfsOptions value; the message says what is allowed. */
 export class MkfsOptionsError extends Error {

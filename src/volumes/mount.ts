@@ -3,10 +3,11 @@
  * format only a volume berth created unformatted, check, mount, grow, prepare the data directory. Whatever a
  * failed or abandoned call did is undone, so nothing stays attached that no Unmount will release.
  */
+import { attachedElsewhereError, attachedTo, heldElsewhere, zoneMismatchError } from '../cloud/attachments';
 import type { CloudVolume } from '../cloud/types';
-import { WaitTimeoutError, waitFor } from '../cloud/waiter';
-import { BerthError, errorMessage } from '../errors';
-import type { ServiceDeps } from './service';
+import { WaitTimeoutError, waitFor } from '../common/poll';
+import { BerthError, errorMessage } from '../common/errors';
+import type { ServiceDeps } from './deps';
 import type { MountRecord } from './refcounts';
 
 const ROLLBACK_BOUND_MS = 60_000;
@@ -24,16 +25,13 @@ export async function mountVolume(
   const here = cloud.identity();
   let volume = requested;
   if (volume.availabilityZone !== here.availabilityZone) {
-    throw new BerthError(
-      'zone-mismatch',
-      `volume ${volume.name} (${volume.volumeId}) is in ${volume.availabilityZone} but this instance ${here.instanceId} is in ${here.availabilityZone}; EBS volumes attach only within their availability zone`,
-    );
+    throw zoneMismatchError(volume, here);
   }
   volume = await takeOver(volume, signal, deps);
 
   const undo: Array<{ what: string; run: (signal: AbortSignal) => Promise<unknown> }> = [];
   try {
-    const wasAttachedHere = volume.attachments.some((a) => a.instanceId === here.instanceId && (a.state === 'attached' || a.state === 'attaching'));
+    const wasAttachedHere = attachedTo(volume, here.instanceId);
     const attachOptions = { deviceAppeared: (name: string, stop: AbortSignal) => host.findDevice(volume.volumeId, name, stop) };
     let deviceName: string;
     try {
@@ -87,23 +85,16 @@ export async function mountVolume(
 async function takeOver(volume: CloudVolume, signal: AbortSignal, deps: ServiceDeps): Promise<CloudVolume> {
   const { cloud, config, logger } = deps;
   const me = cloud.identity().instanceId;
-  if (!holderOf(volume, me)) return volume;
+  if (!heldElsewhere(volume, me)) return volume;
   volume = await waitForRelease(volume, signal, deps);
-  const holder = holderOf(volume, me);
+  const holder = heldElsewhere(volume, me);
   if (!holder) return volume;
   if (!config.preempt) {
-    throw new BerthError(
-      'attached-elsewhere',
-      `volume ${volume.name} (${volume.volumeId}) is attached to instance ${holder.instanceId} (${holder.state}); stop its user there, or enable preemption (EBS_PREEMPT=true) to take it over`,
-    );
+    throw attachedElsewhereError(volume, holder, 'stop its user there, or enable preemption (EBS_PREEMPT=true) to take it over');
   }
   logger.warn('preempting volume: force-detaching it from another instance', { volume: volume.name, volumeId: volume.volumeId, from: holder.instanceId });
   await cloud.detach(volume.volumeId, { instanceId: holder.instanceId, force: true }, signal);
   return volume;
-}
-
-function holderOf(volume: CloudVolume, me: string) {
-  return volume.attachments.find((a) => a.instanceId !== me && a.state !== 'detached');
 }
 
 /** The volume once no other instance holds it, or as last seen when the wait (or the Mount's deadline) ends. */
@@ -113,14 +104,14 @@ async function waitForRelease(volume: CloudVolume, signal: AbortSignal, { cloud,
   logger.info('volume attached to another instance; waiting for it to be released', {
     volume: volume.name,
     volumeId: volume.volumeId,
-    holder: holderOf(volume, me)?.instanceId,
+    holder: heldElsewhere(volume, me)?.instanceId,
     waitMs: config.releaseWaitMs,
   });
   try {
     await waitFor<void>(
       async () => {
         latest = (await cloud.describe(volume.volumeId, signal)) ?? latest;
-        const holder = holderOf(latest, me);
+        const holder = heldElsewhere(latest, me);
         return holder ? { done: false, state: `${holder.state} to ${holder.instanceId}` } : { done: true, value: undefined };
       },
       { what: `${volume.volumeId} to be released`, initialDelayMs: RELEASE_POLL_FIRST_MS, maxDelayMs: RELEASE_POLL_MAX_MS, maxAttempts: Infinity, timeoutMs: config.releaseWaitMs, signal },

@@ -2,7 +2,7 @@
  * Docker volume names. Docker's Linux daemon does not validate names sent to a plugin, so berth does: a name
  * becomes a directory under the mount root and part of the EC2 `Name` tag (`[<EBS_TAG>/]<name>`, REX-Ray's form).
  */
-import { ValidationError } from '../errors';
+import { ValidationError } from '../common/errors';
 
 /** EC2's limit on a tag value, in Unicode characters. */
 export const EC2_TAG_VALUE_MAX_LENGTH = 256;

@@ -9,7 +9,7 @@
  * throughput, per-type sizes) are left to EC2, whose InvalidParameter* errors the cloud layer maps back to options.
  */
 import type { CreateVolumeSpec, FsType } from '../cloud/types';
-import { ValidationError } from '../errors';
+import { ValidationError } from '../common/errors';
 import { describeMkfsAllowList, MkfsOptionsError, validateMkfsOptions } from './mkfs-options';
 
 /** Per-host values that fill in options the user left out. */

@@ -4,7 +4,7 @@
  * confirms the detach or the volume is mounted here again.
  */
 import type { Cloud } from '../cloud/types';
-import { errorMessage } from '../errors';
+import { errorMessage } from '../common/errors';
 import type { Logger } from '../log';
 import { JsonFile } from './json-file';
 

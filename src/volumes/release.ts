@@ -4,17 +4,8 @@
  * its users and detach it; if something does, berth's side is mounted again while users are recorded. Used after the last Unmount, when a short linger ends, and for users recorded by an
  * earlier run that Docker may never unmount.
  */
-import { errorMessage } from '../errors';
-import type { Catalog } from './catalog';
-import type { PendingDetaches } from './pending-detaches';
-import type { Refcounts } from './refcounts';
-import type { ServiceDeps } from './service';
-
-export interface ReleaseDeps extends ServiceDeps {
-  refcounts: Refcounts;
-  catalog: Catalog;
-  pendingDetaches: PendingDetaches;
-}
+import { errorMessage } from '../common/errors';
+import type { ReleaseDeps } from './deps';
 
 export type ReleaseOutcome = 'released' | 'detaching-later' | 'still-held' | 'not-mounted';
 

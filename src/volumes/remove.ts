@@ -3,19 +3,14 @@
  * the EBS volume is deleted, retained, or snapshotted and then deleted. Adopted REX-Ray volumes are only deleted
  * when EBS_REMOVE=delete is set explicitly.
  */
-import { BerthError } from '../errors';
-import type { ServiceDeps } from './service';
+import { attachedElsewhereError, holderOf } from '../cloud/attachments';
+import type { ServiceDeps } from './deps';
 
 export async function removeVolume(name: string, { cloud, config, logger }: ServiceDeps): Promise<void> {
   const volume = await cloud.findByName(name);
   if (!volume) return;
-  const holder = volume.attachments.find((attachment) => attachment.state !== 'detached');
-  if (holder) {
-    throw new BerthError(
-      'in-use',
-      `volume ${name} (${volume.volumeId}) is attached to instance ${holder.instanceId} as ${holder.device}; it is removed only once no host uses it`,
-    );
-  }
+  const holder = holderOf(volume);
+  if (holder) throw attachedElsewhereError(volume, holder, 'it is removed only once no host uses it', 'in-use');
   const policy = config.removePolicy || (volume.owner === 'berth' ? 'delete' : 'retain');
   switch (policy) {
     case 'retain':

@@ -4,12 +4,12 @@
  */
 import path from 'node:path';
 import type { VolumeDriver, VolumeInfo } from '../api/protocol';
-import type { Cloud, CloudVolume } from '../cloud/types';
-import type { Config } from '../config';
-import { BerthError, errorMessage } from '../errors';
-import type { Host } from '../host/types';
+import { attachedTo } from '../cloud/attachments';
+import type { CloudVolume } from '../cloud/types';
+import { BerthError, errorMessage } from '../common/errors';
 import type { Logger } from '../log';
 import { Catalog } from './catalog';
+import type { ReleaseDeps, ServiceDeps } from './deps';
 import { Lingering } from './lingering';
 import { KeyedLocks } from './locks';
 import { mountVolume } from './mount';
@@ -18,7 +18,7 @@ import { parseCreateOptions } from './options';
 import { PendingDetaches } from './pending-detaches';
 import { Refcounts, type MountRecord } from './refcounts';
 import { volumeInfo } from './status';
-import { releaseVolume, type ReleaseDeps } from './release';
+import { releaseVolume } from './release';
 import { removeVolume } from './remove';
 import { ZoneMoves } from './zone-move';
 
@@ -33,20 +33,6 @@ const RECENTLY_CONFIRMED_MS = 2_000;
  */
 function attachedMomentsAgo(record: MountRecord): boolean {
   return record.since !== undefined && Date.now() - record.since < RECENTLY_CONFIRMED_MS;
-}
-
-export type ServiceConfig = Pick<
-  Config,
-  'mountRoot' | 'stateDir' | 'tag' | 'fsType' | 'kmsKeyId' | 'volumeFileMode' | 'volumeRootPath' | 'preempt' | 'removePolicy' | 'mountTimeoutMs' | 'statusTimeoutMs' | 'listCacheMs' | 'releaseDelayMs' | 'releaseWaitMs'
->;
-
-export interface ServiceDeps {
-  cloud: Cloud;
-  host: Host;
-  config: ServiceConfig;
-  logger: Logger;
-  /** The machine's boot id (read from /proc when absent). */
-  bootId?: string;
 }
 
 export class VolumeService implements VolumeDriver {
@@ -244,9 +230,7 @@ export class VolumeService implements VolumeDriver {
 
   /** False once EC2 says the volume left this instance (force-detached by another host: our mount is fenced). */
   private async stillAttachedHere(volumeId: string): Promise<boolean> {
-    const volume = await this.deps.cloud.describe(volumeId);
-    const me = this.deps.cloud.identity().instanceId;
-    return Boolean(volume?.attachments.some((a) => a.instanceId === me && (a.state === 'attached' || a.state === 'attaching')));
+    return attachedTo(await this.deps.cloud.describe(volumeId), this.deps.cloud.identity().instanceId);
   }
 
   /** Forgets a mount whose volume was taken away: unmounting a fenced filesystem writes nothing to the volume. */

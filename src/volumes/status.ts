@@ -1,9 +1,10 @@
 /** What `docker volume inspect` shows: the facts a user wants about the EBS volume behind a Docker volume. */
 import type { VolumeInfo } from '../api/protocol';
+import { holderOf } from '../cloud/attachments';
 import type { CloudVolume } from '../cloud/types';
 
 export function volumeInfo(volume: CloudVolume, mountpoint: string | undefined, stale: boolean): VolumeInfo {
-  const attachment = volume.attachments.find((item) => item.state !== 'detached');
+  const attachment = holderOf(volume);
   const status: Record<string, unknown> = {
     volumeId: volume.volumeId,
     sizeGiB: volume.sizeGiB,

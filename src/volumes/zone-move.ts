@@ -3,9 +3,10 @@
  * volume created with `-o crossAZ=snapshot` is moved here through a snapshot instead. A move outlives the Mount
  * that started it (a real snapshot can take longer than Docker waits): later Mounts join it.
  */
+import { attachedElsewhereError, holderOf, zoneMismatchError } from '../cloud/attachments';
 import type { CloudVolume } from '../cloud/types';
-import { BerthError } from '../errors';
-import type { ServiceDeps } from './service';
+import { BerthError } from '../common/errors';
+import type { ServiceDeps } from './deps';
 
 const MOVE_BOUND_FACTOR = 3;
 
@@ -19,18 +20,11 @@ export class ZoneMoves {
     const { cloud, config, logger } = this.deps;
     const here = cloud.identity();
     if (volume.crossAZ !== 'snapshot') {
-      throw new BerthError(
-        'zone-mismatch',
-        `volume ${volume.name} (${volume.volumeId}) is in ${volume.availabilityZone} but this instance ${here.instanceId} is in ${here.availabilityZone}; ` +
-          'EBS volumes attach only within their availability zone (create it with -o crossAZ=snapshot to let berth move it)',
-      );
+      throw zoneMismatchError(volume, here, 'create it with -o crossAZ=snapshot to let berth move it');
     }
-    const holder = volume.attachments.find((a) => a.state !== 'detached');
+    const holder = holderOf(volume);
     if (holder && !config.preempt) {
-      throw new BerthError(
-        'attached-elsewhere',
-        `volume ${volume.name} (${volume.volumeId}) is attached to instance ${holder.instanceId} in ${volume.availabilityZone}; it moves to ${here.availabilityZone} only once released (or with EBS_PREEMPT=true)`,
-      );
+      throw attachedElsewhereError(volume, holder, `it moves from ${volume.availabilityZone} to ${here.availabilityZone} only once released (or with EBS_PREEMPT=true)`);
     }
     let move = this.running.get(volume.name);
     if (!move) {

@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
-import { BerthError } from '../../src/errors';
+import { BerthError } from '../../src/common/errors';
 import { runCommand, type CommandRunner } from '../../src/host/exec';
 import { LinuxHost, listMountsUnder, prepareDataDir } from '../../src/host/linux';
 import { isShared, mountAt, readMountInfo } from '../../src/host/mountinfo';

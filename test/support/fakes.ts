@@ -1,6 +1,6 @@
 /** In-memory Cloud and Host for unit tests of the volume service: they record every call. */
 import type { Cloud, CloudVolume, CreateVolumeSpec, DetachOptions, InstanceIdentity } from '../../src/cloud/types';
-import { BerthError } from '../../src/errors';
+import { BerthError } from '../../src/common/errors';
 import type { DataDirOwner, Host, Probe } from '../../src/host/types';
 
 export const HERE: InstanceIdentity = { instanceId: 'i-0here000000000000', region: 'us-east-1', availabilityZone: 'us-east-1a', instanceType: 'm5.large' };

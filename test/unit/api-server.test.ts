@@ -6,7 +6,7 @@ import path from 'node:path';
 import { PassThrough } from 'node:stream';
 import type { VolumeDriver, VolumeInfo } from '../../src/api/protocol';
 import { bindSocket, createApp, type PluginSocket } from '../../src/api/server';
-import { BerthError } from '../../src/errors';
+import { BerthError } from '../../src/common/errors';
 import { createLogger, silentLogger } from '../../src/log';
 import { callPlugin } from '../support/socket-client';
 

@@ -7,7 +7,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import { PassThrough } from 'node:stream';
 import { buildEc2Client, proxyForUrl, type ClientConfig } from '../../src/cloud/client';
 import { EbsCloud, connectCloud, type CloudConfig } from '../../src/cloud/ebs';
-import { BerthError } from '../../src/errors';
+import { BerthError } from '../../src/common/errors';
 import { createLogger } from '../../src/log';
 
 const ACCESS_KEY = 'AKIAREALLYSECRET0001';

@@ -1,5 +1,5 @@
 import { DeviceAllocator, LIKELY_BAD_MS, canonicalDeviceName, deviceNames } from '../../src/cloud/devices';
-import { BerthError } from '../../src/errors';
+import { BerthError } from '../../src/common/errors';
 
 const none = async () => [] as string[];
 

@@ -16,7 +16,7 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { PassThrough } from 'node:stream';
 import { EbsCloud, clientToken, type CloudConfig } from '../../src/cloud/ebs';
 import type { CreateVolumeSpec, InstanceIdentity } from '../../src/cloud/types';
-import { BerthError, ValidationError } from '../../src/errors';
+import { BerthError, ValidationError } from '../../src/common/errors';
 import { createLogger } from '../../src/log';
 
 const ME: InstanceIdentity = { instanceId: 'i-0me0000000000000a', region: 'us-east-1', availabilityZone: 'us-east-1a', instanceType: 'm5.large' };

@@ -1,4 +1,4 @@
-import { BerthError, ValidationError } from '../../src/errors';
+import { BerthError, ValidationError } from '../../src/common/errors';
 import { guessField, mapEc2Error } from '../../src/cloud/errors';
 
 /** An error shaped like the SDK's: `name` is EC2's error code. */

@@ -1,7 +1,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { MetadataClient, readInstanceIdentity, regionFromAvailabilityZone } from '../../src/cloud/metadata';
-import { BerthError } from '../../src/errors';
+import { BerthError } from '../../src/common/errors';
 import { silentLogger } from '../../src/log';
 
 interface Seen {

@@ -10,7 +10,7 @@ import {
   volumeTags,
 } from '../../src/cloud/tags';
 import type { CreateVolumeSpec } from '../../src/cloud/types';
-import { ValidationError } from '../../src/errors';
+import { ValidationError } from '../../src/common/errors';
 
 const spec: CreateVolumeSpec = {
   name: 'pgdata',

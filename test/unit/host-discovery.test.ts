@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { findDevice, lookForDevice, type DiscoveryOptions } from '../../src/host/discovery';
-import { BerthError } from '../../src/errors';
+import { BerthError } from '../../src/common/errors';
 
 const VOLUME = 'vol-0abc123def4567890';
 const SERIAL = 'vol0abc123def4567890';

@@ -1,4 +1,4 @@
-import { ValidationError } from '../../src/errors';
+import { ValidationError } from '../../src/common/errors';
 import { EC2_TAG_VALUE_MAX_LENGTH, maxVolumeNameLength, nameTagValue, validateVolumeName } from '../../src/volumes/names';
 
 function rejection(name: unknown, tag = ''): ValidationError {

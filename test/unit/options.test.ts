@@ -1,4 +1,4 @@
-import { ValidationError } from '../../src/errors';
+import { ValidationError } from '../../src/common/errors';
 import {
   CREATE_OPTIONS,
   CreateDefaults,

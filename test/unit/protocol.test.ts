@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { VolumeDriver, VolumeInfo } from '../../src/api/protocol';
 import { createApp, listenOnSocket } from '../../src/api/server';
-import { BerthError, ValidationError } from '../../src/errors';
+import { BerthError, ValidationError } from '../../src/common/errors';
 import { silentLogger } from '../../src/log';
 import { callPlugin } from '../support/socket-client';
 

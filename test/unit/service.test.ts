@@ -2,7 +2,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { silentLogger } from '../../src/log';
-import { VolumeService, type ServiceConfig } from '../../src/volumes/service';
+import type { ServiceConfig } from '../../src/volumes/deps';
+import { VolumeService } from '../../src/volumes/service';
 import { FakeCloud, FakeHost, HERE, volumeFixture } from '../support/fakes';
 
 describe('volume service', () => {

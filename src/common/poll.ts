@@ -5,7 +5,7 @@
  * `precisionFloorMs`), so a transition is noticed within about that share of its own duration: plain backoff by
  * 1.5 noticed a 2 s attach up to 0.9 s late.
  */
-import { BerthError } from '../errors';
+import { BerthError } from './errors';
 
 export type PollResult<T> = { done: true; value: T } | { done: false; state: string };
 

@@ -1,5 +1,5 @@
-import { WaitTimeoutError, waitFor, type PollResult } from '../../src/cloud/waiter';
-import { BerthError } from '../../src/errors';
+import { WaitTimeoutError, waitFor, type PollResult } from '../../src/common/poll';
+import { BerthError } from '../../src/common/errors';
 
 const base = { what: 'vol-1 to become available', initialDelayMs: 5, maxAttempts: 50, timeoutMs: 5000 };
 
