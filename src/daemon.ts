@@ -4,13 +4,13 @@
  */
 import fs from 'node:fs';
 import type http from 'node:http';
-import type { VolumeDriver } from './api/protocol';
 import { bindSocket, createApp, type PluginSocket } from './api/server';
 import { redactedConfig, type Config } from './config';
 import { BerthError, errorMessage } from './common/errors';
 import { LinuxHost } from './host/linux';
 import type { Logger } from './log';
 import { VolumeService } from './volumes/service';
+import type { VolumeOperations } from './volumes/operations';
 import { StartingDriver } from './volumes/starting';
 
 const READY_WAIT_MS = 20_000;
@@ -29,14 +29,14 @@ export async function startDaemon(config: Config, logger: Logger, socket?: Plugi
   let stopping = false;
   let ready: Promise<VolumeService> = new Promise(() => undefined);
 
-  const whenReady = async (): Promise<VolumeDriver> => {
+  const whenReady = async (): Promise<VolumeOperations> => {
     if (service) return service;
     const waited = await Promise.race([ready.then(() => true), new Promise<false>((resolve) => setTimeout(resolve, READY_WAIT_MS, false).unref())]);
     if (waited && service) return service;
     throw new BerthError('not-ready', `berth is not ready yet: ${initError ? errorMessage(initError) : 'still connecting to EC2'}`);
   };
   const starting = new StartingDriver(config, whenReady);
-  const driver = async (): Promise<VolumeDriver> => service ?? starting;
+  const driver = async (): Promise<VolumeOperations> => service ?? starting;
 
   const bound = socket ?? (await bindSocket(config.socket));
   bound.serve(await createApp(driver, logger));

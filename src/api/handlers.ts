@@ -1,6 +1,7 @@
-/** One handler per protocol method: decode the body, call the driver, encode the answer. */
-import type { VolumeDriver, VolumeInfo } from './protocol';
+/** One handler per protocol method: decode the body, call the volume service, encode the answer. */
 import { BerthError } from '../common/errors';
+import type { VolumeOperations, VolumeView } from '../volumes/operations';
+import type { VolumeInfo } from './protocol';
 
 export interface CallContext {
   /** Aborts when Docker hangs up before the answer. */
@@ -39,15 +40,15 @@ function stringMap(body: Body, name: string): Record<string, string> | null {
 }
 
 /** What Docker gets for a volume: an empty Mountpoint or CreatedAt is left out (Docker cannot parse CreatedAt ""). */
-function dockerVolume(volume: VolumeInfo, name = volume.Name): VolumeInfo {
+function dockerVolume(volume: VolumeView, name = volume.name): VolumeInfo {
   const answer: VolumeInfo = { Name: name };
-  if (volume.Mountpoint) answer.Mountpoint = volume.Mountpoint;
-  if (volume.CreatedAt) answer.CreatedAt = volume.CreatedAt;
-  if (volume.Status !== undefined) answer.Status = volume.Status;
+  if (volume.mountpoint) answer.Mountpoint = volume.mountpoint;
+  if (volume.createdAt) answer.CreatedAt = volume.createdAt;
+  if (volume.status !== undefined) answer.Status = volume.status;
   return answer;
 }
 
-export function handlers(driver: () => Promise<VolumeDriver>): Record<string, Handler> {
+export function handlers(driver: () => Promise<VolumeOperations>): Record<string, Handler> {
   return {
     activate: async () => ({ Implements: ['VolumeDriver'] }),
     capabilities: async () => ({ Capabilities: { Scope: 'global' } }),

@@ -1,4 +1,4 @@
-/** The Docker volume plugin protocol: routes, bodies, and the driver it calls. See shared reference. */
+/** The Docker volume plugin protocol as Docker speaks it: the content type, the routes and the volume it expects. */
 
 export const CONTENT_TYPE = 'application/vnd.docker.plugins.v1.2+json';
 
@@ -20,15 +20,4 @@ export interface VolumeInfo {
   /** RFC 3339, or absent: Docker rejects "". */
   CreatedAt?: string;
   Status?: Record<string, unknown>;
-}
-
-export interface VolumeDriver {
-  create(name: string, opts: Record<string, string> | null): Promise<void>;
-  remove(name: string): Promise<void>;
-  /** signal aborts when Docker hangs up; the driver rolls back what the call did. */
-  mount(name: string, id: string, signal: AbortSignal): Promise<string>;
-  unmount(name: string, id: string): Promise<void>;
-  path(name: string): Promise<string | undefined>;
-  get(name: string): Promise<VolumeInfo | undefined>;
-  list(): Promise<VolumeInfo[]>;
 }

@@ -19,7 +19,8 @@ import path from 'node:path';
 import type { Logger } from '../log';
 import { dockerErr, isUserError } from './errors';
 import { CANCELLABLE, handlers, type Handler } from './handlers';
-import { CONTENT_TYPE, Routes, type VolumeDriver } from './protocol';
+import type { VolumeOperations } from '../volumes/operations';
+import { CONTENT_TYPE, Routes } from './protocol';
 
 const MAX_BODY_BYTES = 1024 * 1024;
 const ANSWER_CONTENT_TYPE = `${CONTENT_TYPE}; charset=utf-8`;
@@ -49,7 +50,7 @@ function send(res: Response, status: number, body: Record<string, unknown>): voi
 }
 
 /** The app answering the protocol. Loads express on first use: a daemon binds its socket before that. */
-export async function createApp(driver: () => Promise<VolumeDriver>, logger: Logger): Promise<Express> {
+export async function createApp(driver: () => Promise<VolumeOperations>, logger: Logger): Promise<Express> {
   const { default: express } = await import('express');
   const app = express();
   app.disable('x-powered-by');
@@ -199,13 +200,6 @@ export async function bindSocket(socketPath: string): Promise<PluginSocket> {
       for (const [req, res] of waiting.splice(0)) served(req, res);
     },
   };
-}
-
-/** bindSocket, then `app` serves. */
-export async function listenOnSocket(app: Express | Promise<Express>, socketPath: string): Promise<http.Server> {
-  const socket = await bindSocket(socketPath);
-  socket.serve(await app);
-  return socket.server;
 }
 
 /**

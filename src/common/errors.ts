@@ -42,10 +42,6 @@ export class ValidationError extends BerthError {
   }
 }
 
-export function isBerthError(err: unknown, code?: ErrorCode): err is BerthError {
-  return err instanceof BerthError && (code === undefined || err.code === code);
-}
-
 export function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }

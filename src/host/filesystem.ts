@@ -1,7 +1,7 @@
 /**
  * Filesystems on block devices: probe, format (only an empty device), check before mount, grow to the device.
  *
- * Choices, measured on a 16 GiB sparse loop device (see the host layer report):
+ * Choices, measured on a 16 GiB sparse loop device:
  * - mkfs keeps its default discard: `-E nodiscard` / `-K` saved nothing measurable, and callers may still pass them.
  * - xfs gets no pre-mount check. `fsck -a -t xfs` runs fsck.xfs, which does nothing by design (XFS replays its log
  *   at mount and verifies metadata at run time). `xfs_repair -n` was not used: it refuses any filesystem with a

@@ -6,7 +6,6 @@ import type { Logger } from '../log';
 import { findDevice } from './discovery';
 import { DEFAULT_COMMAND_TIMEOUT_MS, runCommand, type CommandRunner } from './exec';
 import { Filesystems } from './filesystem';
-import { MOUNTINFO_PATH, mountsUnder, readMountInfo, type MountEntry } from './mountinfo';
 import { Mounts } from './mounts';
 import type { DataDirOwner, Host, Probe } from './types';
 
@@ -117,9 +116,4 @@ export async function prepareDataDir(dir: string, { uid, gid, mode }: DataDirOwn
   if (uid !== undefined || gid !== undefined) await fsp.chown(dir, uid ?? -1, gid ?? -1);
   // mkdir's mode passes through the umask; set it exactly.
   await fsp.chmod(dir, mode);
-}
-
-/** Mounts below root, e.g. the volumes a previous run left mounted (the daemon reconciles them at start). */
-export async function listMountsUnder(root: string, mountInfoPath = MOUNTINFO_PATH): Promise<MountEntry[]> {
-  return mountsUnder(await readMountInfo(mountInfoPath), root);
 }

@@ -73,11 +73,6 @@ export function mountAt(entries: MountEntry[], target: string): MountEntry | und
   return found;
 }
 
-/** Every mount of the block device major:minor (the same filesystem may be mounted in several places). */
-export function mountsOfDevice(entries: MountEntry[], major: number, minor: number): MountEntry[] {
-  return entries.filter((entry) => entry.major === major && entry.minor === minor);
-}
-
 /** Mounts strictly below dir (not dir itself), in table order. */
 export function mountsUnder(entries: MountEntry[], dir: string): MountEntry[] {
   const root = normalise(dir);

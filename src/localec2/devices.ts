@@ -94,13 +94,6 @@ export async function isLoopBoundTo(device: string, file: string): Promise<boole
   return backing === file || backing === `${file} (deleted)`;
 }
 
-/** Detaches the loop device only if it is still bound to our file (a reused number belongs to someone else). */
-export async function detachLoopIfBound(device: string, file: string): Promise<boolean> {
-  if (!(await isLoopBoundTo(device, file))) return false;
-  await run('losetup', ['-d', device]);
-  return true;
-}
-
 export async function detachLoop(device: string): Promise<void> {
   await run('losetup', ['-d', device]);
 }

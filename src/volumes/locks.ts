@@ -25,8 +25,4 @@ export class KeyedLocks {
       await Promise.all([...this.locks.values()].map((entry) => entry.mutex.waitForUnlock()));
     }
   }
-
-  get size(): number {
-    return this.locks.size;
-  }
 }

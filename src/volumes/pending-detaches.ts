@@ -47,10 +47,6 @@ export class PendingDetaches {
     if (this.pending.delete(volumeId)) await this.persist();
   }
 
-  has(volumeId: string): boolean {
-    return this.pending.has(volumeId);
-  }
-
   stop(): void {
     this.stopped = true;
     clearTimeout(this.timer);

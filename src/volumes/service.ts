@@ -3,21 +3,20 @@
  * volume name, counts users per Docker mount ID, and rolls back what a failed Mount did.
  */
 import path from 'node:path';
-import type { VolumeDriver, VolumeInfo } from '../api/protocol';
 import { attachedTo } from '../cloud/attachments';
 import type { CloudVolume } from '../cloud/types';
 import { BerthError, errorMessage } from '../common/errors';
-import type { Logger } from '../log';
 import { Catalog } from './catalog';
 import type { ReleaseDeps, ServiceDeps } from './deps';
 import { Lingering } from './lingering';
 import { KeyedLocks } from './locks';
 import { mountVolume } from './mount';
+import type { VolumeOperations, VolumeView } from './operations';
 import { validateVolumeName } from './names';
 import { parseCreateOptions } from './options';
 import { PendingDetaches } from './pending-detaches';
 import { Refcounts, type MountRecord } from './refcounts';
-import { volumeInfo } from './status';
+import { viewOf } from './views';
 import { releaseVolume } from './release';
 import { removeVolume } from './remove';
 import { ZoneMoves } from './zone-move';
@@ -35,7 +34,7 @@ function attachedMomentsAgo(record: MountRecord): boolean {
   return record.since !== undefined && Date.now() - record.since < RECENTLY_CONFIRMED_MS;
 }
 
-export class VolumeService implements VolumeDriver {
+export class VolumeService implements VolumeOperations {
   private readonly locks = new KeyedLocks();
   private readonly refcounts: Refcounts;
   private readonly catalog: Catalog;
@@ -153,7 +152,7 @@ export class VolumeService implements VolumeDriver {
     return this.refcounts.get(name) ? this.dataPath(name) : undefined;
   }
 
-  async get(name: string): Promise<VolumeInfo | undefined> {
+  async get(name: string): Promise<VolumeView | undefined> {
     validateVolumeName(name, this.deps.config.tag);
     if (!this.catalog.isFresh()) {
       try {
@@ -169,7 +168,7 @@ export class VolumeService implements VolumeDriver {
     return volume ? this.info(volume, false) : undefined;
   }
 
-  async list(): Promise<VolumeInfo[]> {
+  async list(): Promise<VolumeView[]> {
     const { volumes, stale } = await this.catalog.list();
     return volumes.map((volume) => this.info(volume, stale));
   }
@@ -253,8 +252,8 @@ export class VolumeService implements VolumeDriver {
     return volume;
   }
 
-  private info(volume: CloudVolume, stale: boolean): VolumeInfo {
-    return volumeInfo(volume, this.refcounts.get(volume.name) ? this.dataPath(volume.name) : undefined, stale);
+  private info(volume: CloudVolume, stale: boolean): VolumeView {
+    return viewOf(volume, this.refcounts.get(volume.name) ? this.dataPath(volume.name) : undefined, stale);
   }
 
   private mountpoint(name: string): string {

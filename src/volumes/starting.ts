@@ -4,26 +4,26 @@
  * and List answer from the state persisted by the last run, marked stale; everything else waits for berth, briefly.
  */
 import path from 'node:path';
-import type { VolumeDriver, VolumeInfo } from '../api/protocol';
 import type { Config } from '../config';
 import { readCatalog } from './catalog';
+import type { VolumeOperations, VolumeView } from './operations';
 import { Refcounts } from './refcounts';
-import { volumeInfo } from './status';
+import { viewOf } from './views';
 
-export class StartingDriver implements VolumeDriver {
+export class StartingDriver implements VolumeOperations {
   constructor(
     private readonly config: Pick<Config, 'stateDir' | 'mountRoot' | 'volumeRootPath'>,
     /** Resolves with the real driver once berth is ready, or rejects when the wait is over. */
-    private readonly ready: () => Promise<VolumeDriver>,
+    private readonly ready: () => Promise<VolumeOperations>,
   ) {}
 
   /** A volume known from the last run is answered at once; any other name waits (briefly) for berth to be ready. */
-  async get(name: string): Promise<VolumeInfo | undefined> {
-    const known = (await this.known()).find((volume) => volume.Name === name);
+  async get(name: string): Promise<VolumeView | undefined> {
+    const known = (await this.known()).find((volume) => volume.name === name);
     return known ?? (await this.ready()).get(name);
   }
 
-  async list(): Promise<VolumeInfo[]> {
+  async list(): Promise<VolumeView[]> {
     const known = await this.known();
     return known.length > 0 ? known : (await this.ready()).list();
   }
@@ -45,11 +45,11 @@ export class StartingDriver implements VolumeDriver {
     return mounted ? path.join(mounted.mountpoint, this.config.volumeRootPath) : undefined;
   }
 
-  private async known(): Promise<VolumeInfo[]> {
+  private async known(): Promise<VolumeView[]> {
     const mounts = new Refcounts(path.join(this.config.stateDir, 'mounts.json'));
     return readCatalog(path.join(this.config.stateDir, 'volumes.json')).map((volume) => {
       const mounted = mounts.get(volume.name);
-      return volumeInfo(volume, mounted ? path.join(mounted.mountpoint, this.config.volumeRootPath) : undefined, true);
+      return viewOf(volume, mounted ? path.join(mounted.mountpoint, this.config.volumeRootPath) : undefined, true);
     });
   }
 }

@@ -10,8 +10,8 @@ import path from 'node:path';
 import { Writable } from 'node:stream';
 import { BerthError } from '../../src/common/errors';
 import { runCommand, type CommandRunner } from '../../src/host/exec';
-import { LinuxHost, listMountsUnder, prepareDataDir } from '../../src/host/linux';
-import { isShared, mountAt, readMountInfo } from '../../src/host/mountinfo';
+import { LinuxHost, prepareDataDir } from '../../src/host/linux';
+import { isShared, mountAt, mountsUnder, readMountInfo } from '../../src/host/mountinfo';
 import { createLogger, silentLogger } from '../../src/log';
 import { describeAsRoot } from '../support/privileges';
 
@@ -352,7 +352,7 @@ describeAsRoot('Linux host on loop devices', () => {
       const target = scratch.target('deep/er/listed');
       await host.format(device, 'ext4', []);
       await host.mount(device, target, 'ext4');
-      const listed = await listMountsUnder(path.join(scratch.dir, 'mnt'));
+      const listed = mountsUnder(await readMountInfo(), path.join(scratch.dir, 'mnt'));
       expect(listed.map((entry) => [entry.mountPoint, entry.source])).toEqual([[target, device]]);
     });
 

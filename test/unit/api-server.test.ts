@@ -4,15 +4,15 @@ import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
-import type { VolumeDriver, VolumeInfo } from '../../src/api/protocol';
 import { bindSocket, createApp, type PluginSocket } from '../../src/api/server';
 import { BerthError } from '../../src/common/errors';
 import { createLogger, silentLogger } from '../../src/log';
+import type { VolumeOperations, VolumeView } from '../../src/volumes/operations';
 import { callPlugin } from '../support/socket-client';
 
-const VOLUME: VolumeInfo = { Name: 'db', CreatedAt: '2026-11-01T10:00:00.000Z', Status: { volumeId: 'vol-1' } };
+const VOLUME: VolumeView = { name: 'db', createdAt: '2026-11-01T10:00:00.000Z', status: { volumeId: 'vol-1' } };
 
-class FakeDriver implements VolumeDriver {
+class FakeDriver implements VolumeOperations {
   getDelayMs = 0;
   mountSignal?: AbortSignal;
   async create() {}
@@ -105,7 +105,7 @@ describe('plugin API transport', () => {
     bound.serve(await createApp(async () => driver, silentLogger()));
     const reply = await early;
     expect(reply.status).toBe(200);
-    expect(reply.body).toEqual({ Volume: VOLUME, Err: '' });
+    expect(reply.body).toEqual({ Volume: { Name: 'db', CreatedAt: '2026-11-01T10:00:00.000Z', Status: { volumeId: 'vol-1' } }, Err: '' });
   });
 
   it('refuses a body over 1 MiB and a compressed body with a clear Err', async () => {

@@ -1,4 +1,4 @@
-import { isShared, mountAt, mountsOfDevice, mountsUnder, parseMountInfo, unescapeMountField } from '../../src/host/mountinfo';
+import { isShared, mountAt, mountsUnder, parseMountInfo, unescapeMountField } from '../../src/host/mountinfo';
 
 const TABLE = [
   '22 27 0:21 / /proc rw,relatime - proc proc rw',
@@ -47,14 +47,6 @@ describe('mountinfo', () => {
     expect(mountAt(entries, '/var/lib/libstorage/volumes/db/')?.source).toBe('/dev/loop4');
     expect(mountAt(entries, '/var/lib/libstorage/volumes/my vol\ttab')?.source).toBe('/dev/nvme1n1');
     expect(mountAt(entries, '/var/lib/libstorage/volumes/none')).toBeUndefined();
-  });
-
-  it('lists every mount of a device by major:minor', () => {
-    expect(mountsOfDevice(entries, 7, 3).map((entry) => entry.mountPoint)).toEqual([
-      '/var/lib/libstorage/volumes/db',
-      '/var/lib/docker/plugins/abc/propagated-mount/db/data',
-    ]);
-    expect(mountsOfDevice(entries, 7, 9)).toEqual([]);
   });
 
   it('lists mounts under a directory, not the directory itself nor its name-prefixed siblings', () => {

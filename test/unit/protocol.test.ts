@@ -2,19 +2,25 @@ import fs from 'node:fs';
 import type http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
-import type { VolumeDriver, VolumeInfo } from '../../src/api/protocol';
-import { createApp, listenOnSocket } from '../../src/api/server';
+import { bindSocket, createApp } from '../../src/api/server';
 import { BerthError, ValidationError } from '../../src/common/errors';
 import { silentLogger } from '../../src/log';
+import type { VolumeOperations, VolumeView } from '../../src/volumes/operations';
 import { callPlugin } from '../support/socket-client';
 
-class RecordingDriver implements VolumeDriver {
+async function listenOnSocket(app: ReturnType<typeof createApp>, socketPath: string): Promise<http.Server> {
+  const socket = await bindSocket(socketPath);
+  socket.serve(await app);
+  return socket.server;
+}
+
+class RecordingDriver implements VolumeOperations {
   readonly calls: unknown[][] = [];
-  volumes = new Map<string, VolumeInfo>();
+  volumes = new Map<string, VolumeView>();
   async create(name: string, opts: Record<string, string> | null) {
     this.calls.push(['create', name, opts]);
     if (opts && 'size' in opts && opts.size === 'huge') throw new ValidationError('size', 'size: "huge" is not a whole number of GiB');
-    this.volumes.set(name, { Name: name, CreatedAt: '2026-11-01T10:00:00.000Z', Status: { volumeId: 'vol-1' } });
+    this.volumes.set(name, { name, createdAt: '2026-11-01T10:00:00.000Z', status: { volumeId: 'vol-1' } });
   }
   async remove(name: string) {
     this.calls.push(['remove', name]);
@@ -34,7 +40,7 @@ class RecordingDriver implements VolumeDriver {
     return this.volumes.get(name);
   }
   async list() {
-    return [...this.volumes.values(), { Name: 'no-time', CreatedAt: '' }];
+    return [...this.volumes.values(), { name: 'no-time', createdAt: '' }];
   }
 }
 

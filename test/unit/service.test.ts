@@ -330,7 +330,7 @@ describe('volume service', () => {
     expect(await volumes.list()).toHaveLength(50);
     const callsAfterFirst = cloud.calls.length;
     expect(await volumes.list()).toHaveLength(50);
-    expect((await volumes.get('v7'))!.Status).toMatchObject({ volumeType: 'gp3', sizeGiB: 16, availabilityZone: 'us-east-1a' });
+    expect((await volumes.get('v7'))!.status).toMatchObject({ volumeType: 'gp3', sizeGiB: 16, availabilityZone: 'us-east-1a' });
     expect(await volumes.get('nope')).toBeUndefined();
     expect(cloud.calls.length).toBe(callsAfterFirst);
   });
@@ -343,8 +343,8 @@ describe('volume service', () => {
     cloud.failing = new Error('connect ECONNREFUSED');
     const restarted = service({ listCacheMs: 0 });
     const info = await restarted.get('known');
-    expect(info?.Name).toBe('known');
-    expect(info?.Status).toHaveProperty('stale');
+    expect(info?.name).toBe('known');
+    expect(info?.status).toHaveProperty('stale');
     await expect(restarted.get('unknown')).rejects.toThrow(/ECONNREFUSED/);
   });
 
@@ -352,7 +352,7 @@ describe('volume service', () => {
     const volumes = service();
     cloud.add(volumeFixture('shown'));
     await volumes.mount('shown', 'a', never);
-    expect((await volumes.get('shown'))!.Mountpoint).toBe('/mnt/berth/shown/data');
+    expect((await volumes.get('shown'))!.mountpoint).toBe('/mnt/berth/shown/data');
     expect(await volumes.path('shown')).toBe('/mnt/berth/shown/data');
   });
 });

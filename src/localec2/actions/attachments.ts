@@ -32,7 +32,6 @@ import { findInstance, findVolume } from './lookups';
 
 const BUSY_RECHECK_MS = 500;
 const DEVICE_NAME = /^\/dev\/(sd[a-z]([a-z]|[1-9]|1[0-5])?|xvd[a-z][a-z]?)$/;
-export const ROOT_DEVICE = '/dev/xvda';
 
 /** sdf and xvdf are the same attachment point (Xen exposes /dev/sdf as /dev/xvdf). */
 function attachmentPoint(device: string): string {

@@ -1,9 +1,9 @@
-/** What `docker volume inspect` shows: the facts a user wants about the EBS volume behind a Docker volume. */
-import type { VolumeInfo } from '../api/protocol';
+/** How a volume is shown: the facts a user wants about the EBS volume behind a Docker volume. */
 import { holderOf } from '../cloud/attachments';
 import type { CloudVolume } from '../cloud/types';
+import type { VolumeView } from './operations';
 
-export function volumeInfo(volume: CloudVolume, mountpoint: string | undefined, stale: boolean): VolumeInfo {
+export function viewOf(volume: CloudVolume, mountpoint: string | undefined, stale: boolean): VolumeView {
   const attachment = holderOf(volume);
   const status: Record<string, unknown> = {
     volumeId: volume.volumeId,
@@ -12,6 +12,7 @@ export function volumeInfo(volume: CloudVolume, mountpoint: string | undefined, 
     ...(volume.iops !== undefined ? { iops: volume.iops } : {}),
     ...(volume.throughput !== undefined ? { throughputMiBps: volume.throughput } : {}),
     encrypted: volume.encrypted,
+    ...(volume.kmsKeyId ? { kmsKeyId: volume.kmsKeyId } : {}),
     availabilityZone: volume.availabilityZone,
     state: volume.state,
     attachedTo: attachment?.instanceId ?? '',
@@ -24,9 +25,9 @@ export function volumeInfo(volume: CloudVolume, mountpoint: string | undefined, 
   };
   if (stale) status.stale = 'EC2 unreachable: last known state shown';
   return {
-    Name: volume.name,
-    CreatedAt: volume.createTime.toISOString(),
-    ...(mountpoint ? { Mountpoint: mountpoint } : {}),
-    Status: status,
+    name: volume.name,
+    createdAt: volume.createTime.toISOString(),
+    ...(mountpoint ? { mountpoint } : {}),
+    status,
   };
 }
