@@ -1,16 +1,21 @@
-/** winston JSON logs. Secret values are scrubbed from every line, whatever field they end up in. */
+/**
+ * winston JSON logs. Secret values are scrubbed from every line, whatever field they end up in, and every text
+ * field is cut to a bounded length (a field may hold what a request sent).
+ */
 import winston from 'winston';
+import { clip } from './common/text';
 import type { LogLevel } from './config';
 
 export type Logger = winston.Logger;
 
 const REDACTED = '[redacted]';
+export const MAX_LOGGED_FIELD_CHARS = 4_000;
 
 function scrubber(secrets: string[]) {
   const present = secrets.filter((secret) => secret.length >= 4);
   const scrub = (value: unknown, depth = 0): unknown => {
     if (typeof value === 'string') {
-      return present.reduce((text, secret) => text.split(secret).join(REDACTED), value);
+      return clip(present.reduce((text, secret) => text.split(secret).join(REDACTED), value), MAX_LOGGED_FIELD_CHARS);
     }
     if (depth > 6 || value === null || typeof value !== 'object') return value;
     if (value instanceof Error) return scrub(value.message, depth + 1);

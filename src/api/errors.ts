@@ -1,9 +1,12 @@
 /** The one place that turns errors into the `Err` strings Docker shows to users. */
 import { BerthError, errorMessage } from '../common/errors';
+import { clip } from '../common/text';
+
+/** Longest Err berth answers: messages quote what the request sent, and a request can send a megabyte. */
+export const MAX_ERR_CHARS = 2_000;
 
 export function dockerErr(err: unknown): string {
-  if (err instanceof BerthError) return err.message;
-  return `berth: internal error: ${errorMessage(err)}`;
+  return clip(err instanceof BerthError ? err.message : `berth: internal error: ${errorMessage(err)}`, MAX_ERR_CHARS);
 }
 
 /** Error kinds that say something about the user's request rather than about berth. */

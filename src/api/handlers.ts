@@ -1,5 +1,6 @@
 /** One handler per protocol method: decode the body, call the volume service, encode the answer. */
 import { BerthError } from '../common/errors';
+import { clip } from '../common/text';
 import type { VolumeOperations, VolumeView } from '../volumes/operations';
 import type { VolumeInfo } from './protocol';
 
@@ -22,19 +23,32 @@ function field(body: Body, name: string): unknown {
   return key === undefined ? undefined : body[key];
 }
 
+const SHOWN_FIELDS = 8;
+
 function requiredString(body: Body, name: string): string {
   const value = field(body, name);
   if (typeof value !== 'string' || value === '') {
-    throw new BerthError('invalid-name', `request has no ${name}: Docker sent ${JSON.stringify(body)}`);
+    const problem = value === undefined ? 'no' : value === '' ? 'an empty' : `a ${Array.isArray(value) ? 'list' : value === null ? 'null' : typeof value} as`;
+    throw new BerthError('invalid-name', `request has ${problem} ${name}: Docker sent ${describeFields(body)}`);
   }
   return value;
 }
 
+/** The body's field names, a few and each cut short: a request never gets itself echoed back whole. */
+function describeFields(body: Body): string {
+  const keys = Object.keys(body);
+  if (keys.length === 0) return 'an empty body';
+  const shown = keys.slice(0, SHOWN_FIELDS).map((key) => JSON.stringify(clip(key, 40)));
+  const more = keys.length > SHOWN_FIELDS ? ` and ${keys.length - SHOWN_FIELDS} more` : '';
+  return `the fields ${shown.join(', ')}${more}`;
+}
+
+/** A map without a prototype, so a key such as "__proto__" is an option like any other (and refused as unknown). */
 function stringMap(body: Body, name: string): Record<string, string> | null {
   const value = field(body, name);
   if (value === null || value === undefined) return null;
   if (typeof value !== 'object' || Array.isArray(value)) throw new BerthError('invalid-option', `${name} must be an object of strings`);
-  const map: Record<string, string> = {};
+  const map: Record<string, string> = Object.create(null);
   for (const [key, item] of Object.entries(value)) map[key] = typeof item === 'string' ? item : String(item);
   return map;
 }

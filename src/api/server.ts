@@ -16,13 +16,18 @@ import type { Express, NextFunction, Request, Response } from 'express';
 import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
+import { BerthError } from '../common/errors';
+import { clip, quote } from '../common/text';
 import type { Logger } from '../log';
+import { ComplaintLimiter } from './complaints';
 import { dockerErr, isUserError } from './errors';
 import { CANCELLABLE, handlers, type Handler } from './handlers';
 import type { VolumeOperations } from '../volumes/operations';
 import { CONTENT_TYPE, Routes } from './protocol';
 
 const MAX_BODY_BYTES = 1024 * 1024;
+/** Docker's bodies nest two levels deep; anything far deeper is refused before code walks it recursively. */
+const MAX_NESTING = 32;
 const ANSWER_CONTENT_TYPE = `${CONTENT_TYPE}; charset=utf-8`;
 /** Handed to calls that do not stop when Docker hangs up (they are quick, or must finish). */
 const NEVER_ABORTED = new AbortController().signal;
@@ -38,9 +43,11 @@ interface Route {
   read: boolean;
 }
 
+const MAX_LOGGED_NAME_CHARS = 256;
+
 function volumeOf(body: Record<string, unknown>): string | undefined {
   const name = body.Name;
-  return typeof name === 'string' ? name : undefined;
+  return typeof name === 'string' ? clip(name, MAX_LOGGED_NAME_CHARS) : undefined;
 }
 
 function send(res: Response, status: number, body: Record<string, unknown>): void {
@@ -57,6 +64,7 @@ export async function createApp(driver: () => Promise<VolumeOperations>, logger:
   app.disable('etag');
 
   const table = handlers(driver);
+  const complaints = new ComplaintLimiter();
   const routes = new Map<string, Route>();
   for (const [key, route] of Object.entries(Routes) as [keyof typeof Routes, string][]) {
     const method = route.slice(1);
@@ -68,9 +76,11 @@ export async function createApp(driver: () => Promise<VolumeOperations>, logger:
     if (!route) return next();
     readBody(req, (problem, text) => {
       if (problem) return send(res, 200, { Err: problem });
+      const depth = nestingDepth(text);
+      if (depth > MAX_NESTING) return send(res, 200, { Err: `berth: request body nests JSON ${depth} levels deep; at most ${MAX_NESTING} are accepted` });
       const body = parseBody(text);
-      if (body === undefined) return send(res, 200, { Err: `berth: request body is not JSON: ${text.trim().slice(0, 80)}` });
-      void serve(route, body, res, logger);
+      if (body === undefined) return send(res, 200, { Err: `berth: request body is not JSON: ${quote(text.trim(), 80)}` });
+      void serve(route, body, res, logger, complaints);
     });
   });
   app.use((req: Request, res: Response) => send(res, 404, { Err: `berth: unknown method ${req.method} ${req.path}` }));
@@ -108,6 +118,23 @@ function readBody(req: Request, done: (problem: string | undefined, text: string
   req.on('error', (error) => finish(`berth: cannot read the request: ${error.message}`));
 }
 
+/** How deep arrays and objects nest in JSON text (brackets inside strings do not count); read without recursion. */
+export function nestingDepth(text: string): number {
+  let depth = 0;
+  let deepest = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const char = text.charCodeAt(i);
+    if (inString) {
+      if (char === 0x5c) i++;
+      else if (char === 0x22) inString = false;
+    } else if (char === 0x22) inString = true;
+    else if (char === 0x7b || char === 0x5b) deepest = Math.max(deepest, ++depth);
+    else if (char === 0x7d || char === 0x5d) depth--;
+  }
+  return deepest;
+}
+
 /** Docker sends no Content-Type, and a retried request may have an empty body: everything is JSON, empty is {}. */
 function parseBody(text: string): Record<string, unknown> | undefined {
   if (text.trim() === '') return {};
@@ -119,7 +146,7 @@ function parseBody(text: string): Record<string, unknown> | undefined {
   }
 }
 
-async function serve(route: Route, body: Record<string, unknown>, res: Response, logger: Logger): Promise<void> {
+async function serve(route: Route, body: Record<string, unknown>, res: Response, logger: Logger, complaints: ComplaintLimiter): Promise<void> {
   const started = process.hrtime.bigint();
   try {
     const answer = await route.handler(body, { signal: route.cancellable ? hangupSignal(res) : NEVER_ABORTED });
@@ -131,12 +158,15 @@ async function serve(route: Route, body: Record<string, unknown>, res: Response,
   } catch (error) {
     const message = dockerErr(error);
     send(res, 200, { Err: message });
+    const { log, suppressed } = complaints.admit(`${route.method} ${error instanceof BerthError ? error.code : 'internal'}`);
+    if (!log) return;
     logCall(logger, isUserError(error) ? 'warn' : 'error', {
       method: route.method,
       volume: volumeOf(body),
       durationMs: elapsedMs(started),
       outcome: 'error',
       error: message,
+      ...(suppressed > 0 ? { similarNotLogged: suppressed } : {}),
     });
   }
 }

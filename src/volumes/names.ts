@@ -3,9 +3,12 @@
  * becomes a directory under the mount root and part of the EC2 `Name` tag (`[<EBS_TAG>/]<name>`, REX-Ray's form).
  */
 import { ValidationError } from '../common/errors';
+import { quote } from '../common/text';
 
 /** EC2's limit on a tag value, in Unicode characters. */
 export const EC2_TAG_VALUE_MAX_LENGTH = 256;
+/** The volume's mount point is a directory named after it, and a directory name holds at most 255 bytes. */
+export const DIRECTORY_NAME_MAX_BYTES = 255;
 
 /** What Docker's `local` driver accepts, single characters included (anonymous volumes are 64 hex digits). */
 const NAME_PATTERN = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
@@ -31,7 +34,7 @@ export function validateVolumeName(name: unknown, namespaceTag: string): string 
     throw new ValidationError('name', `a volume name must be a string, not ${describeType(name)}`);
   }
   if (name === '') throw new ValidationError('name', `the volume name is empty: ${ALLOWED}`);
-  const shown = quoteForMessage(name);
+  const shown = quote(name);
   // Specific reasons first: these are the names that break Docker or escape the mount root.
   if (/[\u0000-\u001f\u007f-\u009f]/.test(name)) {
     throw new ValidationError('name', `volume name ${shown} contains a control character: ${ALLOWED}`);
@@ -51,6 +54,13 @@ export function validateVolumeName(name: unknown, namespaceTag: string): string 
       'name',
       `no volume name fits the namespace "${namespaceTag}": the EC2 Name tag "<tag>/<name>" is limited to ` +
         `${EC2_TAG_VALUE_MAX_LENGTH} characters; choose a shorter EBS_TAG`,
+    );
+  }
+  if (name.length > DIRECTORY_NAME_MAX_BYTES && DIRECTORY_NAME_MAX_BYTES <= max) {
+    throw new ValidationError(
+      'name',
+      `volume name ${shown} is ${name.length} characters long: the maximum is ${DIRECTORY_NAME_MAX_BYTES} ` +
+        `(the volume is mounted on a directory of that name, and a directory name holds at most ${DIRECTORY_NAME_MAX_BYTES} bytes)`,
     );
   }
   if (name.length > max) {
@@ -73,10 +83,4 @@ function describeType(value: unknown): string {
   if (value === null) return 'null';
   if (Array.isArray(value)) return 'an array';
   return typeof value;
-}
-
-/** JSON quoting shows control characters as escapes; very long names are cut so the message stays readable. */
-function quoteForMessage(name: string): string {
-  const limit = 80;
-  return name.length > limit ? `${JSON.stringify(name.slice(0, limit)).slice(0, -1)}…"` : JSON.stringify(name);
 }

@@ -157,4 +157,46 @@ describe('plugin API transport', () => {
     const calls = lines.filter((line) => line.message === 'call').map((line) => `${line.level} ${line.method} ${line.outcome}`);
     expect(calls).toEqual(['debug VolumeDriver.Capabilities ok', 'debug VolumeDriver.Get not-found', 'debug VolumeDriver.Path ok']);
   });
+
+  describe('hostile input', () => {
+    /** Bytes of log written for everything the capture has seen so far. */
+    const logBytes = (lines: LogLine[]) => lines.reduce((sum, line) => sum + JSON.stringify(line).length, 0);
+
+    it('answers a megabyte-long name with a bounded Err and adds only a bounded line to the log', async () => {
+      const { logger, lines } = capturedLogger('info');
+      await serve(logger);
+      const name = 'x'.repeat(1000 * 1000);
+      const reply = await callPlugin(socket, 'VolumeDriver.Remove', JSON.stringify({ Name: name }));
+      expect(reply.body.Err).toMatch(/^volume x+… \(\d+ more characters\)$/);
+      expect(reply.body.Err.length).toBeLessThan(2_100);
+      await settle();
+      expect(logBytes(lines)).toBeLessThan(4_000);
+    });
+
+    it('says which fields came when the name is missing, without echoing the body', async () => {
+      await serve();
+      const reply = await callPlugin(socket, 'VolumeDriver.Mount', JSON.stringify({ ID: 'c1', Junk: 'y'.repeat(500_000) }));
+      expect(reply.body.Err).toBe('request has no Name: Docker sent the fields "ID", "Junk"');
+      const wrongType = await callPlugin(socket, 'VolumeDriver.Get', JSON.stringify({ Name: ['db'] }));
+      expect(wrongType.body.Err).toBe('request has a list as Name: Docker sent the fields "Name"');
+    });
+
+    it('refuses JSON nested thousands of levels deep with a message saying so', async () => {
+      await serve();
+      const deep = `{"Name":"db","Opts":${'{"a":'.repeat(5000)}1${'}'.repeat(5000)}}`;
+      const reply = await callPlugin(socket, 'VolumeDriver.Create', deep);
+      expect(reply.body.Err).toBe('berth: request body nests JSON 5001 levels deep; at most 32 are accepted');
+      const brackets = await callPlugin(socket, 'VolumeDriver.Get', JSON.stringify({ Name: '[[[[{{{{' }));
+      expect(brackets.body.Err).toBe('volume [[[[{{{{ not found');
+    });
+
+    it('logs the first few of a flood of identical failures, then counts them', async () => {
+      const { logger, lines } = capturedLogger('info');
+      await serve(logger);
+      for (let i = 0; i < 60; i++) await callPlugin(socket, 'VolumeDriver.Remove', { Name: `db${i}` });
+      await settle();
+      const failures = lines.filter((line) => line.message === 'call' && line.outcome === 'error');
+      expect(failures).toHaveLength(10);
+    });
+  });
 });

@@ -71,10 +71,12 @@ describe('validateVolumeName', () => {
   });
 
   describe('length against the EC2 Name tag limit', () => {
-    it('allows 256 characters without a namespace and refuses 257, saying the maximum', () => {
-      expect(validateVolumeName('a'.repeat(256), '')).toHaveLength(256);
-      const err = rejection('a'.repeat(257), '');
-      expect(err.message).toContain('is 257 characters long: the maximum is 256');
+    it('allows 255 characters without a namespace and refuses 256: the mount point is a directory of that name', () => {
+      expect(validateVolumeName('a'.repeat(255), '')).toHaveLength(255);
+      const err = rejection('a'.repeat(256), '');
+      expect(err.message).toContain('is 256 characters long: the maximum is 255');
+      expect(err.message).toContain('a directory name holds at most 255 bytes');
+      expect(rejection('a'.repeat(257), '').message).toContain('is 257 characters long: the maximum is 255');
     });
 
     it('counts the "<tag>/" prefix: with tag "prod" the maximum is 251', () => {

@@ -68,6 +68,13 @@ describe('plugin protocol over a unix socket', () => {
     expect((await callPlugin(socket, 'VolumeDriver.Capabilities', {})).body).toEqual({ Capabilities: { Scope: 'global' } });
   });
 
+  it('hands every option key on as sent, "__proto__" included, so that it is refused like any unknown key', async () => {
+    await callPlugin(socket, 'VolumeDriver.Create', '{"Name":"db","Opts":{"__proto__":"x","size":"5"}}');
+    const opts = driver.calls[0][2] as Record<string, string>;
+    expect(Object.keys(opts)).toEqual(['__proto__', 'size']);
+    expect(Object.getPrototypeOf(opts)).toBeNull();
+  });
+
   it('parses bodies sent without a Content-Type, and Opts null means defaults', async () => {
     const reply = await callPlugin(socket, 'VolumeDriver.Create', { Name: 'db', Opts: null });
     expect(reply.body).toEqual({ Err: '' });
