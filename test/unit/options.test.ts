@@ -1,11 +1,9 @@
 import { ValidationError } from '../../src/common/errors';
-import {
-  CREATE_OPTIONS,
-  CreateDefaults,
-  CreateOptionsError,
-  parseCreateOptions,
-  ParsedCreateOptions,
-} from '../../src/volumes/options';
+import { parseCreateOptions } from '../../src/volumes/options';
+import type { CreateDefaults } from '../../src/volumes/options/defaults';
+import { CreateOptionsError } from '../../src/volumes/options/problems';
+import type { ParsedCreateOptions } from '../../src/volumes/options/rules';
+import { CREATE_OPTIONS } from '../../src/volumes/options/table';
 import { MKFS_ALLOW_LIST } from '../../src/volumes/mkfs-options';
 
 const defaults: CreateDefaults = {
