@@ -9,7 +9,7 @@ export interface CreateDefaults {
   availabilityZone: string;
   /** EBS_FSTYPE. */
   fsType: FsType;
-  /** EBS_KMSKEYID; '' means the account's default EBS key. Used only for encrypted volumes (as REX-Ray did). */
+  /** EBS_KMSKEYID, '' when unset. When set, every volume is encrypted: with this key unless kmsKeyId names another. */
   kmsKeyId: string;
   /** LINUX_VOLUME_FILEMODE, e.g. 0o755. */
   volumeFileMode: number;

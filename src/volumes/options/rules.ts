@@ -1,7 +1,7 @@
 /**
  * From the parsed values to the volume's spec: the defaults for what was left out, and the rules that involve more
  * than one option (minimum size per type, iops and throughput per type, encryption and key, mkfs arguments per
- * filesystem).
+ * filesystem). Every default of a new volume is decided here: the spec is exactly what EC2 is asked for.
  */
 import type { CreateVolumeSpec, CrossAZPolicy } from '../../cloud/types';
 import { MkfsOptionsError, validateMkfsOptions } from '../mkfs-options';
@@ -57,14 +57,7 @@ export function combine(
     }
   }
 
-  if (values.kmsKeyId !== undefined && values.encrypted === false) {
-    problems.add(
-      keyOf('kmsKeyId'),
-      `a KMS key encrypts the volume, but ${keyOf('encrypted')}=${given.get('encrypted')?.value}: remove one of them`,
-    );
-  }
-  const encrypted = values.encrypted ?? given.has('kmsKeyId');
-  const kmsKeyId = encrypted ? values.kmsKeyId ?? (defaults.kmsKeyId || undefined) : undefined;
+  const { encrypted, kmsKeyId } = encryption(given, values, defaults, keyOf, problems);
 
   const fsType = values.fsType ?? defaults.fsType;
   let mkfsOptions: string[] = [];
@@ -97,6 +90,35 @@ export function combine(
     },
   };
   return { spec, crossAZ: values.crossAZ ?? DEFAULT_CROSS_AZ, sizeDefaulted };
+}
+
+/**
+ * Whether the volume is encrypted and with which key (none: the account's default EBS key). An explicit kmsKeyId
+ * wins; otherwise EBS_KMSKEYID, when set, encrypts every volume, so encrypted=false cannot be honoured and is refused.
+ */
+function encryption(
+  given: ReadonlyMap<OptionName, GivenOption>,
+  values: Partial<OptionValues>,
+  defaults: CreateDefaults,
+  keyOf: (option: OptionName) => string,
+  problems: Problems,
+): { encrypted: boolean; kmsKeyId?: string } {
+  const hostKey = defaults.kmsKeyId || undefined;
+  const refusedEncryption = `${keyOf('encrypted')}=${given.get('encrypted')?.value}`;
+  if (values.encrypted === false) {
+    if (values.kmsKeyId !== undefined) {
+      problems.add(keyOf('kmsKeyId'), `a KMS key encrypts the volume, but ${refusedEncryption}: remove one of them`);
+    } else if (hostKey !== undefined && !given.has('kmsKeyId')) {
+      problems.add(
+        keyOf('encrypted'),
+        `this plugin encrypts every volume with EBS_KMSKEYID (${hostKey}), so it cannot make an unencrypted one: ` +
+          `remove ${refusedEncryption}, or unset EBS_KMSKEYID in the plugin's settings`,
+      );
+    }
+  }
+  const encrypted = values.encrypted ?? (given.has('kmsKeyId') || hostKey !== undefined);
+  const kmsKeyId = encrypted ? values.kmsKeyId ?? hostKey : undefined;
+  return { encrypted, ...(kmsKeyId !== undefined && { kmsKeyId }) };
 }
 
 /** iops and throughput: only for the types that take them, and at least the documented minimum. */

@@ -90,15 +90,17 @@ const OPTION_DEFINITIONS: { [K in OptionName]: OptionDefinition<K> } = {
   encrypted: {
     aliases: [],
     allowed: BOOLEAN_WORDS.join(', '),
-    default: 'false (true when kmsKeyId is given)',
-    description: "Encrypt the volume: with kmsKeyId, else EBS_KMSKEYID, else the account's default EBS key.",
+    default: 'true when kmsKeyId or EBS_KMSKEYID is set, else false',
+    description:
+      "Encrypt the volume: with kmsKeyId, else EBS_KMSKEYID, else the account's default EBS key. " +
+      'encrypted=false is refused while EBS_KMSKEYID is set.',
     parse: parseBoolean,
   },
   kmsKeyId: {
     aliases: ['encryptionKey'],
     allowed: 'a KMS key id, key ARN, alias/<name> or alias ARN',
-    default: 'EBS_KMSKEYID when encrypted, else the account default',
-    description: 'KMS key that encrypts the volume; implies encrypted=true.',
+    default: "EBS_KMSKEYID, else the account's default EBS key (for encrypted volumes)",
+    description: 'KMS key that encrypts the volume; implies encrypted=true and wins over EBS_KMSKEYID.',
     parse: parseKmsKeyId,
   },
   availabilityZone: {
