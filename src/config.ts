@@ -183,7 +183,7 @@ export const SCHEMA: Record<keyof Config, Setting> = {
     'http://169.254.169.254',
     'Instance metadata service URL',
   ),
-  kmsKeyId: setting('EBS_KMSKEYID', 'kms-key-id', String, '', 'KMS key for encrypted volumes (default: the account default)'),
+  kmsKeyId: setting('EBS_KMSKEYID', 'kms-key-id', String, '', 'KMS key that encrypts every volume unless -o kmsKeyId names another; -o encrypted=false is then refused (unset: encrypted only when asked)'),
   maxRetries: setting('EBS_MAXRETRIES', 'max-retries', 'count', 10, 'Attempts per EC2 call (adaptive retry mode)'),
   statusInitialDelayMs: setting('EBS_STATUSINITIALDELAY', 'status-initial-delay', 'duration-ms', '25ms', 'First status poll delay'),
   statusMaxAttempts: setting('EBS_STATUSMAXATTEMPTS', 'status-max-attempts', 'count', 150, 'Status polls per wait'),

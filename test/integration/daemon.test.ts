@@ -122,6 +122,40 @@ describeAsRoot('berth daemon against the local EC2 endpoint', () => {
     await ok(d, 'VolumeDriver.Unmount', { Name: 'opts', ID: 'm' });
   });
 
+  const KMS_KEY_ID = '1234abcd-12ab-34cd-56ef-1234567890ab';
+  const KMS_KEY_ARN = new RegExp(`^arn:aws:kms:us-east-1:\\d{12}:key/${KMS_KEY_ID}$`);
+
+  it('with EBS_KMSKEYID, encrypts a volume created without options with that key, and Get says encrypted', async () => {
+    const d = await daemon(instanceA(), { EBS_KMSKEYID: KMS_KEY_ID });
+    await ok(d, 'VolumeDriver.Create', { Name: 'kms-default', Opts: null });
+    const { Volume } = await ok(d, 'VolumeDriver.Get', { Name: 'kms-default' });
+    expect(Volume.Status.encrypted).toBe(true);
+    const ebs = await describe(Volume.Status.volumeId);
+    expect(ebs.Encrypted).toBe(true);
+    expect(ebs.KmsKeyId).toMatch(KMS_KEY_ARN);
+  });
+
+  it('with EBS_KMSKEYID, refuses encrypted=false, naming EBS_KMSKEYID, and creates no EBS volume', async () => {
+    const d = await daemon(instanceA(), { EBS_KMSKEYID: KMS_KEY_ID });
+    const since = await lastSeq();
+    const reply = await d.call('VolumeDriver.Create', { Name: 'kms-refused', Opts: { encrypted: 'false' } });
+    expect(reply.body.Err).toMatch(/^encrypted: .*EBS_KMSKEYID.*remove encrypted=false, or unset EBS_KMSKEYID/);
+    expect((await calls(since)).filter((call) => call.action === 'CreateVolume')).toEqual([]);
+    expect((await d.call('VolumeDriver.Get', { Name: 'kms-refused' })).body.Volume).toBeNull();
+    const tagged = await ec2.send(new DescribeVolumesCommand({ Filters: [{ Name: 'tag:berth:name', Values: ['kms-refused'] }] }));
+    expect(tagged.Volumes).toEqual([]);
+  });
+
+  it('without EBS_KMSKEYID, encrypted=false gives an unencrypted volume', async () => {
+    const d = await daemon();
+    await ok(d, 'VolumeDriver.Create', { Name: 'kms-none', Opts: { encrypted: 'false' } });
+    const { Volume } = await ok(d, 'VolumeDriver.Get', { Name: 'kms-none' });
+    expect(Volume.Status.encrypted).toBe(false);
+    const ebs = await describe(Volume.Status.volumeId);
+    expect(ebs.Encrypted).toBe(false);
+    expect(ebs.KmsKeyId).toBeUndefined();
+  });
+
   it('refuses bad options with the key named and makes zero CreateVolume calls', async () => {
     const d = await daemon();
     const since = await lastSeq();

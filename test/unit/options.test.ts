@@ -1,11 +1,9 @@
 import { ValidationError } from '../../src/common/errors';
-import {
-  CREATE_OPTIONS,
-  CreateDefaults,
-  CreateOptionsError,
-  parseCreateOptions,
-  ParsedCreateOptions,
-} from '../../src/volumes/options';
+import { parseCreateOptions } from '../../src/volumes/options';
+import type { CreateDefaults } from '../../src/volumes/options/defaults';
+import { CreateOptionsError } from '../../src/volumes/options/problems';
+import type { ParsedCreateOptions } from '../../src/volumes/options/rules';
+import { CREATE_OPTIONS } from '../../src/volumes/options/table';
 import { MKFS_ALLOW_LIST } from '../../src/volumes/mkfs-options';
 
 const defaults: CreateDefaults = {
@@ -321,10 +319,10 @@ describe('encrypted and kmsKeyId', () => {
     });
   });
 
-  it('uses the configured key for encrypted volumes only', () => {
+  it('uses the configured key for encrypted=true and when encrypted is not given', () => {
     expect(parse({ encrypted: 'true' }, { kmsKeyId: KEY_ARN }).spec).toMatchObject({ encrypted: true, kmsKeyId: KEY_ARN });
-    expect(parse(null, { kmsKeyId: KEY_ARN }).spec).not.toHaveProperty('kmsKeyId');
-    expect(parse(null, { kmsKeyId: KEY_ARN }).spec.encrypted).toBe(false);
+    expect(parse(null, { kmsKeyId: KEY_ARN }).spec.kmsKeyId).toBe(KEY_ARN);
+    expect(parse(null, { kmsKeyId: KEY_ARN }).spec.encrypted).toBe(true);
   });
 
   it("leaves the key out when none is configured (the account's default key)", () => {
@@ -364,6 +362,58 @@ describe('encrypted and kmsKeyId', () => {
       expect(problem({ kmsKeyId: key }).message).toMatch(/^kmsKeyId: ".*" is not a KMS key: give a key id/);
     },
   );
+});
+
+describe('EBS_KMSKEYID: every default decided here, as EC2 gets it', () => {
+  const refusal = (typed: string) =>
+    `encrypted: this plugin encrypts every volume with EBS_KMSKEYID (${KEY_ARN}), so it cannot make an unencrypted one: ` +
+    `remove encrypted=${typed}, or unset EBS_KMSKEYID in the plugin's settings`;
+
+  it('encrypts a volume without an encrypted option with that key', () => {
+    for (const opts of [null, {}, { size: '20' }] as Array<Record<string, string> | null>) {
+      expect(parse(opts, { kmsKeyId: KEY_ARN }).spec).toMatchObject({ encrypted: true, kmsKeyId: KEY_ARN });
+    }
+    expect(parse(null, { kmsKeyId: 'alias/berth' }).spec).toMatchObject({ encrypted: true, kmsKeyId: 'alias/berth' });
+  });
+
+  it.each(['false', 'no', '0', 'FALSE', ' No '])('refuses encrypted=%j, naming EBS_KMSKEYID and what to do', (value) => {
+    expect(problem({ encrypted: value }, { kmsKeyId: KEY_ARN })).toEqual({ field: 'encrypted', message: refusal(value.trim()) });
+  });
+
+  it('names the key as typed and reports the refusal with the other problems', () => {
+    expect(problem({ Encrypted: 'false' }, { kmsKeyId: KEY_ARN }).field).toBe('Encrypted');
+    const err = failure({ encrypted: 'false', size: 'lots' }, { kmsKeyId: KEY_ARN });
+    expect(err.problems.map((p) => p.field)).toEqual(['size', 'encrypted']);
+    expect(err.field).toBe('size');
+    expect(err.problems[1].message).toBe(refusal('false'));
+  });
+
+  it('lets an explicit kmsKeyId win over it', () => {
+    expect(parse({ kmsKeyId: 'alias/backup' }, { kmsKeyId: KEY_ARN }).spec).toMatchObject({ encrypted: true, kmsKeyId: 'alias/backup' });
+    expect(parse({ encrypted: 'yes', encryptionKey: KEY_UUID }, { kmsKeyId: KEY_ARN }).spec).toMatchObject({ encrypted: true, kmsKeyId: KEY_UUID });
+  });
+
+  it("encrypted=true uses it when set, else the account's default EBS key (no kmsKeyId in the spec)", () => {
+    expect(parse({ encrypted: 'true' }, { kmsKeyId: KEY_ARN }).spec).toMatchObject({ encrypted: true, kmsKeyId: KEY_ARN });
+    const { spec } = parse({ encrypted: 'true' }, { kmsKeyId: '' });
+    expect(spec.encrypted).toBe(true);
+    expect(spec).not.toHaveProperty('kmsKeyId');
+  });
+
+  it('without it, no options and encrypted=false both give an unencrypted volume', () => {
+    for (const opts of [null, { encrypted: 'false' }] as Array<Record<string, string> | null>) {
+      const { spec } = parse(opts, { kmsKeyId: '' });
+      expect(spec.encrypted).toBe(false);
+      expect(spec).not.toHaveProperty('kmsKeyId');
+    }
+  });
+
+  it('still refuses kmsKeyId with encrypted=false, once, naming the key option', () => {
+    const err = failure({ encryptionKey: KEY_UUID, encrypted: 'no' }, { kmsKeyId: KEY_ARN });
+    expect(err.problems).toEqual([
+      { field: 'encryptionKey', message: 'encryptionKey: a KMS key encrypts the volume, but encrypted=no: remove one of them' },
+    ]);
+  });
 });
 
 describe('availabilityZone and az', () => {

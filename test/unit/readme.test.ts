@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { SCHEMA } from '../../src/config';
-import { CREATE_OPTIONS } from '../../src/volumes/options';
+import { CREATE_OPTIONS } from '../../src/volumes/options/table';
 
 const readme = fs.readFileSync(path.resolve(__dirname, '../../README.md'), 'utf8');
 
