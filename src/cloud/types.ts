@@ -15,7 +15,7 @@ export type CrossAZPolicy = 'refuse' | 'snapshot';
 /** How a volume is formatted and presented at first mount; stored in the volume's tags. */
 export interface FormatSpec {
   fsType: FsType;
-  /** Validated mkfs arguments from the allow-list (see src/volumes/options.ts), e.g. ['-b', '4096']. */
+  /** Validated mkfs arguments from the allow-list (see src/volumes/mkfs-options.ts), e.g. ['-b', '4096']. */
   mkfsOptions: string[];
   uid?: number;
   gid?: number;

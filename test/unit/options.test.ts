@@ -116,6 +116,12 @@ describe('keys', () => {
     expect(message).not.toContain('did you mean');
   });
 
+  it('refuse prototype keys such as "__proto__" and "constructor" like any other unknown key', () => {
+    const opts: Record<string, string> = Object.assign(Object.create(null), JSON.parse('{"__proto__":"x","size":"5"}'));
+    expect(problem(opts).message).toMatch(/^invalid option "__proto__": allowed options are /);
+    expect(problem({ constructor: 'x' }).message).toMatch(/^invalid option "constructor"/);
+  });
+
   it('refuse an alias and its name given with different values', () => {
     const { field, message } = problem({ volumeType: 'gp3', type: 'gp2' });
     expect(field).toBe('type');
