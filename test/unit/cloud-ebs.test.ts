@@ -14,7 +14,9 @@ import {
 } from '@aws-sdk/client-ec2';
 import { mockClient } from 'aws-sdk-client-mock';
 import { PassThrough } from 'node:stream';
-import { EbsCloud, clientToken, type CloudConfig } from '../../src/cloud/ebs';
+import type { CloudConfig } from '../../src/cloud/context';
+import { clientToken } from '../../src/cloud/create-input';
+import { EbsCloud } from '../../src/cloud/ebs';
 import type { CreateVolumeSpec, InstanceIdentity } from '../../src/cloud/types';
 import { BerthError, ValidationError } from '../../src/common/errors';
 import { createLogger } from '../../src/log';
