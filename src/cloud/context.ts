@@ -10,7 +10,7 @@ import type { ClientConfig } from './client';
 import type { InstanceIdentity } from './types';
 
 export type CloudConfig = ClientConfig &
-  Pick<Config, 'statusInitialDelayMs' | 'statusMaxAttempts' | 'statusTimeoutMs' | 'useLargeDeviceRange' | 'tag' | 'adoptRexray' | 'kmsKeyId' | 'fsType'>;
+  Pick<Config, 'statusInitialDelayMs' | 'statusMaxAttempts' | 'statusTimeoutMs' | 'useLargeDeviceRange' | 'tag' | 'adoptRexray' | 'fsType'>;
 
 export interface CloudContext {
   ec2: EC2Client;

@@ -12,14 +12,13 @@ import { clientToken, createVolumeInput } from './create-input';
 import { hasErrorCode, mapEc2Error } from './errors';
 import type { VolumeLookups } from './lookups';
 import { TAGS, isGone, isRetired, nameFilters, namespaceOf, volumeTags } from './tags';
-import type { CloudVolume, CreateVolumeSpec, InstanceIdentity } from './types';
+import type { CloudVolume, CreateVolumeSpec } from './types';
 
 /** ClientToken generations tried per create before giving up (each burned token is one quick CreateVolume call). */
 export const MAX_GENERATIONS = 20;
 
 export interface VolumeCreatorOptions {
   ec2: EC2Client;
-  identity: InstanceIdentity;
   config: CloudConfig;
   logger: Logger;
   lookups: VolumeLookups;
@@ -27,19 +26,18 @@ export interface VolumeCreatorOptions {
 
 export class VolumeCreator {
   private readonly ec2: EC2Client;
-  private readonly me: InstanceIdentity;
   private readonly config: CloudConfig;
   private readonly logger: Logger;
   private readonly lookups: VolumeLookups;
 
   constructor(options: VolumeCreatorOptions) {
     this.ec2 = options.ec2;
-    this.me = options.identity;
     this.config = options.config;
     this.logger = options.logger;
     this.lookups = options.lookups;
   }
 
+  /** CreateVolume gets exactly what the spec says (zone, encryption and key included): defaults are the caller's. */
   async create(spec: CreateVolumeSpec, signal?: AbortSignal): Promise<CloudVolume> {
     const existing = this.lookups.listedRecentlyWithout(spec.name) ? undefined : await this.lookups.findByName(spec.name, signal);
     if (existing) return untilAvailable(this.lookups, this.config, existing, signal);
@@ -95,15 +93,14 @@ export class VolumeCreator {
   }
 
   private createInput(spec: CreateVolumeSpec, generation: number, token: string) {
-    const kmsKeyId = spec.kmsKeyId || this.config.kmsKeyId || undefined;
     return createVolumeInput({
-      availabilityZone: spec.availabilityZone || this.me.availabilityZone,
+      availabilityZone: spec.availabilityZone,
       sizeGiB: spec.sizeGiB,
       volumeType: spec.volumeType,
       iops: spec.iops,
       throughput: spec.throughput,
-      encrypted: spec.encrypted || kmsKeyId !== undefined,
-      kmsKeyId,
+      encrypted: spec.encrypted,
+      kmsKeyId: spec.kmsKeyId,
       snapshotId: spec.snapshotId,
       clientToken: token,
       tags: volumeTags(spec, this.config.tag, generation),

@@ -89,7 +89,6 @@ function configFor(endpoint: string, overrides: Partial<CloudConfig> = {}): Clou
     useLargeDeviceRange: false,
     tag: '',
     adoptRexray: false,
-    kmsKeyId: '',
     fsType: 'ext4',
     ...overrides,
   };

@@ -9,13 +9,14 @@ import type { CloudConfig } from '../../src/cloud/context';
 import { VolumeCreator, untilAvailable, waitAvailable } from '../../src/cloud/create';
 import { clientToken } from '../../src/cloud/create-input';
 import { VolumeLookups } from '../../src/cloud/lookups';
+import type { CreateVolumeSpec } from '../../src/cloud/types';
 import { BerthError, ValidationError } from '../../src/common/errors';
-import { ME, OTHER, berthTags, ec2Error, fakeEc2, spec, volume } from './cloud-fake-ec2';
+import { CONFIG, OTHER, berthTags, ec2Error, fakeEc2, spec, volume } from './cloud-fake-ec2';
 
 function setup(config: Partial<CloudConfig> = {}) {
   const fake = fakeEc2(config);
   const lookups = new VolumeLookups({ ec2: fake.ec2, config: fake.config, logger: fake.logger, batchWindowMs: 5 });
-  const creator = new VolumeCreator({ ec2: fake.ec2, identity: ME, config: fake.config, logger: fake.logger, lookups });
+  const creator = new VolumeCreator({ ec2: fake.ec2, config: fake.config, logger: fake.logger, lookups });
   return { ...fake, lookups, creator };
 }
 
@@ -163,13 +164,37 @@ describe('VolumeCreator.create', () => {
     expect(ctx.mock.commandCalls(CreateVolumeCommand)).toHaveLength(20);
   });
 
-  it('encrypts with the configured KMS key', async () => {
-    const ctx = setup({ kmsKeyId: 'alias/berth' });
-    acceptCreates(ctx, ['vol-enc']);
-    await ctx.creator.create(spec);
-    const input = ctx.mock.commandCalls(CreateVolumeCommand)[0].args[0].input;
+  /** The CreateVolume input sent for this spec. Defaults (EBS_KMSKEYID, this instance's zone) are the option parser's. */
+  async function sentFor(given: CreateVolumeSpec, config: Partial<CloudConfig> = {}) {
+    const ctx = setup(config);
+    acceptCreates(ctx, ['vol-new']);
+    await ctx.creator.create(given);
+    return ctx.mock.commandCalls(CreateVolumeCommand)[0].args[0].input;
+  }
+
+  it('encrypts with the spec\'s KMS key', async () => {
+    const input = await sentFor({ ...spec, encrypted: true, kmsKeyId: 'alias/berth' });
     expect(input.Encrypted).toBe(true);
     expect(input.KmsKeyId).toBe('alias/berth');
+  });
+
+  it('leaves a volume the spec says is unencrypted unencrypted, with no key (once EBS_KMSKEYID overrode this)', async () => {
+    // connectCloud is handed the daemon's whole Config, EBS_KMSKEYID included: the cloud reads no key from it.
+    const daemonConfig = { ...CONFIG, kmsKeyId: 'alias/berth' };
+    const input = await sentFor({ ...spec, encrypted: false }, daemonConfig);
+    expect(input.Encrypted).toBe(false);
+    expect(input).not.toHaveProperty('KmsKeyId');
+  });
+
+  it('encrypts without a key when the spec names none: EC2 uses the account\'s default key', async () => {
+    const input = await sentFor({ ...spec, encrypted: true });
+    expect(input.Encrypted).toBe(true);
+    expect(input).not.toHaveProperty('KmsKeyId');
+  });
+
+  it('creates in the spec\'s availability zone, whatever this instance\'s', async () => {
+    const input = await sentFor({ ...spec, availabilityZone: 'us-east-1c' });
+    expect(input.AvailabilityZone).toBe('us-east-1c');
   });
 
   it('fails clearly when the volume enters the error state', async () => {

@@ -30,7 +30,6 @@ export const CONFIG: CloudConfig = {
   useLargeDeviceRange: false,
   tag: '',
   adoptRexray: false,
-  kmsKeyId: '',
   fsType: 'ext4',
 };
 
