@@ -3,7 +3,7 @@
  * writes (volumeTagSpecifications), so berth lists them as its own.
  */
 import { CreateVolumeCommand, DeleteVolumeCommand, EC2Client } from '@aws-sdk/client-ec2';
-import { clientToken } from '../src/cloud/ebs';
+import { clientToken } from '../src/cloud/create-input';
 import { namespaceOf, volumeTagSpecifications } from '../src/cloud/tags';
 import type { CreateVolumeSpec } from '../src/cloud/types';
 import { TEST_ACCESS_KEY, TEST_SECRET_KEY, type LocalEc2 } from '../test/support/local-ec2';

@@ -56,6 +56,7 @@ export interface CloudVolume {
   crossAZ: CrossAZPolicy;
 }
 
+/** A volume to create, every default already decided (src/volumes/options.ts): the cloud sends it as it is. */
 export interface CreateVolumeSpec {
   name: string;
   sizeGiB: number;
@@ -63,6 +64,7 @@ export interface CreateVolumeSpec {
   iops?: number;
   throughput?: number;
   encrypted: boolean;
+  /** Only with encrypted; without it EC2 uses the account's default EBS key. */
   kmsKeyId?: string;
   availabilityZone: string;
   snapshotId?: string;

@@ -6,7 +6,8 @@ import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { PassThrough } from 'node:stream';
 import { buildEc2Client, proxyForUrl, type ClientConfig } from '../../src/cloud/client';
-import { EbsCloud, connectCloud, type CloudConfig } from '../../src/cloud/ebs';
+import type { CloudConfig } from '../../src/cloud/context';
+import { EbsCloud, connectCloud } from '../../src/cloud/ebs';
 import { BerthError } from '../../src/common/errors';
 import { createLogger } from '../../src/log';
 
@@ -88,7 +89,6 @@ function configFor(endpoint: string, overrides: Partial<CloudConfig> = {}): Clou
     useLargeDeviceRange: false,
     tag: '',
     adoptRexray: false,
-    kmsKeyId: '',
     fsType: 'ext4',
     ...overrides,
   };

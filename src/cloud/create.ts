@@ -1,0 +1,188 @@
+/**
+ * Creating a volume once per name, whichever hosts race to create it: ClientToken generations, adopting the
+ * volume another host made after a burned token, settling a race that left two volumes of one name, and waiting
+ * until the new volume is available. Also what ends a volume's life (delete) and its first mkfs (markFormatted).
+ */
+import { CreateVolumeCommand, DeleteTagsCommand, DeleteVolumeCommand, type EC2Client } from '@aws-sdk/client-ec2';
+import { BerthError, errorMessage } from '../common/errors';
+import { waitFor } from '../common/poll';
+import type { Logger } from '../log';
+import { statusWait, type CloudConfig } from './context';
+import { clientToken, createVolumeInput } from './create-input';
+import { hasErrorCode, mapEc2Error } from './errors';
+import type { VolumeLookups } from './lookups';
+import { TAGS, isGone, isRetired, nameFilters, namespaceOf, volumeTags } from './tags';
+import type { CloudVolume, CreateVolumeSpec } from './types';
+
+/** ClientToken generations tried per create before giving up (each burned token is one quick CreateVolume call). */
+export const MAX_GENERATIONS = 20;
+
+export interface VolumeCreatorOptions {
+  ec2: EC2Client;
+  config: CloudConfig;
+  logger: Logger;
+  lookups: VolumeLookups;
+}
+
+export class VolumeCreator {
+  private readonly ec2: EC2Client;
+  private readonly config: CloudConfig;
+  private readonly logger: Logger;
+  private readonly lookups: VolumeLookups;
+
+  constructor(options: VolumeCreatorOptions) {
+    this.ec2 = options.ec2;
+    this.config = options.config;
+    this.logger = options.logger;
+    this.lookups = options.lookups;
+  }
+
+  /** CreateVolume gets exactly what the spec says (zone, encryption and key included): defaults are the caller's. */
+  async create(spec: CreateVolumeSpec, signal?: AbortSignal): Promise<CloudVolume> {
+    const existing = this.lookups.listedRecentlyWithout(spec.name) ? undefined : await this.lookups.findByName(spec.name, signal);
+    if (existing) return untilAvailable(this.lookups, this.config, existing, signal);
+    const namespace = namespaceOf(this.config.tag);
+    for (let generation = 1; generation <= MAX_GENERATIONS; generation++) {
+      const token = clientToken(namespace, spec.name, generation);
+      let created: { VolumeId?: string; State?: string };
+      try {
+        created = await this.ec2.send(new CreateVolumeCommand(this.createInput(spec, generation, token)), { abortSignal: signal });
+      } catch (err) {
+        if (!hasErrorCode(err, 'IdempotentParameterMismatch')) throw mapEc2Error(err, `CreateVolume ${spec.name}`);
+        const winner = await this.adoptAfterBurnedToken(spec.name, generation, 'IdempotentParameterMismatch', signal);
+        if (winner) return winner;
+        continue;
+      }
+      const volumeId = created.VolumeId ?? '';
+      if (created.State === 'deleting' || created.State === 'deleted') {
+        const winner = await this.adoptAfterBurnedToken(spec.name, generation, `its token returned ${volumeId}, ${created.State}`, signal);
+        if (winner) return winner;
+        continue;
+      }
+      const { volume, sameName } = await this.waitCreated(spec.name, volumeId, signal);
+      if (isGone(volume) || isRetired(volume) || volume.name !== spec.name) {
+        const winner = await this.adoptAfterBurnedToken(spec.name, generation, `its token returned ${volumeId}, which is ${volume.state}${isRetired(volume) ? ' and retired' : ''}`, signal);
+        if (winner) return winner;
+        continue;
+      }
+      return this.settleRace(volume, sameName, signal);
+    }
+    throw new BerthError(
+      'cloud',
+      `cannot create volume ${spec.name}: the ClientTokens of its first ${MAX_GENERATIONS} generations are all held by earlier volumes ` +
+        'of that name (EC2 remembers a token for some time after its volume is deleted); try again later',
+    );
+  }
+
+  async delete(volumeId: string, signal?: AbortSignal): Promise<void> {
+    this.lookups.forgetRecent(volumeId);
+    try {
+      await this.ec2.send(new DeleteVolumeCommand({ VolumeId: volumeId }), { abortSignal: signal });
+    } catch (err) {
+      if (hasErrorCode(err, 'InvalidVolume.NotFound')) return;
+      throw mapEc2Error(err, `DeleteVolume ${volumeId}`);
+    }
+  }
+
+  async markFormatted(volumeId: string, signal?: AbortSignal): Promise<void> {
+    try {
+      await this.ec2.send(new DeleteTagsCommand({ Resources: [volumeId], Tags: [{ Key: TAGS.unformatted }] }), { abortSignal: signal });
+    } catch (err) {
+      throw mapEc2Error(err, `DeleteTags ${TAGS.unformatted} on ${volumeId}`);
+    }
+  }
+
+  private createInput(spec: CreateVolumeSpec, generation: number, token: string) {
+    return createVolumeInput({
+      availabilityZone: spec.availabilityZone,
+      sizeGiB: spec.sizeGiB,
+      volumeType: spec.volumeType,
+      iops: spec.iops,
+      throughput: spec.throughput,
+      encrypted: spec.encrypted,
+      kmsKeyId: spec.kmsKeyId,
+      snapshotId: spec.snapshotId,
+      clientToken: token,
+      tags: volumeTags(spec, this.config.tag, generation),
+    });
+  }
+
+  /** A token of this name is burned: another host may have created the volume meanwhile; adopt it if so. */
+  private async adoptAfterBurnedToken(name: string, generation: number, why: string, signal?: AbortSignal): Promise<CloudVolume | undefined> {
+    const found = await this.lookups.findByName(name, signal);
+    if (found) {
+      this.logger.info('volume created meanwhile by another host or call; using it', { name, volumeId: found.volumeId, generation, why });
+      return untilAvailable(this.lookups, this.config, found, signal);
+    }
+    this.logger.debug('ClientToken generation already used; trying the next', { name, generation, why });
+    return undefined;
+  }
+
+  /**
+   * Racing hosts whose tag lookups missed each other's new volume end with two volumes of one name. Both pick
+   * the oldest (as findByName does); the newer one, never attached nor formatted, is deleted again.
+   */
+  private async settleRace(mine: CloudVolume, sameName: CloudVolume[], signal?: AbortSignal): Promise<CloudVolume> {
+    const candidates = this.lookups.ownNamed(sameName, mine.name);
+    const winner = candidates.length > 0 ? this.lookups.pickOne(candidates, mine.name) : undefined;
+    if (!winner || winner.volumeId === mine.volumeId) return mine;
+    this.logger.warn('another volume of this name was created at the same time; using the older one', {
+      name: mine.name,
+      using: winner.volumeId,
+      deleting: mine.volumeId,
+    });
+    const fresh = await this.lookups.describe(mine.volumeId, signal);
+    if (fresh && fresh.state === 'available' && fresh.unformatted && fresh.attachments.length === 0) {
+      await this.delete(mine.volumeId, signal).catch((err: unknown) =>
+        this.logger.warn('could not delete the duplicate volume', { volumeId: mine.volumeId, error: errorMessage(err) }),
+      );
+    }
+    return untilAvailable(this.lookups, this.config, winner, signal);
+  }
+
+  /**
+   * Waits while a volume just created is `creating`, looking it up by its name: the answer that shows it
+   * available also shows any other volume of that name created at the same time (for settleRace). While the
+   * name lookup does not show it (tags seen late, or a token that returned a volume without those tags), its id
+   * is described too.
+   */
+  private waitCreated(name: string, volumeId: string, signal?: AbortSignal): Promise<{ volume: CloudVolume; sameName: CloudVolume[] }> {
+    return waitFor<{ volume: CloudVolume; sameName: CloudVolume[] }>(
+      async () => {
+        const sameName = await this.lookups.query(nameFilters(this.config.tag, name), signal);
+        const volume = sameName.find((candidate) => candidate.volumeId === volumeId) ?? (await this.lookups.describe(volumeId, signal));
+        if (!volume) return { done: false, state: 'not visible yet' };
+        if (volume.state === 'creating') return { done: false, state: 'creating' };
+        if (volume.state === 'error') throw createFailed(volumeId);
+        return { done: true, value: { volume, sameName } };
+      },
+      statusWait(this.config, `${volumeId} to become available`, this.config.statusTimeoutMs, signal),
+    );
+  }
+}
+
+/** Waits while the volume is `creating` (or not visible yet); resolves with the first other state seen. */
+export function waitAvailable(lookups: VolumeLookups, config: CloudConfig, volumeId: string, signal?: AbortSignal): Promise<CloudVolume> {
+  return waitFor<CloudVolume>(
+    async () => {
+      const volume = await lookups.describe(volumeId, signal);
+      if (!volume) return { done: false, state: 'not visible yet' };
+      if (volume.state === 'creating') return { done: false, state: 'creating' };
+      if (volume.state === 'error') throw createFailed(volumeId);
+      return { done: true, value: volume };
+    },
+    statusWait(config, `${volumeId} to become available`, config.statusTimeoutMs, signal),
+  );
+}
+
+/** The volume as it is once no longer `creating`: at once unless it still is. */
+export function untilAvailable(lookups: VolumeLookups, config: CloudConfig, volume: CloudVolume, signal?: AbortSignal): Promise<CloudVolume> {
+  return volume.state === 'creating' ? waitAvailable(lookups, config, volume.volumeId, signal) : Promise.resolve(volume);
+}
+
+function createFailed(volumeId: string): BerthError {
+  return new BerthError(
+    'cloud',
+    `volume ${volumeId} entered the error state while being created (an unusable KMS key or source snapshot can cause this)`,
+  );
+}

@@ -1,0 +1,202 @@
+/**
+ * Finding volumes: one by id (concurrent look-ups batched into one DescribeVolumes), by name, or the whole
+ * namespace (paginated); and what such answers may stand in for a moment later (the recent describe, the listing).
+ */
+import { DescribeVolumesCommand, type EC2Client, type Filter, type Volume } from '@aws-sdk/client-ec2';
+import { BerthError } from '../common/errors';
+import type { Logger } from '../log';
+import { liveAttachments } from './attachments';
+import { Batcher } from './batcher';
+import type { CloudConfig } from './context';
+import { hasErrorCode, mapEc2Error } from './errors';
+import {
+  belongsTo,
+  isGone,
+  nameFilters,
+  namespaceFilters,
+  namespaceOf,
+  oldestFirst,
+  rexrayNameFilters,
+  rexrayNamespaceFilters,
+  toCloudVolume,
+} from './tags';
+import type { CloudVolume } from './types';
+
+/**
+ * How long a describe() answer showing the volume unattached may serve as attach's first look: the volume
+ * service describes a volume just before attaching it. A stale answer is safe: EC2 refuses the AttachVolume.
+ */
+export const RECENT_DESCRIBE_MS = 1_000;
+/**
+ * How long a namespace listing that lacks a name may stand in for create's own lookup of that name: Docker asks
+ * Get (a listing when berth's cache is stale) just before Create. A name created elsewhere meanwhile is still
+ * caught: its ClientToken returns the same volume or a mismatch, and a duplicate is settled as in any race.
+ */
+export const LISTING_REUSE_MS = 2_000;
+const MAX_PAGES = 1_000;
+/** Past this many remembered answers, those older than RECENT_DESCRIBE_MS are dropped. */
+const RECENT_PRUNE_SIZE = 256;
+
+export interface VolumeLookupsOptions {
+  ec2: EC2Client;
+  config: Pick<CloudConfig, 'tag' | 'adoptRexray' | 'fsType'>;
+  logger: Logger;
+  /** How long describe() collects ids before one DescribeVolumes call. */
+  batchWindowMs?: number;
+}
+
+export class VolumeLookups {
+  private readonly ec2: EC2Client;
+  private readonly config: VolumeLookupsOptions['config'];
+  private readonly logger: Logger;
+  private readonly batcher: Batcher<string, Volume>;
+  private readonly recent = new Map<string, { volume: CloudVolume; at: number }>();
+  private lastListing: { names: Set<string>; at: number } | undefined;
+
+  constructor(options: VolumeLookupsOptions) {
+    this.ec2 = options.ec2;
+    this.config = options.config;
+    this.logger = options.logger;
+    this.batcher = new Batcher<string, Volume>({
+      windowMs: options.batchWindowMs,
+      fetchMany: async (volumeIds) => {
+        const out = await this.ec2.send(new DescribeVolumesCommand({ VolumeIds: volumeIds }));
+        return new Map((out.Volumes ?? []).map((volume) => [volume.VolumeId ?? '', volume]));
+      },
+      fetchOne: async (volumeId) => {
+        try {
+          const out = await this.ec2.send(new DescribeVolumesCommand({ VolumeIds: [volumeId] }));
+          return out.Volumes?.find((volume) => volume.VolumeId === volumeId);
+        } catch (err) {
+          if (hasErrorCode(err, 'InvalidVolume.NotFound', 'InvalidVolumeID.Malformed')) return undefined;
+          throw err;
+        }
+      },
+      splitOn: (err) => hasErrorCode(err, 'InvalidVolume.NotFound', 'InvalidVolumeID.Malformed', 'InvalidParameterValue'),
+    });
+  }
+
+  async findByName(name: string, signal?: AbortSignal): Promise<CloudVolume | undefined> {
+    const { tag, adoptRexray } = this.config;
+    const own = this.ownNamed(await this.query(nameFilters(tag, name), signal), name);
+    if (own.length > 0) return this.pickOne(own, name);
+    if (!adoptRexray) return undefined;
+    const rexray = (await this.query(rexrayNameFilters(tag, name), signal)).filter(
+      (volume) => volume.owner === 'rexray' && belongsTo(volume, tag, true) && volume.name === name,
+    );
+    return rexray.length > 0 ? this.pickOne(rexray, name) : undefined;
+  }
+
+  async listVolumes(signal?: AbortSignal): Promise<CloudVolume[]> {
+    const { tag, adoptRexray } = this.config;
+    const started = Date.now();
+    const found = (await this.query(namespaceFilters(tag), signal)).filter((volume) => volume.owner === 'berth' && belongsTo(volume, tag, false));
+    if (adoptRexray) {
+      const rexray = await this.query(rexrayNamespaceFilters(tag), signal);
+      found.push(...rexray.filter((volume) => volume.owner === 'rexray' && belongsTo(volume, tag, true)));
+    }
+    // One volume per name, the same one findByName picks: berth's before REX-Ray's, then the oldest.
+    const byName = new Map<string, CloudVolume>();
+    for (const volume of found.sort(oldestFirst)) {
+      const kept = byName.get(volume.name);
+      if (!kept || (kept.owner === 'rexray' && volume.owner === 'berth')) byName.set(volume.name, volume);
+    }
+    this.lastListing = { names: new Set(byName.keys()), at: started };
+    return [...byName.values()];
+  }
+
+  async describe(volumeId: string, signal?: AbortSignal): Promise<CloudVolume | undefined> {
+    let volume: Volume | undefined;
+    try {
+      volume = await this.batcher.load(volumeId, signal);
+    } catch (err) {
+      throw mapEc2Error(err, `DescribeVolumes ${volumeId}`);
+    }
+    const parsed = volume && this.parse(volume);
+    this.noteRecent(volumeId, parsed);
+    return parsed;
+  }
+
+  /** describe(), failing with `not-found` ("cannot <action> <id>: no such volume") when it is missing or gone. */
+  async requireVolume(volumeId: string, action: string, signal?: AbortSignal): Promise<CloudVolume> {
+    const volume = await this.describe(volumeId, signal);
+    if (!volume || isGone(volume)) throw new BerthError('not-found', `cannot ${action} ${volumeId}: no such volume`);
+    return volume;
+  }
+
+  /** Every volume matching the filters, page by page (DescribeVolumes, MaxResults 500), in no particular namespace. */
+  async query(filters: Filter[], signal?: AbortSignal): Promise<CloudVolume[]> {
+    const volumes: CloudVolume[] = [];
+    let nextToken: string | undefined;
+    for (let page = 0; page < MAX_PAGES; page++) {
+      let out;
+      try {
+        out = await this.ec2.send(new DescribeVolumesCommand({ Filters: filters, MaxResults: 500, NextToken: nextToken }), { abortSignal: signal });
+      } catch (err) {
+        throw mapEc2Error(err, `DescribeVolumes ${describeFilters(filters)}`);
+      }
+      volumes.push(...(out.Volumes ?? []).map((volume) => this.parse(volume)));
+      nextToken = out.NextToken;
+      if (!nextToken) break;
+    }
+    return volumes;
+  }
+
+  /** berth's own live volumes of this namespace carrying this name. */
+  ownNamed(volumes: CloudVolume[], name: string): CloudVolume[] {
+    return volumes.filter((volume) => volume.owner === 'berth' && belongsTo(volume, this.config.tag, false) && volume.name === name);
+  }
+
+  /** The oldest of volumes sharing one name (what every host picks), with a warning when there are several. */
+  pickOne(volumes: CloudVolume[], name: string): CloudVolume {
+    const sorted = [...volumes].sort(oldestFirst);
+    if (sorted.length > 1) {
+      this.logger.warn('several EBS volumes carry one volume name; using the oldest', {
+        name,
+        namespace: namespaceOf(this.config.tag),
+        using: sorted[0].volumeId,
+        others: sorted.slice(1).map((volume) => volume.volumeId),
+      });
+    }
+    return sorted[0];
+  }
+
+  /** True when a namespace listing under LISTING_REUSE_MS old found no volume of this name. */
+  listedRecentlyWithout(name: string): boolean {
+    const listing = this.lastListing;
+    return listing !== undefined && Date.now() - listing.at <= LISTING_REUSE_MS && !listing.names.has(name);
+  }
+
+  /** What describe() heard within RECENT_DESCRIBE_MS, if it showed the volume available and attached nowhere. */
+  recentlyUnattached(volumeId: string): CloudVolume | undefined {
+    const entry = this.recent.get(volumeId);
+    if (!entry || Date.now() - entry.at > RECENT_DESCRIBE_MS) return undefined;
+    const { volume } = entry;
+    return volume.state === 'available' && liveAttachments(volume).length === 0 ? volume : undefined;
+  }
+
+  /** Called before any call that changes the volume: what describe() heard of it no longer stands. */
+  forgetRecent(volumeId: string): void {
+    this.recent.delete(volumeId);
+  }
+
+  private parse(volume: Volume): CloudVolume {
+    return toCloudVolume(volume, { ebsTag: this.config.tag, defaultFsType: this.config.fsType });
+  }
+
+  private noteRecent(volumeId: string, volume: CloudVolume | undefined): void {
+    if (!volume) {
+      this.recent.delete(volumeId);
+      return;
+    }
+    const now = Date.now();
+    this.recent.set(volumeId, { volume, at: now });
+    if (this.recent.size > RECENT_PRUNE_SIZE) {
+      for (const [id, entry] of this.recent) if (now - entry.at > RECENT_DESCRIBE_MS) this.recent.delete(id);
+    }
+  }
+}
+
+function describeFilters(filters: Filter[]): string {
+  return filters.map((filter) => `${filter.Name}=${(filter.Values ?? []).join('|')}`).join(' ');
+}
