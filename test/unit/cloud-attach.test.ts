@@ -3,7 +3,7 @@ import { VolumeAttacher } from '../../src/cloud/attach';
 import type { CloudConfig } from '../../src/cloud/context';
 import { VolumeLookups } from '../../src/cloud/lookups';
 import type { BerthError } from '../../src/common/errors';
-import { ME, OTHER, berthTags, ec2Error, fakeEc2, volume } from './cloud-fake-ec2';
+import { ME, OTHER, berthTags, ec2Error, fakeEc2, volume } from '../support/fake-ec2';
 
 function setup(config: Partial<CloudConfig> = {}) {
   const fake = fakeEc2(config);

@@ -11,7 +11,7 @@ import { clientToken } from '../../src/cloud/create-input';
 import { VolumeLookups } from '../../src/cloud/lookups';
 import type { CreateVolumeSpec } from '../../src/cloud/types';
 import { BerthError, ValidationError } from '../../src/common/errors';
-import { CONFIG, OTHER, berthTags, ec2Error, fakeEc2, spec, volume } from './cloud-fake-ec2';
+import { CONFIG, OTHER, berthTags, ec2Error, fakeEc2, spec, volume } from '../support/fake-ec2';
 
 function setup(config: Partial<CloudConfig> = {}) {
   const fake = fakeEc2(config);

@@ -10,7 +10,7 @@ import {
 } from '@aws-sdk/client-ec2';
 import type { CloudConfig } from '../../src/cloud/context';
 import { EbsCloud } from '../../src/cloud/ebs';
-import { ME, berthTags, fakeEc2, spec, tagsOf, volume } from './cloud-fake-ec2';
+import { ME, berthTags, fakeEc2, spec, tagsOf, volume } from '../support/fake-ec2';
 
 function setup(config: Partial<CloudConfig> = {}, throttledCount?: () => number) {
   const fake = fakeEc2(config);

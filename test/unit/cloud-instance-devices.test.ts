@@ -2,7 +2,7 @@ import { DescribeInstancesCommand, EC2Client } from '@aws-sdk/client-ec2';
 import { mockClient } from 'aws-sdk-client-mock';
 import { INSTANCE_DEVICES_CACHE_MS, InstanceDevices } from '../../src/cloud/instance-devices';
 import { BerthError } from '../../src/common/errors';
-import { ME, ec2Error } from './cloud-fake-ec2';
+import { ME, ec2Error } from '../support/fake-ec2';
 
 function setup() {
   const ec2 = new EC2Client({ region: 'us-east-1', endpoint: 'http://127.0.0.1:1', credentials: { accessKeyId: 'AKIDTEST', secretAccessKey: 'test-secret' } });

@@ -2,7 +2,7 @@ import { DescribeVolumesCommand } from '@aws-sdk/client-ec2';
 import type { CloudConfig } from '../../src/cloud/context';
 import { LISTING_REUSE_MS, RECENT_DESCRIBE_MS, VolumeLookups } from '../../src/cloud/lookups';
 import { BerthError } from '../../src/common/errors';
-import { ME, berthTags, ec2Error, fakeEc2, volume } from './cloud-fake-ec2';
+import { ME, berthTags, ec2Error, fakeEc2, volume } from '../support/fake-ec2';
 
 function setup(config: Partial<CloudConfig> = {}) {
   const fake = fakeEc2(config);

@@ -12,7 +12,7 @@ import { moveToken } from '../../src/cloud/create-input';
 import { VolumeLookups } from '../../src/cloud/lookups';
 import { ZoneMover } from '../../src/cloud/zone-move';
 import type { BerthError } from '../../src/common/errors';
-import { berthTags, ec2Error, fakeEc2, tagsOf, volume } from './cloud-fake-ec2';
+import { berthTags, ec2Error, fakeEc2, tagsOf, volume } from '../support/fake-ec2';
 
 function setup(config: Partial<CloudConfig> = {}) {
   const fake = fakeEc2(config);
