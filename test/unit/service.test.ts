@@ -1,6 +1,8 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { setTimeout as realSleep } from 'node:timers/promises';
 import { silentLogger } from '../../src/log';
 import type { ServiceConfig } from '../../src/volumes/deps';
 import { VolumeService } from '../../src/volumes/service';
@@ -14,19 +16,26 @@ import { waitFor } from '../support/poll';
  */
 const useFakeClock = () => jest.useFakeTimers({ doNotFake: ['nextTick', 'setImmediate', 'queueMicrotask'] });
 
-/** Moves the fake clock on in small steps until `work` settles (real I/O may come between its timers). */
-async function advanceUntilSettled<T>(work: Promise<T>, stepMs = 50, limitMs = 60_000): Promise<T> {
+/**
+ * Runs the fake clock from timer to timer while `work` is under way; while no timer is due, the work is doing real
+ * I/O and is given real time instead. Resolves or rejects as `work` does.
+ */
+async function advanceUntilSettled<T>(work: Promise<T>, realLimitMs = 10_000): Promise<T> {
   let settled = false;
   work.then(
     () => (settled = true),
     () => (settled = true),
   );
-  for (let advanced = 0; !settled && advanced < limitMs; advanced += stepMs) await jest.advanceTimersByTimeAsync(stepMs);
+  const started = performance.now();
+  while (!settled && performance.now() - started < realLimitMs) {
+    if (jest.getTimerCount() > 0) await jest.advanceTimersToNextTimerAsync();
+    else await realSleep(1);
+  }
   return work;
 }
 
 /** After the clock moved: lets the service's real I/O finish, up to a bound, before the test asserts the outcome. */
-const settled = (condition: () => boolean) => waitFor('the service to settle', condition, { timeoutMs: 2000, intervalMs: 5 }).catch(() => undefined);
+const settledWhen = (condition: () => boolean) => waitFor('the service to settle', condition, { timeoutMs: 2000, intervalMs: 5 }).catch(() => undefined);
 
 describe('volume service', () => {
   let stateDir: string;
@@ -141,7 +150,7 @@ describe('volume service', () => {
     expect(host.mounts.has('/mnt/berth/orphaned')).toBe(false);
     expect(await second.path('orphaned')).toBeUndefined();
     await jest.advanceTimersByTimeAsync(1300); // the background detach
-    await settled(() => volume.attachments.length === 0);
+    await settledWhen(() => volume.attachments.length === 0);
     expect(volume.attachments).toEqual([]);
     await second.shutdown();
   });
@@ -195,7 +204,7 @@ describe('volume service', () => {
     await after.reconcile();
     expect(await after.path('rebooted')).toBeUndefined();
     await jest.advanceTimersByTimeAsync(1300);
-    await settled(() => volume.attachments.length === 0);
+    await settledWhen(() => volume.attachments.length === 0);
     expect(volume.attachments).toEqual([]);
     await after.shutdown();
   });
@@ -227,7 +236,7 @@ describe('volume service', () => {
     await volumes.unmount('copied', 'container');
     expect(host.mounts.has('/mnt/berth/copied')).toBe(true);
     await jest.advanceTimersByTimeAsync(600);
-    await settled(() => !host.mounts.has('/mnt/berth/copied') && volume.attachments.length === 0);
+    await settledWhen(() => !host.mounts.has('/mnt/berth/copied') && volume.attachments.length === 0);
     expect(host.mounts.has('/mnt/berth/copied')).toBe(false);
     expect(volume.attachments).toEqual([]);
     await volumes.shutdown();
@@ -437,7 +446,7 @@ describe('volume service when a detach fails', () => {
       expect(volume.attachments).toHaveLength(1);
       expect(fs.readFileSync(path.join(stateDir, 'pending-detaches.json'), 'utf8')).toContain(volume.volumeId);
       await jest.advanceTimersByTimeAsync(1500);
-      await settled(() => volume.attachments.length === 0);
+      await settledWhen(() => volume.attachments.length === 0);
       expect(volume.attachments).toEqual([]);
 
       await volumes.mount('sticky', 'b', never);
