@@ -40,6 +40,12 @@ export async function npmPackagesStep() {
   const startedAt = Date.now();
   const step = { title: 'Install the npm packages', command: ['npm', 'ci'], startedAt };
   if (npmPackagesCurrent()) return { ...step, text: 'up to date (node_modules matches package-lock.json)', seconds: (Date.now() - startedAt) / 1000 };
+  const modules = path.join(REPO, 'node_modules');
+  if (fs.existsSync(modules) && fs.lstatSync(modules).isSymbolicLink()) {
+    // npm ci empties node_modules through the link: another checkout's packages would vanish under it.
+    const text = `not reinstalled: node_modules is a link to another checkout's (${fs.readlinkSync(modules)}), used as it is`;
+    return { ...step, text, seconds: (Date.now() - startedAt) / 1000 };
+  }
   process.stdout.write('Installing the npm packages the demo runs on (npm ci)...\n');
   const { code, output } = await npmCi();
   const seconds = (Date.now() - startedAt) / 1000;
