@@ -1,5 +1,6 @@
 /** The local EC2 endpoint's call log (`/_berth/calls`): what berth asked EC2, counted where EC2 would count it. */
 import type { LocalEc2 } from '../test/support/local-ec2';
+import { waitFor } from '../test/support/poll';
 
 export interface EndpointCall {
   seq: number;
@@ -52,11 +53,9 @@ export function formatCounts(counts: ActionCounts): string {
  * release delay, and the detach then belongs to the operation that ended the use.
  */
 export async function untilDetached(ec2: LocalEc2, name: string, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
+  const detached = async () => {
     const { volumes } = (await ec2.admin('GET', 'state')) as { volumes: Array<{ tags: Record<string, string>; attachment?: unknown }> };
-    if (!volumes.some((volume) => volume.tags['berth:name'] === name && volume.attachment)) return;
-    if (Date.now() > deadline) throw new Error(`${name} still attached after ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
+    return !volumes.some((volume) => volume.tags['berth:name'] === name && volume.attachment);
+  };
+  await waitFor(`${name} to be detached`, detached, { timeoutMs, intervalMs: 100 });
 }

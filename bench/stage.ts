@@ -7,8 +7,11 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { buildPluginDir, installPlugin, pluginLog, type BuiltPlugin } from '../test/e2e/plugin-harness';
-import { importBusyboxImage, mountsUnder, runCommand, startDockerd, type Dockerd } from '../test/support/dockerd';
+import { runCommand } from '../test/support/commands';
+import { importBusyboxImage, startDockerd, type Dockerd } from '../test/support/dockerd';
 import { startLocalEc2, TEST_ACCESS_KEY, TEST_SECRET_KEY, type LocalEc2 } from '../test/support/local-ec2';
+import { mountsUnder } from '../test/support/mounts';
+import { waitFor } from '../test/support/poll';
 import { PluginClient } from './plugin-client';
 
 export const IMAGE = 'berth-bench/busybox:latest';
@@ -147,14 +150,15 @@ export async function startPlugin(cleanup: Cleanup, dockerd: Dockerd, built: Bui
  * Not List: a List would start berth's keep-warm refreshes and spoil the cold `docker volume ls` of item 4.
  */
 export async function waitReady(client: PluginClient, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const answer = await client.call('VolumeDriver.Get', { Name: 'bench-ready-probe' }).catch((err: Error) => ({ body: { Err: err.message } }));
-    const err = String(answer.body.Err ?? '');
-    if (!/not ready|ECONNREFUSED|ENOENT/.test(err)) return;
-    if (Date.now() > deadline) throw new Error(`berth not ready after ${timeoutMs} ms: ${err}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
+  let err = '';
+  const ready = async () => {
+    const answer = await client.call('VolumeDriver.Get', { Name: 'bench-ready-probe' }).catch((failure: Error) => ({ body: { Err: failure.message } }));
+    err = String(answer.body.Err ?? '');
+    return !/not ready|ECONNREFUSED|ENOENT/.test(err);
+  };
+  await waitFor('berth to be ready', ready, { timeoutMs, intervalMs: 20 }).catch((failure: Error) => {
+    throw new Error(`${failure.message}: ${err}`);
+  });
 }
 
 /**

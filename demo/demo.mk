@@ -5,6 +5,8 @@
 #   make demo-clean  removes everything `make demo` made
 #
 # The demo's own steps (npm ci, build, plugin build) are timed in its transcript, so it does not depend on `build`.
+# demo/demo.mjs and demo/clean.mjs are plain JavaScript: they install the npm packages when needed, then run the
+# TypeScript (demo/main.ts, demo/clean.ts, sharing test/support) through test/support/run-ts.cjs.
 
 .PHONY: demo demo-clean
 

@@ -3,6 +3,7 @@ import type { BenchContext } from '../context';
 import { countCalls, untilDetached, type ActionCounts } from '../endpoint-calls';
 import { IMAGE } from '../stage';
 import { msSince, round } from '../stats';
+import { sleep } from '../../test/support/poll';
 
 export interface CallsPerOperation {
   /** docker volume create (Get, Create, Get). */
@@ -49,7 +50,7 @@ export interface ListCalls {
  */
 export async function benchListCalls(ctx: BenchContext, listCacheMs: number): Promise<ListCalls> {
   const { dockerd, endpoint } = ctx;
-  await new Promise((resolve) => setTimeout(resolve, listCacheMs + 1000));
+  await sleep(listCacheMs + 1000); // berth's listing expires
   const ls = async () => {
     const start = process.hrtime.bigint();
     const out = await dockerd.dockerOk(['volume', 'ls', '--quiet'], { timeoutMs: 180_000 });

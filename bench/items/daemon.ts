@@ -9,7 +9,9 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import zlib from 'node:zlib';
-import { CLI, stopChild, TEST_ACCESS_KEY, TEST_SECRET_KEY } from '../../test/support/local-ec2';
+import { CLI, TEST_ACCESS_KEY, TEST_SECRET_KEY } from '../../test/support/local-ec2';
+import { sleep, waitFor } from '../../test/support/poll';
+import { stopChild } from '../../test/support/processes';
 import type { Endpoint } from '../stage';
 import { PluginClient } from '../plugin-client';
 import { rssMiB, waitReady } from '../stage';
@@ -70,16 +72,15 @@ async function startOnce(variant: StartupVariant, endpoint: Endpoint): Promise<{
   });
   const client = new PluginClient(socket);
   try {
-    const deadline = Date.now() + 20_000;
-    while (!(await connects(socket))) {
+    const listening = async () => {
       if (child.exitCode !== null) throw new Error(`${variant.name}: daemon exited with ${child.exitCode}`);
-      if (Date.now() > deadline) throw new Error(`${variant.name}: no socket within 20 s`);
-      await new Promise((resolve) => setTimeout(resolve, 2));
-    }
+      return connects(socket);
+    };
+    await waitFor(`${variant.name}: the socket to accept`, listening, { timeoutMs: 20_000, intervalMs: 2 });
     const listeningMs = msSince(start);
     await waitReady(client, 20_000);
     const readyMs = msSince(start);
-    await new Promise((resolve) => setTimeout(resolve, 500));
+    await sleep(500); // resident memory is read half a second after the start (see the header)
     return { listeningMs, readyMs, rss: rssMiB(child.pid!) };
   } finally {
     client.close();

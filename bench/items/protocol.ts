@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
-import { stopChild } from '../../test/support/local-ec2';
+import { stopChild } from '../../test/support/processes';
 import type { BenchContext } from '../context';
 import { PluginClient } from '../plugin-client';
 import type { Cleanup } from '../stage';

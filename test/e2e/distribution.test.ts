@@ -5,7 +5,8 @@
  */
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import { missingDocker, missingRegistry, runCommand, startDockerd, startRegistry, type Dockerd, type Registry } from '../support/dockerd';
+import { runCommand } from '../support/commands';
+import { missingDocker, missingRegistry, startDockerd, startRegistry, type Dockerd, type Registry } from '../support/dockerd';
 import { startLocalEc2, TEST_ACCESS_KEY, TEST_SECRET_KEY, type LocalEc2 } from '../support/local-ec2';
 import { describeWhen, missingRootAndLoop } from '../support/privileges';
 import { buildPluginDir, pluginLog, removePlugin, REPO } from './plugin-harness';

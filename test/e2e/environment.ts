@@ -5,9 +5,11 @@
  */
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { importBusyboxImage, startDockerd, type CommandOutput, type Dockerd, type PrivateDockerd } from '../support/dockerd';
+import type { CommandOutput } from '../support/commands';
+import { importBusyboxImage, startDockerd, type Dockerd, type PrivateDockerd } from '../support/dockerd';
 import { startLocalEc2, TEST_ACCESS_KEY, TEST_SECRET_KEY, type EndpointInstance, type LocalEc2 } from '../support/local-ec2';
+import { waitFor } from '../support/poll';
+import { processesInCgroup } from '../support/processes';
 import { pluginLog } from './plugin-harness';
 
 export const PLUGIN = 'berth/ebs:latest';
@@ -141,13 +143,11 @@ export async function lastWritten(dockerd: Dockerd, container: string, file: str
 /** Waits (bounded) until the writer container appended past what it had written: it is still writing. */
 export async function expectStillWriting(dockerd: Dockerd, container: string, file: string, timeoutMs = 10_000): Promise<number> {
   const before = await lastWritten(dockerd, container, file);
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    await sleep(300);
-    const now = await lastWritten(dockerd, container, file);
-    if (now > before) return now;
-    if (Date.now() > deadline) throw new Error(`container ${container} stopped writing ${file}: still at ${now} after ${timeoutMs} ms`);
-  }
+  let now = before;
+  const wroteMore = async () => ((now = await lastWritten(dockerd, container, file)) > before ? now : undefined);
+  return waitFor(`container ${container} to write on past line ${before} of ${file}`, wroteMore, { timeoutMs, intervalMs: 300 }).catch((err: Error) => {
+    throw new Error(`container ${container} stopped writing ${file}: still at ${now} (${err.message})`);
+  });
 }
 
 /** Every line must be the previous plus one: nothing written was lost or torn. */
@@ -158,27 +158,7 @@ export function expectUnbrokenCount(text: string, atLeast: number): void {
   expect(numbers.length).toBeGreaterThanOrEqual(atLeast);
 }
 
-/** Waits (bounded) until check() is true. */
-export async function waitFor(what: string, check: () => Promise<boolean> | boolean, timeoutMs = 30_000, stepMs = 200): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(stepMs);
-  }
-}
-
 /** Pids of the plugin's daemon (node running /berth/cli.js) inside the plugin's cgroup, named by its id. */
 export function pluginDaemonPids(pluginId: string): number[] {
-  const pids: number[] = [];
-  for (const entry of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const cmdline = fs.readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
-      if (!cmdline.includes('/berth/cli.js')) continue;
-      if (fs.readFileSync(`/proc/${entry}/cgroup`, 'utf8').includes(pluginId)) pids.push(Number(entry));
-    } catch {
-      // exited meanwhile
-    }
-  }
-  return pids;
+  return processesInCgroup(pluginId, '/berth/cli.js');
 }

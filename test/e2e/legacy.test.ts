@@ -8,20 +8,19 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { missingDocker, mountsUnder, runCommand } from '../support/dockerd';
+import { runCommandOk } from '../support/commands';
+import { missingDocker } from '../support/dockerd';
 import { CLI } from '../support/local-ec2';
+import { mountsUnder } from '../support/mounts';
+import { waitFor } from '../support/poll';
 import { describeWhen, missingRootAndLoop } from '../support/privileges';
-import { cleanUp, endpointVolumesTagged, IMAGE, setupTeardown, startSetup, waitFor, type E2eSetup } from './environment';
+import { cleanUp, endpointVolumesTagged, IMAGE, setupTeardown, startSetup, type E2eSetup } from './environment';
 import { removeAllContainers } from './plugin-harness';
 import { printTimings, timedScenarios } from './timings';
 
 const scenario = timedScenarios(__filename);
 
-async function must(command: string, args: string[]): Promise<string> {
-  const out = await runCommand(command, args, { timeoutMs: 60_000 });
-  if (out.code !== 0) throw new Error(`${command} ${args.join(' ')}: exit ${out.code}: ${out.stderr}${out.stdout}`);
-  return out.stdout;
-}
+const must = (command: string, args: string[]) => runCommandOk(command, args, { timeoutMs: 60_000 });
 
 describeWhen(missingDocker() ?? missingRootAndLoop(), 'legacy plugin: berth serve on the host', () => {
   const name = `bt-legacy-${crypto.randomBytes(3).toString('hex')}`;
@@ -103,7 +102,7 @@ describeWhen(missingDocker() ?? missingRootAndLoop(), 'legacy plugin: berth serv
     daemon.stdout!.setEncoding('utf8').on('data', (chunk: string) => output.push(chunk));
     daemon.stderr!.setEncoding('utf8').on('data', (chunk: string) => output.push(chunk));
     exited = new Promise((resolve) => daemon!.once('exit', (code) => resolve(code)));
-    await waitFor('berth to listen on its socket', () => fs.existsSync(socket), 30_000, 100);
+    await waitFor('berth to listen on its socket', () => fs.existsSync(socket), { timeoutMs: 30_000, intervalMs: 100 });
 
     await ok(['volume', 'create', '--driver', name, '-o', 'size=1', 'lv']);
     expect((await ok(['volume', 'ls', '--format', '{{.Driver}} {{.Name}}'])).trim().split('\n')).toContain(`${name} lv`);
@@ -118,7 +117,7 @@ describeWhen(missingDocker() ?? missingRootAndLoop(), 'legacy plugin: berth serv
     const released = async () =>
       mountsUnder([mountRoot]).filter((point) => point !== mountRoot).length === 0 &&
       (await endpointVolumesTagged(setup!.ec2, 'berth:namespace', name)).every((volume) => !volume.attachment);
-    await waitFor('lv and lv2 to be released', released, 15_000);
+    await waitFor('lv and lv2 to be released', released, { timeoutMs: 15_000 });
     const [ebs] = await endpointVolumesTagged(setup!.ec2, 'Name', `${name}/lv`);
     expect(ebs.tags).toEqual(expect.objectContaining({ 'berth:namespace': name, 'berth:name': 'lv' }));
     expect(ebs.attachment).toBeUndefined();

@@ -6,7 +6,9 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { missingDocker, missingRegistry, mountsUnder, startRegistry, type Registry } from '../support/dockerd';
+import { missingDocker, missingRegistry, startRegistry, type Registry } from '../support/dockerd';
+import { mountsUnder } from '../support/mounts';
+import { sleep, waitFor } from '../support/poll';
 import { describeWhen, missingRootAndLoop } from '../support/privileges';
 import {
   cleanUp,
@@ -20,7 +22,6 @@ import {
   pluginDaemonPids,
   setupTeardown,
   startSetup,
-  waitFor,
   writerScript,
   type E2eSetup,
 } from './environment';
@@ -57,8 +58,8 @@ describeWhen(missingDocker() ?? missingRegistry() ?? missingRootAndLoop(), 'plug
 
   /** Once its last user is gone a volume leaves the mount table and EC2 shows it detached. */
   const expectReleased = async (volume: string) => {
-    await waitFor(`${volume} to leave the mount table`, () => !mountedHere(volume), 15_000);
-    await waitFor(`${volume} to be detached`, async () => !(await endpointVolumesTagged(setup!.ec2, 'berth:name', volume))[0]?.attachment, 15_000);
+    await waitFor(`${volume} to leave the mount table`, () => !mountedHere(volume), { timeoutMs: 15_000 });
+    await waitFor(`${volume} to be detached`, async () => !(await endpointVolumesTagged(setup!.ec2, 'berth:name', volume))[0]?.attachment, { timeoutMs: 15_000 });
   };
   /** Every number the writer appended is in the file, in order, read by a fresh container. */
   const expectAllWritten = async (volume: string, atLeast: number) => {
@@ -93,11 +94,11 @@ describeWhen(missingDocker() ?? missingRegistry() ?? missingRootAndLoop(), 'plug
     expect(pid).toBeGreaterThan(0);
 
     process.kill(pid, 'SIGKILL');
-    await waitFor('Docker to start the plugin again', () => pluginDaemonPids(plugin!.id).some((other) => other !== pid), 30_000);
+    await waitFor('Docker to start the plugin again', () => pluginDaemonPids(plugin!.id).some((other) => other !== pid), { timeoutMs: 30_000 });
     expect(await enabled()).toBe(true);
     await stillWriting('killed-writer');
     // The restarted berth checks who still holds the volume (unmounting its side for a moment): wait for it.
-    await waitFor('the volume mounted under the propagated mount again', () => mountedHere('killed'), 10_000).catch((err: Error) => {
+    await waitFor('the volume mounted under the propagated mount again', () => mountedHere('killed'), { timeoutMs: 10_000 }).catch((err: Error) => {
       throw new Error(`${err.message}\n${pluginLog(setup!.dockerd, plugin!.id)}`);
     });
 
@@ -152,7 +153,7 @@ describeWhen(missingDocker() ?? missingRegistry() ?? missingRootAndLoop(), 'plug
     process.stderr.write(`e2e lifecycle: dockerd restart with the plugin enabled and a volume in use ${restartMs} ms\n`);
     expect(await enabled()).toBe(true);
     expect((await ok(['volume', 'ls', '--format', '{{.Driver}} {{.Name}}'])).trim().split('\n')).toContain(`${PLUGIN} restarted`);
-    await waitFor('the container to run again', async () => (await ok(['inspect', '--format', '{{.State.Running}}', 'restarted-writer'])).trim() === 'true', 60_000);
+    await waitFor('the container to run again', async () => (await ok(['inspect', '--format', '{{.State.Running}}', 'restarted-writer'])).trim() === 'true', { timeoutMs: 60_000 });
     const after = await stillWriting('restarted-writer');
     expect(after).toBeGreaterThan(before);
 
@@ -231,7 +232,7 @@ describeWhen(missingDocker() ?? missingRegistry() ?? missingRootAndLoop(), 'plug
         while (Date.now() < deadline) {
           const [ebs] = await endpointVolumesTagged(setup!.ec2, 'berth:name', 'live');
           expect(ebs.attachment?.status).toBe('attached');
-          await new Promise((resolve) => setTimeout(resolve, 250));
+          await sleep(250);
         }
         await visitor;
         await stillWriting('live-writer');

@@ -14,10 +14,13 @@ import {
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { missingDocker, missingRegistry, mountsUnder, runCommand, startRegistry, type Registry } from '../support/dockerd';
+import { runCommandOk } from '../support/commands';
+import { missingDocker, missingRegistry, startRegistry, type Registry } from '../support/dockerd';
 import { TEST_ACCESS_KEY, TEST_SECRET_KEY } from '../support/local-ec2';
+import { mountsUnder } from '../support/mounts';
+import { waitFor } from '../support/poll';
 import { describeWhen, missingRootAndLoop } from '../support/privileges';
-import { cleanUp, dockerOk, endpointVolumes, IMAGE, setupTeardown, startSetup, waitFor, type E2eSetup } from './environment';
+import { cleanUp, dockerOk, endpointVolumes, IMAGE, setupTeardown, startSetup, type E2eSetup } from './environment';
 import { buildPluginDir, pushPlugin, removeAllContainers, removePlugin } from './plugin-harness';
 import { printTimings, timedScenarios } from './timings';
 
@@ -25,11 +28,7 @@ const scenario = timedScenarios(__filename);
 const ALIAS = 'rexray/ebs:latest';
 const OLD_FILE = 'written by rexray/ebs before the migration\n';
 
-async function must(command: string, args: string[]): Promise<string> {
-  const out = await runCommand(command, args, { timeoutMs: 60_000 });
-  if (out.code !== 0) throw new Error(`${command} ${args.join(' ')}: exit ${out.code}: ${out.stderr}${out.stdout}`);
-  return out.stdout;
-}
+const must = (command: string, args: string[]) => runCommandOk(command, args, { timeoutMs: 60_000 });
 
 describeWhen(missingDocker() ?? missingRegistry() ?? missingRootAndLoop(), 'migration from rexray/ebs', () => {
   let setup: (E2eSetup & { devdir: string }) | undefined;
@@ -62,10 +61,10 @@ describeWhen(missingDocker() ?? missingRegistry() ?? missingRootAndLoop(), 'migr
         }),
       );
       const id = created.VolumeId!;
-      await waitFor('the volume to be available', async () => (await describe(id)).State === 'available', 30_000);
+      await waitFor('the volume to be available', async () => (await describe(id)).State === 'available', { timeoutMs: 30_000 });
       await ec2.send(new AttachVolumeCommand({ VolumeId: id, InstanceId: instance.id, Device: '/dev/xvdf' }));
       const link = path.join(instance.devdir, 'xvdf');
-      await waitFor('the volume to be attached', async () => (await describe(id)).Attachments?.[0]?.State === 'attached' && fs.existsSync(link), 30_000);
+      await waitFor('the volume to be attached', async () => (await describe(id)).Attachments?.[0]?.State === 'attached' && fs.existsSync(link), { timeoutMs: 30_000 });
 
       // REX-Ray's own steps: mkfs.ext4 on a device with no filesystem, mount, data/ with mode 0700.
       await must('mkfs.ext4', ['-q', '-F', link]);
@@ -78,7 +77,7 @@ describeWhen(missingDocker() ?? missingRegistry() ?? missingRootAndLoop(), 'migr
         await must('umount', [rexrayMount]);
       }
       await ec2.send(new DetachVolumeCommand({ VolumeId: id }));
-      await waitFor('the volume to be detached', async () => (await describe(id)).State === 'available', 30_000);
+      await waitFor('the volume to be detached', async () => (await describe(id)).State === 'available', { timeoutMs: 30_000 });
       return id;
     } finally {
       ec2.destroy();
@@ -135,7 +134,7 @@ describeWhen(missingDocker() ?? missingRegistry() ?? missingRootAndLoop(), 'migr
     expect(await run(['-v', 'oldvol:/data', IMAGE, 'cat', '/data/hello.txt', '/data/new.txt'])).toBe(`${OLD_FILE}written by berth\n`);
 
     // berth served it as it is: never formatted, no berth tag added, released after use (within the release delay).
-    await waitFor('oldvol to be detached', async () => !(await endpointVolumes(setup!.ec2)).find((volume) => volume.id === oldVolumeId)?.attachment, 15_000);
+    await waitFor('oldvol to be detached', async () => !(await endpointVolumes(setup!.ec2)).find((volume) => volume.id === oldVolumeId)?.attachment, { timeoutMs: 15_000 });
     let [ebs] = (await endpointVolumes(setup!.ec2)).filter((volume) => volume.id === oldVolumeId);
     expect(ebs.tags).toEqual({ Name: 'oldvol' });
     expect(ebs.attachment).toBeUndefined();

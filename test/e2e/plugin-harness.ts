@@ -1,7 +1,8 @@
 /** Builds the managed plugin directory and installs it into a private dockerd, the way `make plugin enable` does. */
 import fs from 'node:fs';
 import path from 'node:path';
-import { runCommand, type Dockerd } from '../support/dockerd';
+import { runCommand } from '../support/commands';
+import type { Dockerd } from '../support/dockerd';
 
 export const REPO = path.resolve(__dirname, '../..');
 export const PLUGIN_DIR = path.join(REPO, 'build/plugin');

@@ -6,7 +6,9 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { missingDocker, mountsUnder } from '../support/dockerd';
+import { missingDocker } from '../support/dockerd';
+import { mountsUnder } from '../support/mounts';
+import { waitFor } from '../support/poll';
 import { describeWhen, missingRootAndLoop } from '../support/privileges';
 import {
   callsSince,
@@ -22,7 +24,6 @@ import {
   PLUGIN,
   setupTeardown,
   startSetup,
-  waitFor,
   writerScript,
   type E2eSetup,
 } from './environment';
@@ -149,8 +150,8 @@ describeWhen(missingDocker() ?? missingRootAndLoop(), 'managed plugin in a priva
     } finally {
       await stop('mt-writer');
     }
-    await waitFor('the volume to leave the mount table', () => !mountedHere('mt'), 10_000);
-    await waitFor('the volume to be detached', async () => !(await endpointVolumesTagged(setup!.ec2, 'berth:name', 'mt'))[0].attachment, 10_000);
+    await waitFor('the volume to leave the mount table', () => !mountedHere('mt'), { timeoutMs: 10_000 });
+    await waitFor('the volume to be detached', async () => !(await endpointVolumesTagged(setup!.ec2, 'berth:name', 'mt'))[0].attachment, { timeoutMs: 10_000 });
     expect((await inspect('mt')).Status).toEqual(expect.objectContaining({ state: 'available', attachedTo: '' }));
     await remove('mt-writer');
     await ok(['volume', 'rm', 'mt']);
@@ -174,7 +175,7 @@ describeWhen(missingDocker() ?? missingRootAndLoop(), 'managed plugin in a priva
     } finally {
       await stop('shared-a', 'shared-b');
     }
-    await waitFor('the volume to leave the mount table', () => !mountedHere('shared'), 10_000);
+    await waitFor('the volume to leave the mount table', () => !mountedHere('shared'), { timeoutMs: 10_000 });
     const read = await run(['-v', 'shared:/data', IMAGE, 'sh', '-c', 'cat /data/after-b-stopped; echo ---; cat /data/a']);
     const [marker, lines] = read.split('---\n');
     expect(marker).toBe('still-here\n');
@@ -230,7 +231,7 @@ describeWhen(missingDocker() ?? missingRootAndLoop(), 'managed plugin in a priva
     const write = await run(['-v', 'implicit:/data', '--volume-driver', 'berth/ebs', IMAGE, 'sh', '-c', 'echo made-by-run > /data/f && grep " /data " /proc/mounts']);
     expect(write).toMatch(/ \/data ext4 /);
     // Released within the release delay after the container's short use.
-    await waitFor('implicit to be released', async () => (await inspect('implicit')).Status.state === 'available', 15_000);
+    await waitFor('implicit to be released', async () => (await inspect('implicit')).Status.state === 'available', { timeoutMs: 15_000 });
     const volume = await inspect('implicit');
     expect(volume.Driver).toBe(PLUGIN);
     expect(volume.Scope).toBe('global');
@@ -248,7 +249,7 @@ describeWhen(missingDocker() ?? missingRootAndLoop(), 'managed plugin in a priva
 
     expect((await listed()).filter((line) => /^\S+ [0-9a-f]{64}$/.test(line))).toEqual([]);
     expect((await callsSince(setup!.ec2, since, 'CreateVolume')).map((call) => call.result)).toEqual(['ok']);
-    await waitFor('the EBS volume to be deleted', async () => (await callsSince(setup!.ec2, since, 'DeleteVolume')).length > 0, 10_000);
+    await waitFor('the EBS volume to be deleted', async () => (await callsSince(setup!.ec2, since, 'DeleteVolume')).length > 0, { timeoutMs: 10_000 });
     const deletes = await callsSince(setup!.ec2, since, 'DeleteVolume');
     expect(deletes.map((call) => call.result)).toEqual(['ok']);
     expect(before.has(deletes[0].volumeId!)).toBe(false);

@@ -10,6 +10,7 @@ import path from 'node:path';
 import { startDaemon, type RunningDaemon } from '../support/daemon';
 import { startLocalEc2, TEST_ACCESS_KEY, TEST_SECRET_KEY, type LocalEc2 } from '../support/local-ec2';
 import { isMounted, unmountAllUnder } from '../support/mounts';
+import { waitFor } from '../support/poll';
 import { describeAsRoot } from '../support/privileges';
 
 type Daemon = RunningDaemon & { root: string };
@@ -32,13 +33,6 @@ function holdLikeAContainer(d: Daemon, dataPath: string): string {
   return target;
 }
 
-async function waitUntil(check: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
 
 describeAsRoot('berth daemon against the local EC2 endpoint', () => {
   let endpoint: LocalEc2;
@@ -89,7 +83,7 @@ describeAsRoot('berth daemon against the local EC2 endpoint', () => {
   afterAll(async () => {
     for (const d of daemons) await d.stop().catch(() => undefined);
     for (const d of daemons) {
-      unmountAllUnder(d.root);
+      await unmountAllUnder(d.root);
       fs.rmSync(d.root, { recursive: true, force: true });
     }
     ec2?.destroy();
@@ -251,7 +245,7 @@ describeAsRoot('berth daemon against the local EC2 endpoint', () => {
     const restarted = await startDaemon({ ec2: endpoint.ec2, instance: instanceA(), dirs: { root: d.root } });
     daemons.push(restarted);
     expect(isMounted(path.dirname(mountpoint))).toBe(false);
-    await waitUntil(async () => (await describe(volumeId)).Attachments?.length === 0, 10_000, `${volumeId} detached`);
+    await waitFor(`${volumeId} detached`, async () => (await describe(volumeId)).Attachments?.length === 0, { timeoutMs: 10_000, intervalMs: 100 });
     const b = await daemon(instanceB());
     await ok(b, 'VolumeDriver.Mount', { Name: 'orphan', ID: 'next-task' });
     await ok(b, 'VolumeDriver.Unmount', { Name: 'orphan', ID: 'next-task' });
@@ -270,7 +264,7 @@ describeAsRoot('berth daemon against the local EC2 endpoint', () => {
     expect(actions.filter((action) => action === 'DetachVolume')).toHaveLength(0);
     writeDurably(path.join(mountpoint, 'written'), 'once');
     await ok(d, 'VolumeDriver.Unmount', { Name: 'copyup', ID: 'c' });
-    await waitUntil(async () => (await describe(volumeId)).Attachments?.length === 0, 20_000, `${volumeId} detached after the delay`);
+    await waitFor(`${volumeId} detached after the delay`, async () => (await describe(volumeId)).Attachments?.length === 0, { timeoutMs: 20_000, intervalMs: 100 });
     expect(isMounted(path.dirname(mountpoint))).toBe(false);
   });
 

@@ -18,7 +18,8 @@ import {
 } from '@aws-sdk/client-ec2';
 import { describeAsRoot } from '../support/privileges';
 import type { LocalEc2 } from '../../src/localec2/server';
-import { Workspace, blockDeviceSize, ec2Client, ec2Error, instanceId, loopDevicesOf, waitFor } from './localec2-support';
+import { Workspace, blockDeviceSize, ec2Client, ec2Error, instanceId, loopDevicesOf } from './localec2-support';
+import { waitFor } from '../support/poll';
 
 const XVD = instanceId(0x11);
 const NITRO = instanceId(0x12);
@@ -186,7 +187,7 @@ describeAsRoot('local-ec2: attachments and devices', () => {
     await waitFor('the mount in the other namespace', () => new Promise<boolean | undefined>((resolve) => {
       holder.stdout.once('data', (data: Buffer) => resolve(data.toString().includes('mounted') || undefined));
       setTimeout(() => resolve(undefined), 2000);
-    }), 5000);
+    }), { timeoutMs: 5000, intervalMs: 50 });
     const seenFromHere = path.join(`/proc/${holder.pid}/root`, mountPoint);
     fs.writeFileSync(path.join(seenFromHere, 'before'), 'ok');
     expect(fs.readFileSync('/proc/self/mountinfo', 'utf8')).not.toContain(mountPoint);
@@ -197,8 +198,8 @@ describeAsRoot('local-ec2: attachments and devices', () => {
     expect(() => fs.writeFileSync(path.join(seenFromHere, 'after'), 'lost')).toThrow(/EIO|input\/output/i);
 
     holder.kill('SIGKILL');
-    await waitFor('the old host to exit', () => (holder.exitCode !== null || holder.signalCode !== null ? true : undefined));
-    await waitFor('the loop device to be released', () => (loopDevicesOf(dataDir).includes(loop) ? undefined : true));
+    await waitFor('the old host to exit', () => (holder.exitCode !== null || holder.signalCode !== null ? true : undefined), { timeoutMs: 10_000, intervalMs: 50 });
+    await waitFor('the loop device to be released', () => (loopDevicesOf(dataDir).includes(loop) ? undefined : true), { timeoutMs: 10_000, intervalMs: 50 });
   });
 
   it('a plain detach of a mounted device stays busy until it is unmounted', async () => {
@@ -213,7 +214,7 @@ describeAsRoot('local-ec2: attachments and devices', () => {
     expect((await volumeOf(volumeId)).State).toBe('in-use');
     fs.writeFileSync(path.join(mountPoint, 'still-works'), 'yes');
     workspace.unmount(mountPoint);
-    await waitFor('the detach to finish', async () => ((await attachmentState()) === 'none' ? true : undefined), 5000);
+    await waitFor('the detach to finish', async () => ((await attachmentState()) === 'none' ? true : undefined), { timeoutMs: 5000, intervalMs: 50 });
     expect(fs.existsSync(link)).toBe(false);
   });
 
@@ -242,11 +243,11 @@ describeAsRoot('local-ec2: attachments and devices', () => {
       const link = path.join(slow.instances[0].devdir, 'xvdf');
       expect(await state()).toBe('attaching');
       expect(fs.existsSync(link)).toBe(false);
-      await waitFor('attached', async () => ((await state()) === 'attached' ? true : undefined), 3000);
+      await waitFor('attached', async () => ((await state()) === 'attached' ? true : undefined), { timeoutMs: 3000, intervalMs: 50 });
       expect(fs.statSync(link).isBlockDevice()).toBe(true);
       await client.send(new DetachVolumeCommand({ VolumeId }));
       expect(await state()).toBe('detaching');
-      await waitFor('detached', async () => ((await state()) === 'none' ? true : undefined), 3000);
+      await waitFor('detached', async () => ((await state()) === 'none' ? true : undefined), { timeoutMs: 3000, intervalMs: 50 });
       expect(fs.existsSync(link)).toBe(false);
     } finally {
       client.destroy();

@@ -13,7 +13,8 @@ import { AttachVolumeCommand, CreateVolumeCommand, DescribeVolumesCommand, type 
 import { buildSync } from 'esbuild';
 import { describeAsRoot } from '../support/privileges';
 import { cleanupLocalEc2 } from '../../src/localec2/cleanup';
-import { TEST_KEY, Workspace, ec2Client, instanceId, loopDevicesOf, waitFor } from './localec2-support';
+import { TEST_KEY, Workspace, ec2Client, instanceId, loopDevicesOf } from './localec2-support';
+import { waitFor } from '../support/poll';
 
 const XVD = instanceId(0x41);
 const NITRO = instanceId(0x42);
@@ -185,7 +186,7 @@ describeAsRoot('local-ec2: restarts, cleanup and the command', () => {
     const ec2 = client(started.ec2);
     const { VolumeId } = await ec2.send(new CreateVolumeCommand({ AvailabilityZone: 'us-east-1b', Size: 1 }));
     await ec2.send(new AttachVolumeCommand({ VolumeId, InstanceId: XVD, Device: '/dev/xvdf' }));
-    await waitFor('attached', async () => ((await attachmentState(ec2, VolumeId!)) === 'attached' ? true : undefined), 3000);
+    await waitFor('attached', async () => ((await attachmentState(ec2, VolumeId!)) === 'attached' ? true : undefined), { timeoutMs: 3000, intervalMs: 50 });
     const link = path.join(started.instances[0].devdir, 'xvdf');
     expect(fs.statSync(link).isBlockDevice()).toBe(true);
 

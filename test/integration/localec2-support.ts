@@ -9,6 +9,7 @@ import path from 'node:path';
 import { EC2Client } from '@aws-sdk/client-ec2';
 import { cleanupLocalEc2 } from '../../src/localec2/cleanup';
 import { type LocalEc2, type LocalEc2Options, startLocalEc2 } from '../../src/localec2/server';
+import { loopDevicesUnder } from '../support/loop-devices';
 
 export const TEST_KEY = { accessKeyId: 'AKIDLOCALEC2TEST', secretAccessKey: 'local-ec2-test-secret-key' };
 export const REGION = 'us-east-1';
@@ -85,32 +86,11 @@ export class Workspace {
 
 /** Loop devices bound to files under the data dir. */
 export function loopDevicesOf(dataDir: string): string[] {
-  const real = fs.realpathSync(dataDir);
-  const devices: string[] = [];
-  for (const name of fs.readdirSync('/sys/block')) {
-    if (!name.startsWith('loop')) continue;
-    try {
-      const backing = fs.readFileSync(`/sys/block/${name}/loop/backing_file`, 'utf8').trim();
-      if (backing.startsWith(`${real}/`)) devices.push(`/dev/${name}`);
-    } catch {
-      // unbound
-    }
-  }
-  return devices;
+  return loopDevicesUnder(dataDir).map(({ device }) => device);
 }
 
 export function blockDeviceSize(device: string): number {
   return Number(execFileSync('blockdev', ['--getsize64', device], { encoding: 'utf8' }).trim());
-}
-
-export async function waitFor<T>(what: string, probe: () => Promise<T | undefined> | T | undefined, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined && value !== false) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
 }
 
 export async function adminJson<T>(ec2Url: string, route: string, body?: unknown): Promise<T> {

@@ -23,7 +23,8 @@ import {
 import { SignatureV4 } from '@smithy/signature-v4';
 import { describeAsRoot } from '../support/privileges';
 import { type LocalEc2 } from '../../src/localec2/server';
-import { REGION, TEST_KEY, Workspace, ec2Client, ec2Error, instanceId, waitFor } from './localec2-support';
+import { REGION, TEST_KEY, Workspace, ec2Client, ec2Error, instanceId } from './localec2-support';
+import { waitFor } from '../support/poll';
 
 const ZONE = 'us-east-1a';
 const GiB = 1024 ** 3;
@@ -322,7 +323,7 @@ describeAsRoot('local-ec2: volumes, tags, modifications and snapshots', () => {
       const volume = await client.send(new CreateVolumeCommand({ AvailabilityZone: slow.instances[0].az, Size: 1 }));
       const state = async () => (await client.send(new DescribeVolumesCommand({ VolumeIds: [volume.VolumeId!] }))).Volumes![0].State;
       expect(await state()).toBe('creating');
-      await waitFor('available', async () => ((await state()) === 'available' ? true : undefined), 3000);
+      await waitFor('available', async () => ((await state()) === 'available' ? true : undefined), { timeoutMs: 3000, intervalMs: 50 });
     } finally {
       client.destroy();
       await slow.close();

@@ -3,7 +3,9 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { CLI, stopChild, TEST_ACCESS_KEY, TEST_SECRET_KEY, type EndpointInstance } from './local-ec2';
+import { CLI, TEST_ACCESS_KEY, TEST_SECRET_KEY, type EndpointInstance } from './local-ec2';
+import { waitFor } from './poll';
+import { stopChild } from './processes';
 import { callPlugin, type PluginReply } from './socket-client';
 
 export interface RunningDaemon {
@@ -55,9 +57,12 @@ export async function startDaemon({ ec2, instance, env = {}, dirs, keys = true, 
   const logs: string[] = [];
   child.stdout!.on('data', (chunk) => logs.push(String(chunk)));
   child.stderr!.on('data', (chunk) => logs.push(String(chunk)));
-  await waitFor(() => fs.existsSync(socket), 10_000, () => `daemon did not listen: ${logs.join('')}`);
+  const withLogs = (err: Error) => {
+    throw new Error(`${err.message}: ${logs.join('')}`);
+  };
+  await waitFor('the daemon to listen', () => fs.existsSync(socket), { timeoutMs: 10_000, intervalMs: 25 }).catch(withLogs);
   const call = (method: string, body: object = {}) => callPlugin(socket, method, body);
-  if (waitReady) await waitFor(() => /"message":"ready"/.test(logs.join('')), 20_000, () => `daemon not ready: ${logs.join('')}`);
+  if (waitReady) await waitFor('the daemon to be ready', () => /"message":"ready"/.test(logs.join('')), { timeoutMs: 20_000, intervalMs: 25 }).catch(withLogs);
   return {
     root,
     socket,
@@ -74,13 +79,4 @@ export async function startDaemon({ ec2, instance, env = {}, dirs, keys = true, 
       fs.rmSync(socket, { force: true });
     },
   };
-}
-
-export async function waitFor(check: () => boolean | Promise<boolean>, timeoutMs: number, message: () => string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await check()) return;
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-  throw new Error(message());
 }

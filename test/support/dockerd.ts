@@ -14,58 +14,14 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import http from 'node:http';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-
-export interface CommandOutput {
-  stdout: string;
-  stderr: string;
-  /** Exit code; null when the command was killed (see timedOut). */
-  code: number | null;
-  timedOut: boolean;
-}
-
-export interface RunOptions {
-  /** SIGKILL the command after this long. Default 60 s. */
-  timeoutMs?: number;
-  /** Written to the command's standard input (then closed). */
-  input?: Buffer | string;
-  env?: NodeJS.ProcessEnv;
-}
-
-/** Runs a command (argument array, no shell), bounded in time; never rejects for a non-zero exit. */
-export function runCommand(command: string, args: string[], options: RunOptions = {}): Promise<CommandOutput> {
-  const timeoutMs = options.timeoutMs ?? 60_000;
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { env: options.env ?? process.env, stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    let timedOut = false;
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-    const timer = setTimeout(() => {
-      timedOut = true;
-      child.kill('SIGKILL');
-    }, timeoutMs);
-    child.on('error', (err) => {
-      clearTimeout(timer);
-      reject(new Error(`${command}: cannot start: ${err.message}`));
-    });
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ stdout, stderr, code: timedOut ? null : code, timedOut });
-    });
-    child.stdin.on('error', () => undefined); // the command may exit without reading its input
-    child.stdin.end(options.input ?? '');
-  });
-}
-
-function describe(command: string, args: string[], out: CommandOutput): string {
-  const status = out.timedOut ? 'timed out' : `exited ${out.code}`;
-  return `${command} ${args.join(' ')}: ${status}\n${out.stderr.trim() || out.stdout.trim()}`;
-}
+import { removeCgroup } from './cgroups';
+import { findExecutable, runCommand, runCommandForBytes, runCommandOk, type CommandOutput, type RunOptions } from './commands';
+import { unmountAllUnder } from './mounts';
+import { waitFor } from './poll';
+import { descendantsOf, exited, killAndWait, processesMentioning, stopChild } from './processes';
+import { freeLoopbackPort, pingUnixSocket } from './sockets';
 
 /** Why a private dockerd cannot run here, or undefined when it can. */
 export function missingDocker(): string | undefined {
@@ -80,20 +36,6 @@ export function missingDocker(): string | undefined {
 /** Why a private registry cannot run here, or undefined when it can. */
 export function missingRegistry(): string | undefined {
   return findExecutable('docker-registry') ? undefined : 'docker-registry (Debian package docker-registry) is not installed';
-}
-
-function findExecutable(command: string): string | undefined {
-  const dirs = [...(process.env.PATH ?? '').split(':'), '/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin'];
-  for (const dir of dirs.filter(Boolean)) {
-    const candidate = path.join(dir, command);
-    try {
-      fs.accessSync(candidate, fs.constants.X_OK);
-      return candidate;
-    } catch {
-      // not here
-    }
-  }
-  return undefined;
 }
 
 /** Where dockerd 20.10 puts managed plugins' sockets, whatever its exec root: <here>/<plugin id>/<socket>. */
@@ -150,130 +92,6 @@ export interface PrivateDockerd extends Dockerd {
   restart(): Promise<number>;
 }
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-/** True when a Docker daemon answers /_ping on this socket. */
-export function ping(socketPath: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const request = http.get({ socketPath, path: '/_ping', timeout: 1000 }, (response) => {
-      response.resume();
-      resolve(response.statusCode === 200);
-    });
-    request.on('timeout', () => request.destroy());
-    request.on('error', () => resolve(false));
-  });
-}
-
-export function exited(child: ChildProcess): boolean {
-  return child.exitCode !== null || child.signalCode !== null;
-}
-
-export function waitForExit(child: ChildProcess, ms: number): Promise<boolean> {
-  if (exited(child)) return Promise.resolve(true);
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => resolve(false), ms);
-    child.once('exit', () => {
-      clearTimeout(timer);
-      resolve(true);
-    });
-  });
-}
-
-/** Mount points under any of the prefixes, deepest first (from /proc/self/mountinfo). */
-export function mountsUnder(prefixes: string[]): string[] {
-  const decode = (text: string) => text.replace(/\\([0-7]{3})/g, (_, octal: string) => String.fromCharCode(parseInt(octal, 8)));
-  const points = fs
-    .readFileSync('/proc/self/mountinfo', 'utf8')
-    .split('\n')
-    .filter(Boolean)
-    .map((line) => decode(line.split(' ')[4]))
-    .filter((point) => prefixes.some((prefix) => point === prefix || point.startsWith(`${prefix}/`)));
-  return [...new Set(points)].sort((a, b) => b.length - a.length);
-}
-
-/** Mount points of cgroup hierarchies (v1 controllers and/or the v2 tree). */
-export function cgroupMounts(): string[] {
-  return fs
-    .readFileSync('/proc/self/mountinfo', 'utf8')
-    .split('\n')
-    .filter(Boolean)
-    .map((line) => {
-      const [before, after] = line.split(' - ');
-      return { point: before.split(' ')[4], type: (after ?? '').split(' ')[0] };
-    })
-    .filter(({ type }) => type === 'cgroup' || type === 'cgroup2')
-    .map(({ point }) => point);
-}
-
-/** Removes a cgroup directory and its (empty) children, deepest first. Cgroups still holding tasks stay. */
-function removeCgroupTree(dir: string): void {
-  let entries: fs.Dirent[];
-  try {
-    entries = fs.readdirSync(dir, { withFileTypes: true });
-  } catch {
-    return;
-  }
-  for (const entry of entries) if (entry.isDirectory()) removeCgroupTree(path.join(dir, entry.name));
-  try {
-    fs.rmdirSync(dir);
-  } catch {
-    // still in use
-  }
-}
-
-/** Pids whose command line mentions `needle` (e.g. containerd shims of our exec root). */
-function processesMentioning(needle: string): number[] {
-  const pids: number[] = [];
-  for (const entry of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
-    try {
-      if (fs.readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes(needle)) pids.push(Number(entry));
-    } catch {
-      // exited meanwhile
-    }
-  }
-  return pids;
-}
-
-/** All descendants of the given pids (children first found through /proc/<pid>/stat). */
-function descendants(roots: number[]): number[] {
-  const parentOf = new Map<number, number>();
-  for (const entry of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = fs.readFileSync(`/proc/${entry}/stat`, 'utf8');
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      parentOf.set(Number(entry), Number(fields[1]));
-    } catch {
-      // exited meanwhile
-    }
-  }
-  const found = new Set<number>();
-  let grew = true;
-  while (grew) {
-    grew = false;
-    for (const [pid, parent] of parentOf) {
-      if (!found.has(pid) && (roots.includes(parent) || found.has(parent))) {
-        found.add(pid);
-        grew = true;
-      }
-    }
-  }
-  return [...found];
-}
-
-function killAll(pids: number[]): void {
-  for (const pid of pids) {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      // already gone
-    }
-  }
-}
-
 /**
  * Starts a private dockerd and waits until `docker info` answers.
  * Names: /run/bt-<id> (exec root), /run/bt-<id>.sock, /run/bt-<id>.pid, and a temp dir for config, data and logs.
@@ -328,14 +146,7 @@ export async function startDockerd(options: StartOptions = {}): Promise<PrivateD
   let stopped = false;
 
   /** SIGTERM; dockerd stops its containers and plugins first (a plugin gets SIGTERM, then SIGKILL after 10 s). */
-  const terminate = async () => {
-    if (exited(child)) return;
-    child.kill('SIGTERM');
-    if (!(await waitForExit(child, 30_000))) {
-      child.kill('SIGKILL');
-      await waitForExit(child, 10_000);
-    }
-  };
+  const terminate = () => stopChild(child, 30_000);
 
   const stop = async () => {
     if (stopped) return;
@@ -344,15 +155,9 @@ export async function startDockerd(options: StartOptions = {}): Promise<PrivateD
     await terminate();
     // After a SIGKILL, containerd shims (and what they run) outlive dockerd: they all name our exec root.
     const shims = processesMentioning(`${execRoot}/`);
-    killAll([...descendants(shims), ...shims]);
-    if (shims.length > 0) await sleep(200);
+    await killAndWait([...descendantsOf(shims), ...shims]);
 
-    const leftovers = () => mountsUnder([dataRoot, execRoot]);
-    for (const point of leftovers()) {
-      const out = await runCommand('umount', [point], { timeoutMs: 30_000 });
-      if (out.code !== 0) await runCommand('umount', ['-l', point], { timeoutMs: 30_000 });
-    }
-    const remaining = leftovers();
+    const remaining = await unmountAllUnder([dataRoot, execRoot]);
     if (remaining.length > 0) {
       // Never delete through a mount point: it may be a volume or a bind of a host directory.
       throw new Error(`private dockerd ${id}: still mounted, directories kept: ${remaining.join(', ')}`);
@@ -360,10 +165,7 @@ export async function startDockerd(options: StartOptions = {}): Promise<PrivateD
     for (const target of [execRoot, socket, pidFile, base]) fs.rmSync(target, { recursive: true, force: true });
     // A plugin killed with its daemon leaves its socket directory and cgroups (named by plugin id) behind.
     for (const pluginId of pluginIds) fs.rmSync(path.join(PLUGIN_SOCKET_ROOT, pluginId), { recursive: true, force: true });
-    for (const hierarchy of cgroupMounts()) {
-      removeCgroupTree(path.join(hierarchy, `bt-${id}`));
-      for (const pluginId of pluginIds) removeCgroupTree(path.join(hierarchy, pluginId));
-    }
+    for (const name of [`bt-${id}`, ...pluginIds]) removeCgroup(name);
     for (const dir of [...SHARED_HOST_DIRS].reverse()) {
       if (preexisting.has(dir)) continue;
       try {
@@ -376,14 +178,13 @@ export async function startDockerd(options: StartOptions = {}): Promise<PrivateD
 
   const startTimeoutMs = options.startTimeoutMs ?? 60_000;
   const waitUntilAnswering = async (since: number) => {
-    const deadline = since + startTimeoutMs;
-    while (!(await ping(socket))) {
+    const answering = async () => {
+      if (await pingUnixSocket(socket, '/_ping', 1000)) return true;
       if (exited(child)) throw new Error(`dockerd exited with ${child.exitCode ?? child.signalCode} before answering`);
-      if (Date.now() > deadline) throw new Error(`dockerd did not answer within ${startTimeoutMs} ms`);
-      await sleep(100);
-    }
-    const info = await docker(['info', '--format', '{{.ServerVersion}} {{.Driver}}'], { timeoutMs: 30_000 });
-    if (info.code !== 0) throw new Error(describe('docker', ['info'], info));
+      return false;
+    };
+    await waitFor('dockerd to answer', answering, { timeoutMs: since + startTimeoutMs - Date.now(), intervalMs: 100 });
+    await runCommandOk('docker', ['info', '--format', '{{.ServerVersion}} {{.Driver}}'], { timeoutMs: 30_000, env });
   };
   const failed = (err: unknown) => {
     const tail = fs.existsSync(logFile) ? fs.readFileSync(logFile, 'utf8').split('\n').slice(-20).join('\n') : '';
@@ -409,11 +210,7 @@ export async function startDockerd(options: StartOptions = {}): Promise<PrivateD
     startMs,
     env,
     docker,
-    async dockerOk(dockerArgs, runOptions) {
-      const out = await docker(dockerArgs, runOptions);
-      if (out.code !== 0) throw new Error(describe('docker', dockerArgs, out));
-      return out.stdout;
-    },
+    dockerOk: (dockerArgs, runOptions = {}) => runCommandOk('docker', dockerArgs, { ...runOptions, env }),
     log: () => (fs.existsSync(logFile) ? fs.readFileSync(logFile, 'utf8') : ''),
     async restart() {
       if (stopped) throw new Error(`private dockerd ${id} was stopped`);
@@ -444,14 +241,13 @@ export async function importBusyboxImage(dockerd: Dockerd, tag = 'berth-test/bus
     fs.chmodSync(path.join(staging, 'tmp'), 0o1777);
     fs.copyFileSync(busybox, path.join(staging, 'bin/busybox'));
     fs.chmodSync(path.join(staging, 'bin/busybox'), 0o755);
-    const list = await runCommand(busybox, ['--list'], { timeoutMs: 10_000 });
-    if (list.code !== 0) throw new Error(describe('busybox', ['--list'], list));
-    for (const applet of list.stdout.split('\n').map((name) => name.trim())) {
+    const applets = await runCommandOk(busybox, ['--list'], { timeoutMs: 10_000 });
+    for (const applet of applets.split('\n').map((name) => name.trim())) {
       if (applet && applet !== 'busybox' && /^[a-z0-9_.[-]+$/.test(applet)) fs.symlinkSync('busybox', path.join(staging, 'bin', applet));
     }
     fs.writeFileSync(path.join(staging, 'etc/passwd'), 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n');
     fs.writeFileSync(path.join(staging, 'etc/group'), 'root:x:0:\nnogroup:x:65534:\n');
-    const tar = await runCommandBuffer('tar', ['-C', staging, '-c', '.']);
+    const tar = await runCommandForBytes('tar', ['-C', staging, '-c', '.']);
     await dockerd.dockerOk(['import', '--change', 'CMD ["/bin/sh"]', '-', tag], { input: tar, timeoutMs: 120_000 });
     return tag;
   } finally {
@@ -459,42 +255,10 @@ export async function importBusyboxImage(dockerd: Dockerd, tag = 'berth-test/bus
   }
 }
 
-/** Runs a command and returns its standard output as bytes (tar archives). */
-function runCommandBuffer(command: string, args: string[], timeoutMs = 60_000): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    const chunks: Buffer[] = [];
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => chunks.push(chunk));
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.on('error', (err) => {
-      clearTimeout(timer);
-      reject(err);
-    });
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      if (code === 0) resolve(Buffer.concat(chunks));
-      else reject(new Error(`${command} ${args.join(' ')}: exited ${code}: ${stderr.trim()}`));
-    });
-  });
-}
-
 export interface Registry {
   /** host:port, e.g. 127.0.0.1:40123 (dockerd allows plain HTTP to loopback registries). */
   readonly address: string;
   stop(): Promise<void>;
-}
-
-function freeLoopbackPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 /**
@@ -518,25 +282,19 @@ export async function startRegistry(startTimeoutMs = 30_000): Promise<Registry> 
   const child = spawn(registry, ['serve', path.join(base, 'config.yml')], { stdio: ['ignore', logFd, logFd] });
   fs.closeSync(logFd);
   const stop = async () => {
-    if (!exited(child)) {
-      child.kill('SIGTERM');
-      if (!(await waitForExit(child, 10_000))) {
-        child.kill('SIGKILL');
-        await waitForExit(child, 5_000);
-      }
-    }
+    await stopChild(child, 10_000);
     fs.rmSync(base, { recursive: true, force: true });
   };
-  const deadline = Date.now() + startTimeoutMs;
-  for (;;) {
-    const ok = await fetch(`http://127.0.0.1:${port}/v2/`).then((response) => response.ok, () => false);
-    if (ok) break;
-    if (exited(child) || Date.now() > deadline) {
-      const log = fs.readFileSync(path.join(base, 'registry.log'), 'utf8');
-      await stop();
-      throw new Error(`docker-registry did not answer on 127.0.0.1:${port}: ${log.slice(-2000)}`);
-    }
-    await sleep(100);
+  const answering = async () => {
+    if (exited(child)) throw new Error(`exited with ${child.exitCode ?? child.signalCode}`);
+    return fetch(`http://127.0.0.1:${port}/v2/`).then((response) => response.ok, () => false);
+  };
+  try {
+    await waitFor(`docker-registry to answer on 127.0.0.1:${port}`, answering, { timeoutMs: startTimeoutMs, intervalMs: 100 });
+  } catch (err) {
+    const log = fs.readFileSync(path.join(base, 'registry.log'), 'utf8');
+    await stop();
+    throw new Error(`docker-registry did not answer on 127.0.0.1:${port}: ${(err as Error).message}: ${log.slice(-2000)}`);
   }
   return { address: `127.0.0.1:${port}`, stop };
 }

@@ -1,9 +1,11 @@
 /** Runs berth's local EC2 endpoint as a child process, the way the demo and users run it. */
-import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
+import { runCommandOk } from './commands';
+import { stopChild } from './processes';
 
 export const CLI = path.resolve(__dirname, '../../dist/cli.js');
 export const TEST_ACCESS_KEY = 'AKIDBERTHTEST0000001';
@@ -44,7 +46,7 @@ export async function startLocalEc2(instanceSpecs: string[] = [''], extraArgs: s
     stop,
     async destroy() {
       await stop();
-      execFileSync(process.execPath, [CLI, 'local-ec2', 'cleanup', '--data-dir', dataDir], { stdio: 'ignore', timeout: 60_000 });
+      await runCommandOk(process.execPath, [CLI, 'local-ec2', 'cleanup', '--data-dir', dataDir], { timeoutMs: 60_000 });
       fs.rmSync(dataDir, { recursive: true, force: true });
     },
     async admin(method, route, body) {
@@ -73,13 +75,4 @@ function firstLine(child: ChildProcess, output: string[]): Promise<string> {
       if (!resolved) reject(new Error(`local-ec2 exited with ${code}: ${output.join('')}`));
     });
   });
-}
-
-export async function stopChild(child: ChildProcess, graceMs = 5000): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
-  await exited;
-  clearTimeout(timer);
 }

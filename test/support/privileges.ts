@@ -3,22 +3,13 @@
  * and CI is not set, and then they say so loudly.
  */
 import fs from 'node:fs';
-import { execFileSync } from 'node:child_process';
-
-function hasCommand(command: string): boolean {
-  try {
-    execFileSync('sh', ['-c', `command -v ${command}`], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
+import { findExecutable } from './commands';
 
 export function missingRootAndLoop(): string | undefined {
   if (process.getuid?.() !== 0) return 'not running as root';
   if (!fs.existsSync('/dev/loop-control')) return 'no /dev/loop-control';
   for (const command of ['losetup', 'mkfs.ext4', 'mkfs.xfs', 'blkid', 'mount', 'xfs_io']) {
-    if (!hasCommand(command)) return `${command} is not installed`;
+    if (!findExecutable(command)) return `${command} is not installed`;
   }
   return undefined;
 }

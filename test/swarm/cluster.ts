@@ -17,12 +17,12 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { importBusyboxImage, startRegistry, type Registry } from '../support/dockerd';
 import { TEST_ACCESS_KEY, TEST_SECRET_KEY } from '../support/local-ec2';
+import { loopDevicesUnder } from '../support/loop-devices';
+import { waitFor } from '../support/poll';
 import { buildPluginDir, PLUGIN_DIR, REPO } from '../e2e/plugin-harness';
 import { SwarmEndpoint, type SimulatedInstance } from './endpoint';
 import { SwarmNetwork } from './network';
 import { SwarmNode } from './node';
-import { listLoopDevicesUnder } from './loops';
-import { sleep } from './processes';
 import { relayUnixToTcp, type Relay } from './relay';
 import { OWNER_FILE, recordRegistry, RUN_PREFIX, sweepAbandonedRuns } from './sweep';
 
@@ -216,15 +216,17 @@ export class Swarm {
     return repaired;
   }
 
-  /** Starts a node's killed dockerd again, waits for its plugin, and repairs what Docker's restore may have lost. */
+  /**
+   * Starts a node's killed dockerd again, waits until it has finished restoring (its plugin and containers: it logs
+   * "Daemon has completed initialization") with the plugin enabled, and repairs what Docker's restore may have lost.
+   */
   async restartDockerd(node: SwarmNode): Promise<void> {
+    const initialized = () => node.log().split('Daemon has completed initialization').length - 1;
+    const before = initialized();
     await node.startDockerd();
-    const deadline = Date.now() + 60_000;
-    while ((await node.docker(['plugin', 'inspect', '--format', '{{.Enabled}}', PLUGIN])).stdout.trim() !== 'true') {
-      if (Date.now() > deadline) throw new Error(`${node.id}: plugin not enabled again within 60 s of dockerd's restart`);
-      await sleep(200);
-    }
-    await sleep(3000); // dockerd's plugin restore settles
+    await waitFor(`${node.id}: dockerd to complete its initialization after the restart`, () => initialized() > before, { timeoutMs: 60_000 });
+    const enabled = async () => (await node.docker(['plugin', 'inspect', '--format', '{{.Enabled}}', PLUGIN])).stdout.trim() === 'true';
+    await waitFor(`${node.id}: the plugin enabled again after dockerd's restart`, enabled, { timeoutMs: 60_000 });
     await this.repairLostPropagation();
   }
 
@@ -264,8 +266,8 @@ export class Swarm {
     await attempt('network', () => this.network.destroy());
     await attempt('relay', async () => this.relay?.close());
     await attempt('registry', async () => this.registry?.stop());
-    const loops = await listLoopDevicesUnder(this.endpoint.dataDir);
-    if (loops.length > 0) problems.push(`loop devices left: ${loops.join(', ')}`);
+    const loops = loopDevicesUnder(this.endpoint.dataDir);
+    if (loops.length > 0) problems.push(`loop devices left: ${loops.map(({ device, backingFile }) => `${device} (${backingFile})`).join(', ')}`);
     fs.rmSync(this.deviceRoot, { recursive: true, force: true });
     if (!problems.some((problem) => problem.includes('files kept'))) fs.rmSync(this.baseDir, { recursive: true, force: true });
     if (problems.length > 0) throw new Error(`swarm teardown:\n${problems.join('\n')}`);
@@ -309,14 +311,9 @@ export class Swarm {
       await manager.dockerOk(['node', 'update', '--label-add', `berth.az=${this.instances[offset].az}`, node.id]);
     }
     // Swarm places a task only on nodes whose reported plugins include the volume driver.
-    const deadline = Date.now() + 60_000;
     for (const node of this.nodes) {
-      for (;;) {
-        const plugins = await manager.dockerOk(['node', 'inspect', '--format', '{{json .Description.Engine.Plugins}}', node.id]);
-        if (plugins.includes(PLUGIN_REF)) break;
-        if (Date.now() > deadline) throw new Error(`${node.id} does not report ${PLUGIN_REF} to the manager: ${plugins}`);
-        await sleep(500);
-      }
+      const reported = async () => (await manager.dockerOk(['node', 'inspect', '--format', '{{json .Description.Engine.Plugins}}', node.id])).includes(PLUGIN_REF);
+      await waitFor(`${node.id} to report ${PLUGIN_REF} to the manager`, reported, { timeoutMs: 60_000, intervalMs: 500 });
     }
   }
 
@@ -325,21 +322,22 @@ export class Swarm {
     predicate: (nodes: Array<{ hostname: string; status: string; availability: string }>) => boolean,
     timeoutMs: number,
   ): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
     let last = '';
-    for (;;) {
+    const reached = async () => {
       const out = await this.manager.docker(['node', 'ls', '--format', '{{.Hostname}} {{.Status}} {{.Availability}}']);
-      last = out.stdout.trim();
-      const nodes = last
+      last = `${out.stdout.trim()}\n${out.stderr}`;
+      const nodes = out.stdout
+        .trim()
         .split('\n')
         .filter(Boolean)
         .map((line) => {
           const [hostname, status, availability] = line.split(' ');
           return { hostname, status, availability };
         });
-      if (out.code === 0 && predicate(nodes)) return;
-      if (Date.now() > deadline) throw new Error(`swarm nodes did not reach the expected state within ${timeoutMs} ms:\n${last}\n${out.stderr}`);
-      await sleep(300);
-    }
+      return out.code === 0 && predicate(nodes);
+    };
+    await waitFor('the swarm nodes to reach the expected state', reached, { timeoutMs, intervalMs: 300 }).catch((err: Error) => {
+      throw new Error(`${err.message}:\n${last}`);
+    });
   }
 }

@@ -8,8 +8,9 @@ import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import readline from 'node:readline';
-import { runCommand } from '../support/dockerd';
-import { CLI, stopChild, TEST_ACCESS_KEY, TEST_SECRET_KEY } from '../support/local-ec2';
+import { runCommand } from '../support/commands';
+import { CLI, TEST_ACCESS_KEY, TEST_SECRET_KEY } from '../support/local-ec2';
+import { stopChild } from '../support/processes';
 
 export interface SimulatedInstance {
   id: string;

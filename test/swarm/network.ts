@@ -3,13 +3,12 @@
  * a bridge in the root namespace), one namespace per node joined to it by a veth pair, 10.77.0.N/24 addresses and
  * no default route. Nothing is created in the root namespace, so nothing can leave the test subnet.
  */
-import { runCommand } from '../support/dockerd';
+import { runCommand, runCommandOk } from '../support/commands';
 
 const SUBNET_PREFIX = '10.77.0';
 
 async function ip(args: string[]): Promise<void> {
-  const out = await runCommand('ip', args, { timeoutMs: 15_000 });
-  if (out.code !== 0) throw new Error(`ip ${args.join(' ')}: ${out.timedOut ? 'timed out' : `exit ${out.code}`}: ${out.stderr.trim()}`);
+  await runCommandOk('ip', args, { timeoutMs: 15_000 });
 }
 
 export class SwarmNetwork {

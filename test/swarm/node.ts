@@ -16,8 +16,13 @@ import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import readline from 'node:readline';
-import { exited, ping, runCommand, waitForExit, type CommandOutput, type Dockerd, type RunOptions } from '../support/dockerd';
-import { hostMountsUnder, isAlive, killAndWait, namespaceOf, processesOfNamespace, removeCgroups, signal, sleep } from './processes';
+import { removeCgroup } from '../support/cgroups';
+import { runCommand, runCommandOk, type CommandOutput, type RunOptions } from '../support/commands';
+import type { Dockerd } from '../support/dockerd';
+import { mountsUnder } from '../support/mounts';
+import { waitFor } from '../support/poll';
+import { exited, isAlive, killAndWait, namespaceOf, processesMentioning, processesOfNamespace, signal, stopChild, waitForExit } from '../support/processes';
+import { pingUnixSocket } from '../support/sockets';
 
 export interface NodeSpec {
   index: number;
@@ -39,12 +44,6 @@ export interface NodeSpec {
 
 const FORWARDER = path.join(__dirname, 'loopback-forwarder.js');
 const DOCKERD_START_TIMEOUT_MS = 60_000;
-
-async function checked(command: string, args: string[], options: RunOptions = {}): Promise<string> {
-  const out = await runCommand(command, args, options);
-  if (out.code !== 0) throw new Error(`${command} ${args.join(' ')}: ${out.timedOut ? 'timed out' : `exit ${out.code}`}: ${out.stderr.trim() || out.stdout.trim()}`);
-  return out.stdout;
-}
 
 /** Resolves with the child's first stdout line. */
 function firstLine(child: ChildProcess, what: string, timeoutMs: number): Promise<string> {
@@ -167,9 +166,8 @@ export class SwarmNode implements Dockerd {
         .map((line) => `    ${line.split(' - ')[0]} - ${line.split(' - ')[1]?.split(' ').slice(0, 2).join(' ')}`)
         .join('\n');
     const lines = [`${this.id} mount namespace:`, interesting(this.mountinfo())];
-    for (const pid of fs.readdirSync('/proc').filter((entry) => /^\d+$/.test(entry))) {
+    for (const pid of processesMentioning('/berth/cli.js')) {
       try {
-        if (!fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('/berth/cli.js')) continue;
         const info = fs.readFileSync(`/proc/${pid}/mountinfo`, 'utf8');
         if (!info.includes(this.dataRoot)) continue;
         lines.push(`berth pid ${pid}:`, interesting(info));
@@ -215,12 +213,14 @@ export class SwarmNode implements Dockerd {
     const child = spawn('nsenter', args, { stdio: ['ignore', log, log], env });
     fs.closeSync(log);
     this.dockerd = child;
-    const deadline = started + DOCKERD_START_TIMEOUT_MS;
-    while (!(await ping(this.socket))) {
-      if (exited(child)) throw new Error(`${this.id}: dockerd exited (${child.exitCode ?? child.signalCode}) before answering\n${this.logTail()}`);
-      if (Date.now() > deadline) throw new Error(`${this.id}: dockerd did not answer within ${DOCKERD_START_TIMEOUT_MS} ms\n${this.logTail()}`);
-      await sleep(100);
-    }
+    const answering = async () => {
+      if (await pingUnixSocket(this.socket, '/_ping', 1000)) return true;
+      if (exited(child)) throw new Error(`dockerd exited (${child.exitCode ?? child.signalCode}) before answering`);
+      return false;
+    };
+    await waitFor(`${this.id}: dockerd to answer`, answering, { timeoutMs: DOCKERD_START_TIMEOUT_MS, intervalMs: 100 }).catch((err: Error) => {
+      throw new Error(`${this.id}: ${err.message}\n${this.logTail()}`);
+    });
     this.startMs = Date.now() - started;
   }
 
@@ -237,11 +237,8 @@ export class SwarmNode implements Dockerd {
       return; // never started, or cleaned up
     }
     if (!/^\d+$/.test(pid)) return;
-    const deadline = Date.now() + timeoutMs;
-    while (fs.existsSync(`/proc/${pid}`) && !isAlive(Number(pid))) {
-      if (Date.now() > deadline) throw new Error(`${this.id}: the old containerd (pid ${pid}) is still not reaped after ${timeoutMs} ms`);
-      await sleep(100);
-    }
+    const reaped = () => !fs.existsSync(`/proc/${pid}`) || isAlive(Number(pid));
+    await waitFor(`${this.id}: init to reap the old containerd (pid ${pid})`, reaped, { timeoutMs, intervalMs: 100 });
   }
 
   /** Kills dockerd as a crash would: its containers, plugins and mounts stay. */
@@ -254,13 +251,7 @@ export class SwarmNode implements Dockerd {
 
   /** SIGTERM (dockerd stops its containers and plugins), SIGKILL after the bound. */
   async stopDockerd(timeoutMs = 40_000): Promise<void> {
-    const child = this.dockerd;
-    if (!child || exited(child)) return;
-    child.kill('SIGTERM');
-    if (!(await waitForExit(child, timeoutMs))) {
-      child.kill('SIGKILL');
-      await waitForExit(child, 10_000);
-    }
+    if (this.dockerd) await stopChild(this.dockerd, timeoutMs);
   }
 
   logTail(lines = 30): string {
@@ -281,10 +272,10 @@ export class SwarmNode implements Dockerd {
     if (this.forwarder) signal(this.forwarder.pid!, 'SIGKILL');
     if (this.holder) signal(this.holder.pid!, 'SIGKILL');
     await killAndWait([...inNet, ...[this.forwarder?.pid, this.holder?.pid].filter((pid): pid is number => pid !== undefined)]);
-    const cgroupsLeft = removeCgroups(this.spec.cgroupParent.replace(/^\//, ''));
+    const cgroupsLeft = removeCgroup(this.spec.cgroupParent.replace(/^\//, ''));
     if (cgroupsLeft.length > 0) problems.push(`${this.id}: cgroups still in use: ${cgroupsLeft.join(', ')}`);
     // The node's mounts lived in its own namespace; none may show through on the host before files are removed.
-    const visible = hostMountsUnder([this.spec.baseDir]);
+    const visible = mountsUnder([this.spec.baseDir]);
     if (visible.length > 0) problems.push(`${this.id}: mounted on the host, files kept: ${visible.join(', ')}`);
     else fs.rmSync(this.spec.baseDir, { recursive: true, force: true });
     if (problems.length > 0) throw new Error(problems.join('\n'));
@@ -305,15 +296,16 @@ export class SwarmNode implements Dockerd {
     });
     this.holder = holder;
     holder.stdin!.on('error', () => undefined);
-    const deadline = Date.now() + 10_000;
-    while (namespaceOf(holder.pid!, 'mnt') === namespaceOf(process.pid, 'mnt') || namespaceOf(holder.pid!, 'mnt') === undefined) {
-      if (exited(holder) || Date.now() > deadline) throw new Error(`${this.id}: the namespace holder did not start`);
-      await sleep(20);
-    }
+    const inOwnNamespace = () => {
+      if (exited(holder)) throw new Error(`${this.id}: the namespace holder exited`);
+      const own = namespaceOf(holder.pid!, 'mnt');
+      return own !== undefined && own !== namespaceOf(process.pid, 'mnt');
+    };
+    await waitFor(`${this.id}: the namespace holder to enter its namespaces`, inOwnNamespace, { timeoutMs: 10_000, intervalMs: 20 });
     this.mountNamespace = namespaceOf(holder.pid!, 'mnt');
     this.netNamespace = namespaceOf(holder.pid!, 'net');
 
-    const inside = (command: string, args: string[]) => checked('nsenter', ['-t', String(holder.pid), '-m', '-u', '-n', '--', command, ...args]);
+    const inside = (command: string, args: string[]) => runCommandOk('nsenter', ['-t', String(holder.pid), '-m', '-u', '-n', '--', command, ...args]);
     const cgroupAside = path.join(baseDir, 'cgroup');
     await inside('hostname', [hostname]);
     await inside('mount', ['--rbind', '/sys/fs/cgroup', cgroupAside]);

@@ -12,7 +12,7 @@ import path from 'node:path';
 import type { Swarm } from './cluster';
 import { IMAGE, PLUGIN } from './cluster';
 import type { SwarmNode } from './node';
-import { sleep } from './processes';
+import { waitFor } from '../support/poll';
 
 const WRITER = [
   "trap 'exit 0' TERM INT",
@@ -132,22 +132,12 @@ export async function waitForTask(
   what: string,
   timeoutMs: number,
 ): Promise<Task> {
-  const deadline = Date.now() + timeoutMs;
   let tasks: Task[] = [];
-  for (;;) {
-    try {
-      tasks = await tasksOf(swarm, service);
-      const found = pick(tasks);
-      if (found) return found;
-    } catch (err) {
-      if (Date.now() > deadline) throw err;
-    }
-    if (Date.now() > deadline) {
-      const listing = tasks.map((task) => `${task.id.slice(0, 10)} ${task.node} desired=${task.desired} state=${task.state} ${task.error}`).join('\n');
-      throw new Error(`${service}: no task ${what} within ${timeoutMs} ms; tasks:\n${listing}`);
-    }
-    await sleep(200);
-  }
+  const picked = async () => pick((tasks = await tasksOf(swarm, service)));
+  return waitFor(`a task of ${service} ${what}`, picked, { timeoutMs, retryErrors: true }).catch((err: Error) => {
+    const listing = tasks.map((task) => `${task.id.slice(0, 10)} ${task.node} desired=${task.desired} state=${task.state} ${task.error}`).join('\n');
+    throw new Error(`${service}: ${err.message}; tasks:\n${listing}`);
+  });
 }
 
 export function runningOn(node?: string, except: string[] = []) {
@@ -218,14 +208,12 @@ export interface JournalRead {
 
 /** Waits until the running task's journal has at least `count` lines written by that task. */
 export async function waitForWrites(node: SwarmNode, task: Task, count: number, timeoutMs = 30_000): Promise<JournalRead> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
+  const enough = async (): Promise<JournalRead | undefined> => {
     const readAt = Date.now();
     const journal = await readJournal(node, task.containerId!).catch(() => [] as JournalLine[]);
-    if (journal.filter((line) => line.task === task.id).length >= count) return { journal, readAt };
-    if (Date.now() > deadline) throw new Error(`${node.id}: task ${task.id} wrote fewer than ${count} journal lines within ${timeoutMs} ms`);
-    await sleep(200);
-  }
+    return journal.filter((line) => line.task === task.id).length >= count ? { journal, readAt } : undefined;
+  };
+  return waitFor(`${node.id}: task ${task.id} to write ${count} journal lines`, enough, { timeoutMs });
 }
 
 /**

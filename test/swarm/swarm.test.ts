@@ -9,12 +9,12 @@
  */
 import fs from 'node:fs';
 import { missingDocker, missingRegistry } from '../support/dockerd';
+import { expectNothingFor, waitFor } from '../support/poll';
 import { describeWhen, missingRootAndLoop } from '../support/privileges';
 import { PLUGIN, Swarm } from './cluster';
 import type { EndpointCall } from './endpoint';
 import type { SwarmNode } from './node';
 import { pluginCalls, pluginLines, type PluginCall } from './plugin-log';
-import { sleep } from './processes';
 import {
   assertHistory,
   createWriter,
@@ -30,7 +30,7 @@ import {
   type TaskStatus,
   type WriterService,
 } from './services';
-import { countByAction, fsck, liveVolumes, mountsOf, readFromImage, theVolume, volumeById, waitFor } from './volumes';
+import { countByAction, fsck, liveVolumes, mountsOf, readFromImage, theVolume, volumeById } from './volumes';
 
 const ZONE_A = 'us-east-1a';
 const ZONE_B = 'us-east-1b';
@@ -95,7 +95,7 @@ describeWhen(missingDocker() ?? missingRegistry() ?? missingRootAndLoop() ?? mis
         const live = await liveVolumes(swarm.endpoint, service.volume);
         return live.every((volume) => !volume.attachment) || undefined;
       },
-      timeoutMs,
+      { timeoutMs, retryErrors: true },
     );
   }
 
@@ -216,8 +216,7 @@ describeWhen(missingDocker() ?? missingRegistry() ?? missingRootAndLoop() ?? mis
           waitFor(
             `${name} listed by docker volume ls on ${node.id}`,
             async () => ((await node.dockerOk(['volume', 'ls', '--format', '{{.Name}}'])).split('\n').includes(name) ? Date.now() - createdAt : undefined),
-            3 * LIST_CACHE_MS,
-            100,
+            { timeoutMs: 3 * LIST_CACHE_MS, intervalMs: 100, retryErrors: true },
           ),
         ),
       );
@@ -313,7 +312,7 @@ describeWhen(missingDocker() ?? missingRegistry() ?? missingRootAndLoop() ?? mis
       } finally {
         await swarm.manager.dockerOk(['node', 'update', '--availability', 'active', holder.id]);
       }
-      await waitFor(`${holder.id} unmounted ${service.volume}`, () => mountsOf(holder, service.volume).length === 0 || undefined, 30_000);
+      await waitFor(`${holder.id} unmounted ${service.volume}`, () => mountsOf(holder, service.volume).length === 0 || undefined, { timeoutMs: 30_000, retryErrors: true });
       expect((await volumeById(swarm.endpoint, volume.id))?.attachment).toMatchObject({ instanceId: swarm.instanceOf(other).id, status: 'attached' });
       assertHistory(await waitForWrites(other, moved, 2), service);
       const tasks = await tasksOf(swarm, service.name);
@@ -466,7 +465,7 @@ describeWhen(missingDocker() ?? missingRegistry() ?? missingRootAndLoop() ?? mis
                 const status = taskStatuses(service).get(first.id);
                 return status?.attempts.some((attempt) => !attempt.ok) ? status : undefined;
               },
-              15_000,
+              { timeoutMs: 15_000, retryErrors: true },
             );
             expect(mountsOf(dead, service.volume)).toHaveLength(1);
           } finally {
@@ -483,9 +482,11 @@ describeWhen(missingDocker() ?? missingRegistry() ?? missingRootAndLoop() ?? mis
           expect(forced.length).toBeGreaterThan(0);
 
           // The dead node is back: its stale mount goes, and the volume is left where it is now used.
-          await waitFor(`${dead.id} drops its stale mount`, () => mountsOf(dead, service.volume).length === 0 || undefined, 60_000);
+          await waitFor(`${dead.id} drops its stale mount`, () => mountsOf(dead, service.volume).length === 0 || undefined, { timeoutMs: 60_000, retryErrors: true });
           await swarm.waitForNodes((nodes) => nodes.every((node) => node.status === 'Ready'), 60_000);
-          await sleep(3000);
+          const attachFromDead = async () =>
+            (await swarm.endpoint.calls(seq)).find((call) => call.action === 'AttachVolume' && call.instanceId === deadInstance);
+          await expectNothingFor(`${dead.id} attaching the volume again after it came back`, attachFromDead, { forMs: 3000, intervalMs: 250 });
           const calls = await swarm.endpoint.calls(seq);
           expect(calls.filter((call) => call.action === 'AttachVolume' && call.instanceId === deadInstance)).toEqual([]);
           expect((await volumeById(swarm.endpoint, volumeId))?.attachment).toMatchObject({ instanceId: swarm.instanceOf(other).id, status: 'attached' });
@@ -495,7 +496,7 @@ describeWhen(missingDocker() ?? missingRegistry() ?? missingRootAndLoop() ?? mis
           const keepsWriting = await waitFor(
             'the new task to write after the old node came back',
             () => taskStatuses(service).get(moved.id)?.attempts.some((attempt) => attempt.ok && attempt.time > checkedAt) || undefined,
-            10_000,
+            { timeoutMs: 10_000, retryErrors: true },
           ).catch((err: Error) => err);
           if (keepsWriting instanceof Error) {
             const tasks = (await tasksOf(swarm, service.name)).map((task) => `  ${task.id.slice(0, 10)} ${task.node} ${task.desired}/${task.state} ${task.error}`);

@@ -5,9 +5,11 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { runCommand } from '../support/dockerd';
+import { removeCgroup } from '../support/cgroups';
+import { runCommand } from '../support/commands';
 import { CLI } from '../support/local-ec2';
-import { hostMountsUnder, isAlive, killAndWait, namespaceOf, processesOfNamespace, removeCgroups } from './processes';
+import { mountsUnder } from '../support/mounts';
+import { allPids, commandLineOf, isAlive, killAndWait, namespaceOf, parentOf, processesMentioning, processesOfNamespace } from '../support/processes';
 
 export const RUN_PREFIX = '/tmp/bt-sw-';
 export const OWNER_FILE = 'owner.pid';
@@ -23,19 +25,6 @@ function ownerAlive(baseDir: string): boolean {
   }
 }
 
-function processesMentioning(needle: string): number[] {
-  const found: number[] = [];
-  for (const entry of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
-    try {
-      if (fs.readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes(needle)) found.push(Number(entry));
-    } catch {
-      // exited meanwhile
-    }
-  }
-  return found;
-}
-
 const REGISTRY_FILE = 'registry.json';
 
 /**
@@ -43,15 +32,12 @@ const REGISTRY_FILE = 'registry.json';
  * the run, so that a sweep can stop it and remove its storage if this process dies first.
  */
 export function recordRegistry(baseDir: string, address: string): void {
-  for (const entry of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
+  for (const pid of allPids().filter((candidate) => parentOf(candidate) === process.pid)) {
     try {
-      const stat = fs.readFileSync(`/proc/${entry}/stat`, 'utf8');
-      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) !== process.pid) continue;
-      const args = fs.readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
+      const args = commandLineOf(pid) ?? [];
       const config = args[args.indexOf('serve') + 1];
-      if (!args[0].endsWith('docker-registry') || !config || !fs.readFileSync(config, 'utf8').includes(address)) continue;
-      fs.writeFileSync(path.join(baseDir, REGISTRY_FILE), `${JSON.stringify({ pid: Number(entry), dir: path.dirname(config) })}\n`);
+      if (!args[0]?.endsWith('docker-registry') || !config || !fs.readFileSync(config, 'utf8').includes(address)) continue;
+      fs.writeFileSync(path.join(baseDir, REGISTRY_FILE), `${JSON.stringify({ pid, dir: path.dirname(config) })}\n`);
       return;
     } catch {
       // exited meanwhile, or not ours
@@ -103,10 +89,10 @@ export async function sweepAbandonedRuns(): Promise<string[]> {
       const out = await runCommand('ip', ['netns', 'del', name], { timeoutMs: 15_000 });
       if (out.code !== 0) problems.push(`ip netns del ${name}: ${out.stderr.trim()}`);
     }
-    for (let index = 1; index <= 9; index++) problems.push(...removeCgroups(`bt-sw-${runId}-n${index}`).map((dir) => `cgroup in use: ${dir}`));
+    for (let index = 1; index <= 9; index++) problems.push(...removeCgroup(`bt-sw-${runId}-n${index}`).map((dir) => `cgroup in use: ${dir}`));
     fs.rmSync(`/dev/bt-sw-${runId}`, { recursive: true, force: true });
     if (registry) fs.rmSync(registry.dir, { recursive: true, force: true });
-    const mounted = hostMountsUnder([baseDir]);
+    const mounted = mountsUnder([baseDir]);
     if (mounted.length > 0) problems.push(`mounted, files kept: ${mounted.join(', ')}`);
     else fs.rmSync(baseDir, { recursive: true, force: true });
     report.push(`swept abandoned swarm run ${runId}: ${victims.size} processes, ${namespaces.length} namespaces${problems.length ? `; ${problems.join('; ')}` : ''}`);

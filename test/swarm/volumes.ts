@@ -1,9 +1,8 @@
 /** Where a berth volume is, seen from outside berth: the endpoint's records, the nodes' mount tables, the image file. */
 import path from 'node:path';
-import { runCommand } from '../support/dockerd';
+import { runCommand } from '../support/commands';
 import type { EndpointCall, EndpointVolume, SwarmEndpoint } from './endpoint';
 import type { SwarmNode } from './node';
-import { sleep } from './processes';
 
 export const NAME_TAG = 'berth:name';
 export const RETIRED_TAG = 'berth:retired';
@@ -34,21 +33,6 @@ export function mountsOf(node: SwarmNode, name: string): string[] {
     .map((line) => line.split(' ')[4] ?? '')
     .filter((point) => point.startsWith(`${node.dataRoot}/`) && point.endsWith(`/propagated-mount/${name}`));
   return [...new Set(points)];
-}
-
-export async function waitFor<T>(what: string, probe: () => Promise<T | undefined> | T | undefined, timeoutMs: number, intervalMs = 200): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let lastError: unknown;
-  for (;;) {
-    try {
-      const value = await probe();
-      if (value !== undefined && value !== false) return value;
-    } catch (err) {
-      lastError = err;
-    }
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms${lastError ? ` (${(lastError as Error).message})` : ''}`);
-    await sleep(intervalMs);
-  }
 }
 
 export function imageFile(endpoint: SwarmEndpoint, volumeId: string): string {

@@ -1,10 +1,41 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { setTimeout as realSleep } from 'node:timers/promises';
 import { silentLogger } from '../../src/log';
 import type { ServiceConfig } from '../../src/volumes/deps';
 import { VolumeService } from '../../src/volumes/service';
 import { FakeCloud, FakeHost, HERE, volumeFixture } from '../support/fakes';
+import { waitFor } from '../support/poll';
+
+/**
+ * The service's own waits (the linger after a short mount, the release wait, the background detach retries, the
+ * re-checks of inherited users) run on timers and Date: these tests fake both and move the clock on instead of
+ * sleeping. Its state files are written with real I/O, which is let finish with a short real-time poll.
+ */
+const useFakeClock = () => jest.useFakeTimers({ doNotFake: ['nextTick', 'setImmediate', 'queueMicrotask'] });
+
+/**
+ * Runs the fake clock from timer to timer while `work` is under way; while no timer is due, the work is doing real
+ * I/O and is given real time instead. Resolves or rejects as `work` does.
+ */
+async function advanceUntilSettled<T>(work: Promise<T>, realLimitMs = 10_000): Promise<T> {
+  let settled = false;
+  work.then(
+    () => (settled = true),
+    () => (settled = true),
+  );
+  const started = performance.now();
+  while (!settled && performance.now() - started < realLimitMs) {
+    if (jest.getTimerCount() > 0) await jest.advanceTimersToNextTimerAsync();
+    else await realSleep(1);
+  }
+  return work;
+}
+
+/** After the clock moved: lets the service's real I/O finish, up to a bound, before the test asserts the outcome. */
+const settledWhen = (condition: () => boolean) => waitFor('the service to settle', condition, { timeoutMs: 2000, intervalMs: 5 }).catch(() => undefined);
 
 describe('volume service', () => {
   let stateDir: string;
@@ -35,6 +66,7 @@ describe('volume service', () => {
   const service = (overrides: Partial<ServiceConfig> = {}) => track(new VolumeService({ cloud, host, config: config(overrides), logger: silentLogger() }));
 
   beforeEach(() => {
+    useFakeClock();
     stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-service-'));
     cloud = new FakeCloud();
     host = new FakeHost();
@@ -42,6 +74,7 @@ describe('volume service', () => {
   afterEach(async () => {
     await Promise.all(running.map((volumes) => volumes.shutdown().catch(() => undefined)));
     running = [];
+    jest.useRealTimers();
     fs.rmSync(stateDir, { recursive: true, force: true });
   });
 
@@ -116,7 +149,8 @@ describe('volume service', () => {
     await second.reconcile();
     expect(host.mounts.has('/mnt/berth/orphaned')).toBe(false);
     expect(await second.path('orphaned')).toBeUndefined();
-    await new Promise((resolve) => setTimeout(resolve, 1300)); // the background detach
+    await jest.advanceTimersByTimeAsync(1300); // the background detach
+    await settledWhen(() => volume.attachments.length === 0);
     expect(volume.attachments).toEqual([]);
     await second.shutdown();
   });
@@ -169,23 +203,24 @@ describe('volume service', () => {
     const after = track(new VolumeService({ cloud, host, config: config(), logger: silentLogger(), bootId: 'boot-2' }));
     await after.reconcile();
     expect(await after.path('rebooted')).toBeUndefined();
-    await new Promise((resolve) => setTimeout(resolve, 1300));
+    await jest.advanceTimersByTimeAsync(1300);
+    await settledWhen(() => volume.attachments.length === 0);
     expect(volume.attachments).toEqual([]);
     await after.shutdown();
   });
 
   it('refuses a volume attached to another instance, naming it; with preemption takes it over', async () => {
     const volume = cloud.add(volumeFixture('held', { attachments: [{ instanceId: 'i-0other00000000000', device: '/dev/xvdf', state: 'attached' }], state: 'in-use' }));
-    await expect(service().mount('held', 'a', never)).rejects.toThrow(/attached to instance i-0other00000000000/);
+    await expect(advanceUntilSettled(service().mount('held', 'a', never))).rejects.toThrow(/attached to instance i-0other00000000000/);
     expect(cloud.count('attach')).toBe(0);
-    await expect(service({ preempt: true }).mount('held', 'a', never)).resolves.toBe('/mnt/berth/held/data');
+    await expect(advanceUntilSettled(service({ preempt: true }).mount('held', 'a', never))).resolves.toBe('/mnt/berth/held/data');
     expect(cloud.calls).toContain(`detach ${volume.volumeId} i-0other00000000000 force`);
   });
 
   it('waits for another instance that is releasing the volume, and mounts it without preemption', async () => {
     const volume = cloud.add(volumeFixture('moving', { attachments: [{ instanceId: 'i-0other00000000000', device: '/dev/xvdf', state: 'attached' }], state: 'in-use' }));
     setTimeout(() => (volume.attachments = []), 400); // the old task's Unmount arrives there
-    await expect(service({ releaseWaitMs: 1500 }).mount('moving', 'a', never)).resolves.toBe('/mnt/berth/moving/data');
+    await expect(advanceUntilSettled(service({ releaseWaitMs: 1500 }).mount('moving', 'a', never))).resolves.toBe('/mnt/berth/moving/data');
     expect(cloud.calls.filter((call) => call.includes('force'))).toEqual([]);
     expect(volume.attachments).toMatchObject([{ instanceId: HERE.instanceId }]);
   });
@@ -200,7 +235,8 @@ describe('volume service', () => {
     expect(cloud.count('detach')).toBe(0);
     await volumes.unmount('copied', 'container');
     expect(host.mounts.has('/mnt/berth/copied')).toBe(true);
-    await new Promise((resolve) => setTimeout(resolve, 600));
+    await jest.advanceTimersByTimeAsync(600);
+    await settledWhen(() => !host.mounts.has('/mnt/berth/copied') && volume.attachments.length === 0);
     expect(host.mounts.has('/mnt/berth/copied')).toBe(false);
     expect(volume.attachments).toEqual([]);
     await volumes.shutdown();
@@ -210,7 +246,7 @@ describe('volume service', () => {
     const volume = cloud.add(volumeFixture('served'));
     const volumes = service({ releaseDelayMs: 200 }); // shorter than the one second that counts as a short use
     await volumes.mount('served', 'database', never);
-    await new Promise((resolve) => setTimeout(resolve, 250));
+    await jest.advanceTimersByTimeAsync(250);
     await volumes.unmount('served', 'database');
     expect(host.mounts.has('/mnt/berth/served')).toBe(false);
     expect(volume.attachments).toEqual([]);
@@ -276,6 +312,7 @@ describe('volume service', () => {
   });
 
   it('rolls back the attach when the device never appears, within the deadline', async () => {
+    jest.useRealTimers(); // the Mount's deadline is an AbortSignal.timeout, which fake timers do not reach
     const volume = cloud.add(volumeFixture('lost'));
     host.missingDevice = true;
     const started = Date.now();
@@ -286,6 +323,7 @@ describe('volume service', () => {
   });
 
   it('rolls back when Docker hangs up', async () => {
+    jest.useRealTimers(); // the hang-up must come once the Mount waits for its device, as it does in real time
     const volume = cloud.add(volumeFixture('hangup'));
     host.missingDevice = true;
     const docker = new AbortController();
@@ -359,6 +397,7 @@ describe('volume service', () => {
 
 describe('volume service after another host took the volume', () => {
   it('drops the stale mount instead of handing it out, and refuses while the other host holds it', async () => {
+    useFakeClock();
     const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-service-'));
     try {
       const cloud = new FakeCloud();
@@ -373,11 +412,12 @@ describe('volume service after another host took the volume', () => {
       const never = new AbortController().signal;
       await volumes.mount('moved', 'a', never);
       volume.attachments = [{ instanceId: 'i-0other00000000000', device: '/dev/xvdf', state: 'attached' }];
-      await expect(volumes.mount('moved', 'b', never)).rejects.toThrow(/attached to instance i-0other00000000000/);
+      await expect(advanceUntilSettled(volumes.mount('moved', 'b', never))).rejects.toThrow(/attached to instance i-0other00000000000/);
       expect(host.mounts.has('/mnt/berth/moved')).toBe(false);
       expect(await volumes.path('moved')).toBeUndefined();
       await volumes.shutdown();
     } finally {
+      jest.useRealTimers();
       fs.rmSync(stateDir, { recursive: true, force: true });
     }
   });
@@ -385,6 +425,7 @@ describe('volume service after another host took the volume', () => {
 
 describe('volume service when a detach fails', () => {
   it('answers Unmount, keeps retrying the detach in the background, and a new Mount here cancels it', async () => {
+    useFakeClock();
     const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-service-'));
     const cloud = new FakeCloud();
     const host = new FakeHost();
@@ -404,18 +445,20 @@ describe('volume service when a detach fails', () => {
       expect(host.mounts.has('/mnt/berth/sticky')).toBe(false);
       expect(volume.attachments).toHaveLength(1);
       expect(fs.readFileSync(path.join(stateDir, 'pending-detaches.json'), 'utf8')).toContain(volume.volumeId);
-      await new Promise((resolve) => setTimeout(resolve, 1500));
+      await jest.advanceTimersByTimeAsync(1500);
+      await settledWhen(() => volume.attachments.length === 0);
       expect(volume.attachments).toEqual([]);
 
       await volumes.mount('sticky', 'b', never);
       failures = 1;
       await volumes.unmount('sticky', 'b');
       await volumes.mount('sticky', 'c', never);
-      await new Promise((resolve) => setTimeout(resolve, 1500));
+      await jest.advanceTimersByTimeAsync(1500);
       expect(volume.attachments).toHaveLength(1);
       expect(host.mounts.has('/mnt/berth/sticky')).toBe(true);
     } finally {
       await volumes.shutdown();
+      jest.useRealTimers();
       fs.rmSync(stateDir, { recursive: true, force: true });
     }
   });

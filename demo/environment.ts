@@ -6,14 +6,14 @@
  */
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import {
-  alive, DemoError, findExecutable, getJson, livePid, mustRun, pingUnixSocket, run, startInBackground, stopProcess, tail, waitFor,
-} from './support.mjs';
+import { findExecutable, runCommand, runCommandOk, type RunOptions } from '../test/support/commands';
+import { waitFor } from '../test/support/poll';
+import { isAlive, livePid, startInBackground, stopProcess } from '../test/support/processes';
+import { freeLoopbackPort, getJson, pingUnixSocket } from '../test/support/sockets';
+import { DemoError, tail } from './support';
 
-export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+export const REPO = path.resolve(__dirname, '..');
 export const CLI = path.join(REPO, 'dist/cli.js');
 
 /** Persistent state: the endpoint's volumes, Docker's data root, logs. */
@@ -62,18 +62,24 @@ export const SECRET_KEY = 'berth-demo-secret-key-not-for-production';
 // Settings chosen on the first run and kept, so a restarted endpoint has the same addresses and instance and the
 // plugin's settings stay right.
 
-function freeLoopbackPort() {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
+export interface Settings {
+  ec2Port: number;
+  imdsPort: number;
+  instanceId: string;
+  zone: string;
+  /** Which of dockerd's shared host directories existed before the demo: demo-clean removes only the others. */
+  preexistingHostDirs: string[];
+  /** The build/plugin inputs of the installed plugin. */
+  pluginBuild?: string;
 }
 
-export function loadSettings() {
+/** The endpoint's first stdout line. */
+export interface EndpointStarted {
+  ec2: string;
+  instances: Array<{ id: string; az: string; imds: string; devdir: string }>;
+}
+
+export function loadSettings(): Settings | undefined {
   try {
     return JSON.parse(fs.readFileSync(paths.settings, 'utf8'));
   } catch {
@@ -81,29 +87,28 @@ export function loadSettings() {
   }
 }
 
-export function saveSettings(settings) {
+export function saveSettings(settings: Settings): void {
   fs.mkdirSync(path.dirname(paths.settings), { recursive: true });
   fs.writeFileSync(`${paths.settings}.new`, `${JSON.stringify(settings, null, 2)}\n`);
   fs.renameSync(`${paths.settings}.new`, paths.settings);
 }
 
 /** The settings of an earlier run, or new ones (two free loopback ports and an instance id). */
-export async function settingsForThisMachine() {
+export async function settingsForThisMachine(): Promise<Settings> {
   const known = loadSettings();
   if (known) return known;
-  const settings = {
+  const settings: Settings = {
     ec2Port: await freeLoopbackPort(),
     imdsPort: await freeLoopbackPort(),
     instanceId: `i-${crypto.randomBytes(9).toString('hex').slice(0, 17)}`,
     zone: 'us-east-1a',
-    // Which of dockerd's shared host directories existed before the demo: demo-clean removes only the others.
     preexistingHostDirs: SHARED_HOST_DIRS.filter((dir) => fs.existsSync(dir)),
   };
   saveSettings(settings);
   return settings;
 }
 
-export const endpointUrls = (settings) => ({
+export const endpointUrls = (settings: Settings) => ({
   ec2: `http://127.0.0.1:${settings.ec2Port}`,
   imds: `http://127.0.0.1:${settings.imdsPort}`,
 });
@@ -111,7 +116,7 @@ export const endpointUrls = (settings) => ({
 // ---------------------------------------------------------------------------------------------------------------
 // The local EC2 endpoint
 
-export function endpointCommand(settings) {
+export function endpointCommand(settings: Settings): string[] {
   const instance = [
     `id=${settings.instanceId}`,
     `az=${settings.zone}`,
@@ -130,10 +135,10 @@ export function endpointCommand(settings) {
 }
 
 /** The running endpoint ({ pid, started }) if there is one and it answers; else undefined. */
-export async function runningEndpoint() {
+export async function runningEndpoint(): Promise<{ pid: number; started: EndpointStarted } | undefined> {
   const pid = livePid(paths.ec2Pid, paths.ec2Data);
   if (!pid) return undefined;
-  let started;
+  let started: EndpointStarted;
   try {
     started = JSON.parse(fs.readFileSync(paths.ec2Started, 'utf8').split('\n')[0]);
   } catch {
@@ -144,7 +149,7 @@ export async function runningEndpoint() {
 }
 
 /** Starts the endpoint in the background and waits for its first stdout line (JSON: its URLs and instances). */
-export async function startEndpoint(settings) {
+export async function startEndpoint(settings: Settings): Promise<{ pid: number; started: EndpointStarted }> {
   for (const dir of [paths.run, paths.logs, paths.ec2Data, paths.devdir]) fs.mkdirSync(dir, { recursive: true });
   // A dead endpoint's pid file would be ignored anyway; an endpoint that is alive but not answering is stopped.
   const stale = livePid(paths.ec2Pid, paths.ec2Data);
@@ -162,7 +167,7 @@ export async function startEndpoint(settings) {
     return undefined;
   };
   const line = await waitFor('the local EC2 endpoint to start', firstLine, { timeoutMs: 60_000 });
-  return { pid, started: JSON.parse(line) };
+  return { pid, started: JSON.parse(line) as EndpointStarted };
 }
 
 /** Stops the endpoint (its volumes, loop devices and links stay until cleanupEndpoint()). */
@@ -177,7 +182,7 @@ export async function stopEndpoint() {
 // ---------------------------------------------------------------------------------------------------------------
 // The private Docker daemon
 
-export function dockerdCommand() {
+export function dockerdCommand(): string[] {
   return [
     'dockerd',
     '--config-file', paths.dockerConfig,
@@ -195,20 +200,20 @@ export function dockerdCommand() {
 }
 
 /** The docker CLI's environment: our daemon, a CLI config of our own, no context or TLS settings of the user's. */
-export function dockerEnv() {
-  const env = { ...process.env, DOCKER_HOST, DOCKER_CONFIG: paths.dockerCli };
+export function dockerEnv(): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env, DOCKER_HOST, DOCKER_CONFIG: paths.dockerCli };
   for (const name of ['DOCKER_CONTEXT', 'DOCKER_TLS_VERIFY', 'DOCKER_CERT_PATH', 'DOCKER_API_VERSION']) delete env[name];
   return env;
 }
 
-export const docker = (args, options = {}) => run('docker', args, { env: dockerEnv(), ...options });
-export const dockerOk = (args, options = {}) => mustRun('docker', args, { env: dockerEnv(), ...options });
+export const docker = (args: string[], options: RunOptions = {}) => runCommand('docker', args, { env: dockerEnv(), ...options });
+export const dockerOk = (args: string[], options: RunOptions = {}) => runCommandOk('docker', args, { env: dockerEnv(), ...options });
 
 /** Pid of our dockerd when it is alive (it may still be starting). */
 export const dockerdPid = () => livePid(paths.dockerPid, paths.socket);
 
 /** Starts our dockerd in the background (or waits for one that is starting) until the API answers. */
-export async function startDockerd() {
+export async function startDockerd(): Promise<number> {
   for (const dir of [paths.run, paths.logs, paths.dockerData, paths.dockerCli]) fs.mkdirSync(dir, { recursive: true });
   // Its only setting: keep the engine's identity key out of /etc/docker.
   fs.writeFileSync(paths.dockerConfig, `${JSON.stringify({ 'deprecated-key-path': paths.dockerKey })}\n`);
@@ -221,7 +226,7 @@ export async function startDockerd() {
   }
   await waitFor('the Docker daemon to answer', async () => {
     if (await pingUnixSocket(paths.socket)) return true;
-    if (!alive(pid)) throw new DemoError('dockerd exited while starting', tail(paths.dockerLog, 20));
+    if (!isAlive(pid!)) throw new DemoError('dockerd exited while starting', tail(paths.dockerLog, 20));
     return false;
   }, { timeoutMs: 90_000 });
   return pid;
@@ -235,7 +240,7 @@ export async function stopDockerd() {
 }
 
 /** Ids of the managed plugins our daemon knows (directories of 64 hex digits in <data root>/plugins). */
-export function pluginIds() {
+export function pluginIds(): string[] {
   try {
     return fs.readdirSync(path.join(paths.dockerData, 'plugins')).filter((name) => /^[0-9a-f]{64}$/.test(name));
   } catch {
