@@ -120,12 +120,20 @@ export class VolumeService implements VolumeOperations {
       signal.throwIfAborted();
       let volume = await this.currentVolume(name);
       if (!volume) throw new BerthError('not-found', `volume ${name} not found`);
-      await this.pendingDetaches.cancel(volume.volumeId);
-      if (volume.availabilityZone !== this.deps.cloud.identity().availabilityZone) {
-        volume = await this.zoneMoves.bringHere(volume, signal);
-        await this.catalog.remember(volume);
+      const found = volume;
+      const wasDetaching = await this.pendingDetaches.cancel(found.volumeId);
+      let mounted: Awaited<ReturnType<typeof mountVolume>>;
+      try {
+        if (volume.availabilityZone !== this.deps.cloud.identity().availabilityZone) {
+          volume = await this.zoneMoves.bringHere(volume, signal);
+          await this.catalog.remember(volume);
+        }
+        mounted = await mountVolume(volume, this.mountpoint(name), this.dataPath(name), signal, this.releaseDeps());
+      } catch (err) {
+        // Left as found: a volume that was on its way off this instance still is.
+        if (wasDetaching) await this.pendingDetaches.add(found.volumeId, name, `the Mount that cancelled its detach failed: ${errorMessage(err)}`);
+        throw err;
       }
-      const mounted = await mountVolume(volume, this.mountpoint(name), this.dataPath(name), signal, this.deps);
       await this.refcounts.acquire(name, id, mounted.record);
       await this.catalog.remember(mounted.volume);
       return this.dataPath(name);

@@ -1,0 +1,101 @@
+/**
+ * The volume service when EC2 or the machine fails part-way: whatever a failed call did is undone or handed to
+ * the background, so no volume stays attached, made or mounted that nothing will release.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { silentLogger } from '../../src/log';
+import type { ServiceConfig } from '../../src/volumes/deps';
+import { VolumeService } from '../../src/volumes/service';
+import { FakeCloud, FakeHost, HERE, volumeFixture } from '../support/fakes';
+
+const OTHER = 'i-0other00000000000';
+
+async function until(check: () => boolean, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+describe('volume service under failures', () => {
+  let stateDir: string;
+  let cloud: FakeCloud;
+  let host: FakeHost;
+  const never = new AbortController().signal;
+
+  const config = (overrides: Partial<ServiceConfig> = {}): ServiceConfig => ({
+    mountRoot: '/mnt/berth',
+    stateDir,
+    tag: '',
+    fsType: 'ext4',
+    kmsKeyId: '',
+    volumeFileMode: 0o755,
+    volumeRootPath: '/data',
+    preempt: false,
+    removePolicy: '',
+    mountTimeoutMs: 2000,
+    statusTimeoutMs: 2000,
+    listCacheMs: 5000,
+    releaseDelayMs: 0,
+    releaseWaitMs: 300,
+    ...overrides,
+  });
+  let running: VolumeService[] = [];
+  const service = (overrides: Partial<ServiceConfig> = {}) => {
+    const volumes = new VolumeService({ cloud, host, config: config(overrides), logger: silentLogger() });
+    running.push(volumes);
+    return volumes;
+  };
+  const pendingDetaches = () => JSON.parse(fs.readFileSync(path.join(stateDir, 'pending-detaches.json'), 'utf8')).volumes as Record<string, string>;
+  const attachedHere = (volumeId: string) => cloud.volumes.get(volumeId)!.attachments.some((a) => a.instanceId === HERE.instanceId);
+
+  beforeEach(() => {
+    stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-failures-'));
+    cloud = new FakeCloud();
+    host = new FakeHost();
+  });
+  afterEach(async () => {
+    await Promise.all(running.map((volumes) => volumes.shutdown().catch(() => undefined)));
+    running = [];
+    fs.rmSync(stateDir, { recursive: true, force: true });
+  });
+
+  describe('a failed Mount leaves the volume as it found it', () => {
+    it('detaches a volume whose AttachVolume took effect but answered an error', async () => {
+      const volumes = service();
+      const volume = cloud.add(volumeFixture('db'));
+      cloud.failNext(`attach ${volume.volumeId}`, { afterEffect: true });
+      await expect(volumes.mount('db', 'm1', never)).rejects.toThrow(/injected/);
+      expect(attachedHere(volume.volumeId)).toBe(false);
+      expect(cloud.calls).toContain(`detach ${volume.volumeId} ${HERE.instanceId}`);
+      await volumes.remove('db');
+      expect(cloud.volumes.get(volume.volumeId)!.state).toBe('deleted');
+    });
+
+    it('hands the detach to the background queue when the rollback\'s own detach fails, and it completes', async () => {
+      const volumes = service();
+      const volume = cloud.add(volumeFixture('db'));
+      cloud.failNext(`attach ${volume.volumeId}`, { afterEffect: true });
+      cloud.failNext(`detach ${volume.volumeId}`);
+      await expect(volumes.mount('db', 'm1', never)).rejects.toThrow(/injected/);
+      expect(pendingDetaches()).toEqual({ [volume.volumeId]: 'db' });
+      await until(() => !attachedHere(volume.volumeId), 5000, 'the background detach');
+      await until(() => Object.keys(pendingDetaches()).length === 0, 2000, 'the queue to empty');
+    });
+
+    it('keeps a background detach it cancelled when the Mount then fails', async () => {
+      const volumes = service();
+      const volume = cloud.add(volumeFixture('db'));
+      await volumes.mount('db', 'm1', never);
+      cloud.failNext(`detach ${volume.volumeId}`, { times: 2 });
+      await volumes.unmount('db', 'm1');
+      expect(pendingDetaches()).toEqual({ [volume.volumeId]: 'db' });
+      host.missingDevice = true;
+      await expect(volumes.mount('db', 'm2', never)).rejects.toThrow();
+      expect(pendingDetaches()).toEqual({ [volume.volumeId]: 'db' });
+    });
+  });
+});
