@@ -7,6 +7,7 @@ import { attachedTo } from '../cloud/attachments';
 import type { CloudVolume } from '../cloud/types';
 import { BerthError, errorMessage } from '../common/errors';
 import { Catalog } from './catalog';
+import { createVolume } from './create';
 import type { ReleaseDeps, ServiceDeps } from './deps';
 import { Lingering } from './lingering';
 import { KeyedLocks } from './locks';
@@ -84,7 +85,7 @@ export class VolumeService implements VolumeOperations {
       volumeFileMode: config.volumeFileMode,
     });
     await this.locks.run(name, async () => {
-      const volume = await cloud.create({ ...spec, crossAZ });
+      const volume = await createVolume({ ...spec, crossAZ }, this.deps);
       await this.catalog.remember(volume);
       this.deps.logger.info('volume ready', { volume: name, volumeId: volume.volumeId, availabilityZone: volume.availabilityZone });
     });

@@ -98,4 +98,30 @@ describe('volume service under failures', () => {
       expect(pendingDetaches()).toEqual({ [volume.volumeId]: 'db' });
     });
   });
+
+  describe('a Create that answers Err leaves no volume', () => {
+    it('succeeds with the volume its failed call made, when a retry works', async () => {
+      const volumes = service();
+      cloud.failNext('create db', { afterEffect: true });
+      await volumes.create('db', null);
+      expect(cloud.count('create db')).toBe(2);
+      expect([...cloud.volumes.values()].filter((v) => v.name === 'db' && v.state !== 'deleted')).toHaveLength(1);
+    });
+
+    it('deletes the volume it made when EC2 keeps failing', async () => {
+      const volumes = service();
+      cloud.failNext('create db', { afterEffect: true, times: 10 });
+      await expect(volumes.create('db', null)).rejects.toThrow(/injected/);
+      expect(cloud.byName('db')).toBeUndefined();
+    }, 10_000);
+
+    it('never deletes a volume of that name that was there before the call', async () => {
+      const volumes = service();
+      const earlier = cloud.add(volumeFixture('db', { createTime: new Date(Date.now() - 60_000) }));
+      cloud.failNext('create db', { afterEffect: true, times: 10 });
+      await expect(volumes.create('db', null)).rejects.toThrow(/injected/);
+      expect(cloud.volumes.get(earlier.volumeId)!.state).toBe('available');
+      expect(cloud.calls).not.toContain(`delete ${earlier.volumeId}`);
+    }, 10_000);
+  });
 });
