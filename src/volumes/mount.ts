@@ -5,10 +5,10 @@
  */
 import { attachedElsewhereError, attachedTo, heldElsewhere, zoneMismatchError } from '../cloud/attachments';
 import type { CloudVolume } from '../cloud/types';
-import { WaitTimeoutError, waitFor } from '../common/poll';
 import { BerthError, errorMessage } from '../common/errors';
 import type { ReleaseDeps, ServiceDeps } from './deps';
 import type { MountRecord } from './refcounts';
+import { waitWhileHeld } from './release-wait';
 
 type MountDeps = ServiceDeps & Pick<ReleaseDeps, 'pendingDetaches'>;
 
@@ -20,8 +20,6 @@ interface UndoStep {
 }
 
 const ROLLBACK_BOUND_MS = 60_000;
-const RELEASE_POLL_FIRST_MS = 100;
-const RELEASE_POLL_MAX_MS = 500;
 
 export async function mountVolume(
   requested: CloudVolume,
@@ -97,7 +95,11 @@ async function takeOver(volume: CloudVolume, signal: AbortSignal, deps: ServiceD
   const { cloud, config, logger } = deps;
   const me = cloud.identity().instanceId;
   if (!heldElsewhere(volume, me)) return volume;
-  volume = await waitForRelease(volume, signal, deps);
+  volume = await waitWhileHeld(volume, (latest) => heldElsewhere(latest, me), {
+    timeoutMs: config.releaseWaitMs,
+    signal,
+    logMessage: 'volume attached to another instance; waiting for it to be released',
+  }, deps);
   const holder = heldElsewhere(volume, me);
   if (!holder) return volume;
   if (!config.preempt) {
@@ -106,32 +108,6 @@ async function takeOver(volume: CloudVolume, signal: AbortSignal, deps: ServiceD
   logger.warn('preempting volume: force-detaching it from another instance', { volume: volume.name, volumeId: volume.volumeId, from: holder.instanceId });
   await cloud.detach(volume.volumeId, { instanceId: holder.instanceId, force: true }, signal);
   return volume;
-}
-
-/** The volume once no other instance holds it, or as last seen when the wait (or the Mount's deadline) ends. */
-async function waitForRelease(volume: CloudVolume, signal: AbortSignal, { cloud, config, logger }: ServiceDeps): Promise<CloudVolume> {
-  const me = cloud.identity().instanceId;
-  let latest = volume;
-  logger.info('volume attached to another instance; waiting for it to be released', {
-    volume: volume.name,
-    volumeId: volume.volumeId,
-    holder: heldElsewhere(volume, me)?.instanceId,
-    waitMs: config.releaseWaitMs,
-  });
-  try {
-    await waitFor<void>(
-      async () => {
-        latest = (await cloud.describe(volume.volumeId, signal)) ?? latest;
-        const holder = heldElsewhere(latest, me);
-        return holder ? { done: false, state: `${holder.state} to ${holder.instanceId}` } : { done: true, value: undefined };
-      },
-      { what: `${volume.volumeId} to be released`, initialDelayMs: RELEASE_POLL_FIRST_MS, maxDelayMs: RELEASE_POLL_MAX_MS, maxAttempts: Infinity, timeoutMs: config.releaseWaitMs, signal },
-    );
-  } catch (err) {
-    signal.throwIfAborted();
-    if (!(err instanceof WaitTimeoutError)) throw err;
-  }
-  return latest;
 }
 
 /**

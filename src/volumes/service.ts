@@ -99,7 +99,8 @@ export class VolumeService implements VolumeOperations {
       }
       this.lingering.cancel(name);
       await releaseVolume(name, this.releaseDeps(), { reason: 'the volume is being removed' });
-      await removeVolume(name, this.deps);
+      const bound = AbortSignal.any([this.shuttingDown.signal, AbortSignal.timeout(this.deps.config.statusTimeoutMs + this.deps.config.releaseWaitMs)]);
+      await removeVolume(name, this.releaseDeps(), bound);
       await this.catalog.forget(name);
     });
   }

@@ -124,4 +124,37 @@ describe('volume service under failures', () => {
       expect(cloud.calls).not.toContain(`delete ${earlier.volumeId}`);
     }, 10_000);
   });
+
+  describe('Remove waits, boundedly, for a volume on its way off an instance', () => {
+    it('removes a volume whose detach berth is retrying in the background', async () => {
+      const volumes = service();
+      const volume = cloud.add(volumeFixture('db'));
+      await volumes.mount('db', 'm1', never);
+      cloud.failNext(`detach ${volume.volumeId}`);
+      await volumes.unmount('db', 'm1');
+      expect(pendingDetaches()).toEqual({ [volume.volumeId]: 'db' });
+      await volumes.remove('db');
+      expect(cloud.volumes.get(volume.volumeId)!.state).toBe('deleted');
+      expect(pendingDetaches()).toEqual({});
+    });
+
+    it('waits for another instance to release it (its linger after a short use), then removes it', async () => {
+      const volumes = service({ releaseWaitMs: 2000 });
+      const volume = cloud.add(volumeFixture('db', { state: 'in-use', attachments: [{ instanceId: OTHER, device: '/dev/xvdf', state: 'attached' }] }));
+      setTimeout(() => {
+        volume.attachments = [];
+        volume.state = 'available';
+      }, 300);
+      await volumes.remove('db');
+      expect(volume.state).toBe('deleted');
+    });
+
+    it('refuses, naming the holder, once the wait is over', async () => {
+      const volumes = service({ releaseWaitMs: 300 });
+      cloud.add(volumeFixture('db', { state: 'in-use', attachments: [{ instanceId: OTHER, device: '/dev/xvdf', state: 'attached' }] }));
+      const started = Date.now();
+      await expect(volumes.remove('db')).rejects.toThrow(new RegExp(`attached to instance ${OTHER}`));
+      expect(Date.now() - started).toBeGreaterThanOrEqual(250);
+    });
+  });
 });
