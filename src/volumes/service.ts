@@ -9,6 +9,7 @@ import { BerthError, errorMessage } from '../common/errors';
 import { Catalog } from './catalog';
 import { createVolume } from './create';
 import type { ReleaseDeps, ServiceDeps } from './deps';
+import { HeldRechecks } from './held-rechecks';
 import { Lingering } from './lingering';
 import { KeyedLocks } from './locks';
 import { mountVolume } from './mount';
@@ -43,6 +44,7 @@ export class VolumeService implements VolumeOperations {
   private readonly zoneMoves: ZoneMoves;
   private readonly pendingDetaches: PendingDetaches;
   private readonly lingering: Lingering;
+  private readonly heldRechecks: HeldRechecks;
   private inheritedCheck?: NodeJS.Timeout;
 
   constructor(private readonly deps: ServiceDeps) {
@@ -53,7 +55,8 @@ export class VolumeService implements VolumeOperations {
     this.pendingDetaches = new PendingDetaches(path.join(config.stateDir, 'pending-detaches.json'), cloud, logger, (name, work) =>
       this.locks.run(name, work),
     );
-    this.lingering = new Lingering(config.releaseDelayMs, (name) => void this.releaseAfterLinger(name));
+    this.lingering = new Lingering(config.releaseDelayMs, (name) => void this.releaseIfUnused(name));
+    this.heldRechecks = new HeldRechecks((name) => void this.releaseIfUnused(name));
   }
 
   /**
@@ -72,6 +75,8 @@ export class VolumeService implements VolumeOperations {
       }
       return;
     }
+    // A run that ended while waiting for a held device to be let go: go on waiting.
+    for (const name of this.refcounts.names()) if (this.refcounts.users(name) === 0) this.heldRechecks.schedule(name);
     await this.checkInheritedUsers();
   }
 
@@ -98,6 +103,7 @@ export class VolumeService implements VolumeOperations {
         throw new BerthError('in-use', `volume ${name} is mounted on this host by ${this.refcounts.users(name)} container(s); stop them first`);
       }
       this.lingering.cancel(name);
+      this.heldRechecks.done(name);
       await releaseVolume(name, this.releaseDeps(), { reason: 'the volume is being removed' });
       const bound = AbortSignal.any([this.shuttingDown.signal, AbortSignal.timeout(this.deps.config.statusTimeoutMs + this.deps.config.releaseWaitMs)]);
       await removeVolume(name, this.releaseDeps(), bound);
@@ -111,6 +117,7 @@ export class VolumeService implements VolumeOperations {
     const signal = AbortSignal.any([hangup, deadline, this.shuttingDown.signal]);
     return this.locks.run(name, async () => {
       const wasLingering = this.lingering.cancel(name);
+      this.heldRechecks.done(name);
       const existing = this.refcounts.get(name);
       if (existing && (await this.deps.host.mountedSource(existing.mountpoint))) {
         if ((wasLingering && attachedMomentsAgo(existing)) || (await this.stillAttachedHere(existing.volumeId))) {
@@ -153,7 +160,8 @@ export class VolumeService implements VolumeOperations {
         this.lingering.start(name);
         return;
       }
-      await releaseVolume(name, this.releaseDeps(), { reason: left === 0 ? 'its last user unmounted it' : 'its other users are from before berth restarted' });
+      if (left === 0) await this.releaseUnused(name, 'its last user unmounted it');
+      else await releaseVolume(name, this.releaseDeps(), { reason: 'its other users are from before berth restarted' });
     });
   }
 
@@ -188,19 +196,20 @@ export class VolumeService implements VolumeOperations {
     this.shuttingDown.abort(new BerthError('not-ready', 'berth is shutting down'));
     clearTimeout(this.inheritedCheck);
     await this.locks.idle();
-    await Promise.all(this.lingering.names().map((name) => this.releaseAfterLinger(name, SHUTDOWN_DETACH_BOUND_MS)));
+    this.heldRechecks.stop();
+    await Promise.all(this.lingering.names().map((name) => this.releaseIfUnused(name, SHUTDOWN_DETACH_BOUND_MS)));
     await this.refcounts.persist();
     await this.catalog.close();
     this.pendingDetaches.stop();
   }
 
-  /** Releases a volume whose linger ended, unless a Mount took it again meanwhile. */
-  private async releaseAfterLinger(name: string, detachBoundMs = this.deps.config.statusTimeoutMs): Promise<void> {
+  /** Releases a volume whose linger or recheck is due, unless a Mount took it again meanwhile. */
+  private async releaseIfUnused(name: string, detachBoundMs = this.deps.config.statusTimeoutMs): Promise<void> {
     this.lingering.cancel(name);
     try {
       await this.locks.run(name, async () => {
-        if (!this.refcounts.get(name) || this.refcounts.users(name) > 0) return;
-        await releaseVolume(name, this.releaseDeps(), { reason: 'its last user unmounted it', signal: AbortSignal.timeout(detachBoundMs) });
+        if (!this.refcounts.get(name) || this.refcounts.users(name) > 0) return this.heldRechecks.done(name);
+        await this.releaseUnused(name, 'its last user unmounted it', AbortSignal.timeout(detachBoundMs));
       });
     } catch (err) {
       this.deps.logger.error('releasing a volume after its last Unmount failed', { volume: name, error: errorMessage(err) });
@@ -231,6 +240,17 @@ export class VolumeService implements VolumeOperations {
     if (round >= INHERITED_CHECK_DELAYS_MS.length || this.shuttingDown.signal.aborted) return;
     if (this.refcounts.namesWithOnlyInheritedUsers().length === 0) return;
     this.inheritedCheck = setTimeout(() => void this.checkInheritedUsers(round + 1), INHERITED_CHECK_DELAYS_MS[round]).unref();
+  }
+
+  /**
+   * Caller holds the lock; no user is left. A device something else still holds is checked again until it is free
+   * (see held-rechecks.ts): with no user left, nothing else would ever release it.
+   */
+  private async releaseUnused(name: string, reason: string, signal?: AbortSignal): Promise<void> {
+    const outcome = await releaseVolume(name, this.releaseDeps(), { reason, signal });
+    if (outcome !== 'still-held') return this.heldRechecks.done(name);
+    const inMs = this.heldRechecks.schedule(name);
+    this.deps.logger.info('no user left but the device is still held on this machine; checking again', { volume: name, inMs });
   }
 
   private releaseDeps(): ReleaseDeps {
