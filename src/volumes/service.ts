@@ -108,6 +108,10 @@ export class VolumeService implements VolumeOperations {
       const bound = AbortSignal.any([this.shuttingDown.signal, AbortSignal.timeout(this.deps.config.statusTimeoutMs + this.deps.config.releaseWaitMs)]);
       await removeVolume(name, this.releaseDeps(), bound);
       await this.catalog.forget(name);
+      // The volume is gone already: a directory left behind is worth a warning, not a failed Remove.
+      await this.deps.host.removeMountDir(this.mountpoint(name)).catch((err: unknown) =>
+        this.deps.logger.warn('could not remove the mount directory of a removed volume', { volume: name, error: errorMessage(err) }),
+      );
     });
   }
 

@@ -188,10 +188,17 @@ export class FakeHost implements Host {
   async mount(device: string, target: string) {
     this.calls.push(`mount ${device} ${target}`);
     this.mounts.set(target, device);
+    this.mountDirs.add(target);
   }
   async unmount(target: string) {
     this.calls.push(`unmount ${target}`);
     this.mounts.delete(target);
+  }
+  /** Mount directories that exist (made by mount, kept after unmount, as on Linux). */
+  readonly mountDirs = new Set<string>();
+  async removeMountDir(target: string) {
+    this.calls.push(`removeMountDir ${target}`);
+    if (!this.mounts.has(target)) this.mountDirs.delete(target);
   }
   /** Devices some other mount namespace still has mounted. */
   readonly inUse = new Set<string>();

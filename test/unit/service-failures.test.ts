@@ -1,6 +1,7 @@
 /**
  * The volume service when EC2 or the machine fails part-way: whatever a failed call did is undone or handed to
- * the background, so no volume stays attached, made or mounted that nothing will release.
+ * the background, so no volume stays attached, made or mounted that nothing will release; and a removed volume
+ * leaves nothing behind on this machine.
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -155,6 +156,54 @@ describe('volume service under failures', () => {
       const started = Date.now();
       await expect(volumes.remove('db')).rejects.toThrow(new RegExp(`attached to instance ${OTHER}`));
       expect(Date.now() - started).toBeGreaterThanOrEqual(250);
+    });
+  });
+
+  describe('a device still held after the last Unmount', () => {
+    it('is checked again until it is free, then detached (an mkfs or e2fsck orphaned by a killed daemon lets go by itself)', async () => {
+      const volumes = service();
+      const volume = cloud.add(volumeFixture('db'));
+      await volumes.mount('db', 'm1', never);
+      const device = `/dev/fake-${volume.volumeId}`;
+      host.inUse.add(device);
+      await volumes.unmount('db', 'm1');
+      expect(attachedHere(volume.volumeId)).toBe(true);
+      setTimeout(() => host.inUse.delete(device), 700);
+      await until(() => !attachedHere(volume.volumeId), 5000, 'the detach once the device is free');
+      expect(await volumes.path('db')).toBeUndefined();
+    });
+
+    it('stops checking once a Mount takes the volume again', async () => {
+      const volumes = service();
+      const volume = cloud.add(volumeFixture('db'));
+      await volumes.mount('db', 'm1', never);
+      host.inUse.add(`/dev/fake-${volume.volumeId}`);
+      await volumes.unmount('db', 'm1');
+      await volumes.mount('db', 'm2', never);
+      host.inUse.clear();
+      await new Promise((resolve) => setTimeout(resolve, 1200));
+      expect(attachedHere(volume.volumeId)).toBe(true);
+      expect(host.mounts.get('/mnt/berth/db')).toBe(`/dev/fake-${volume.volumeId}`);
+    });
+  });
+
+  describe('a removed volume', () => {
+    it('leaves no mount directory behind', async () => {
+      const volumes = service();
+      cloud.add(volumeFixture('db'));
+      await volumes.mount('db', 'm1', never);
+      await volumes.unmount('db', 'm1');
+      expect(host.mountDirs.has('/mnt/berth/db')).toBe(true);
+      await volumes.remove('db');
+      expect(host.mountDirs.has('/mnt/berth/db')).toBe(false);
+    });
+
+    it('keeps its mount directory when the Remove is refused', async () => {
+      const volumes = service();
+      cloud.add(volumeFixture('db'));
+      await volumes.mount('db', 'm1', never);
+      await expect(volumes.remove('db')).rejects.toThrow(/mounted on this host/);
+      expect(host.calls.filter((call) => call.startsWith('removeMountDir'))).toEqual([]);
     });
   });
 });
