@@ -8,7 +8,7 @@
  *
  * Each fault runs BERTH_SOAK_SECONDS seconds (default 5: the CI form; the whole suite then takes about 1.5 min).
  * Set it higher for a longer soak, e.g. `BERTH_SOAK_SECONDS=120 npx jest test/integration/fault-soak.test.ts`.
- * A one-line summary per fault (operations, failures by kind) is printed.
+ * A one-line summary per fault (operations, failures by kind) is printed; BERTH_SOAK_VERBOSE=1 prints every Err.
  *
  * The daemon uses instance-role credentials (so expiring credentials matter) and few SDK retries (so the faults
  * reach berth rather than being absorbed by the SDK).
@@ -105,18 +105,21 @@ describeAsRoot('fault soak: Create/Mount/Unmount/Remove under every injected fau
     const prefix = `soak-${name}-`;
     const failures = new Map<string, number>();
     const unclear: string[] = [];
-    const createFailed = new Set<string>();
+    const createFailed = new Map<string, string>();
     const removed = new Set<string>();
     let ops = 0;
     let cycles = 0;
 
+    let lastErr = '';
     const call = async (op: Op, volume: string, id?: string): Promise<boolean> => {
       ops += 1;
       const reply = await daemon.call(`VolumeDriver.${op}`, id ? { Name: volume, ID: id } : { Name: volume });
       const err: string | undefined = reply.body.Err;
       if (!err) return true;
+      lastErr = err;
       if (/^berth: internal error/.test(err) || err.trim().length < 10) unclear.push(`${op} ${volume}: ${err}`);
       const kind = kindOf(op, err);
+      if (process.env.BERTH_SOAK_VERBOSE) console.log(`${op} ${volume}: ${err}`);
       failures.set(kind, (failures.get(kind) ?? 0) + 1);
       return false;
     };
@@ -126,7 +129,7 @@ describeAsRoot('fault soak: Create/Mount/Unmount/Remove under every injected fau
     while (Date.now() - started < SOAK_SECONDS * 1000) {
       const volume = `${prefix}${cycles++}`;
       if (!(await call('Create', volume))) {
-        createFailed.add(volume);
+        createFailed.set(volume, lastErr);
         continue;
       }
       if (await call('Mount', volume, 'c1')) await call('Unmount', volume, 'c1');
@@ -151,7 +154,7 @@ describeAsRoot('fault soak: Create/Mount/Unmount/Remove under every injected fau
     expect(unclear).toEqual([]);
     expect(readState('mounts.json', 'mounts')).toEqual({});
     expect(left.filter((volume) => volume.attachment)).toEqual([]);
-    expect(left.filter((volume) => createFailed.has(volume.tags['berth:name']))).toEqual([]);
+    expect(left.filter((volume) => createFailed.has(volume.tags['berth:name'])).map((volume) => `${volume.id} left by a Create that answered: ${createFailed.get(volume.tags['berth:name'])}`)).toEqual([]);
     expect(left.filter((volume) => removed.has(volume.tags['berth:name']))).toEqual([]);
     expect(mountsUnder(daemon.mountRoot)).toEqual([]);
 
