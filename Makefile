@@ -24,6 +24,8 @@ test-host: build
 test-integration: build
 	$(JEST) test/integration
 
+# `test` includes the fault soak (test/integration/fault-soak.test.ts, about 1.5 min); BERTH_SOAK_SECONDS=<n>
+# runs each of its faults n seconds instead of 5, e.g. `BERTH_SOAK_SECONDS=120 make test-integration`.
 test: build
 	$(JEST) test/unit test/host test/integration
 	$(MAKE) e2e

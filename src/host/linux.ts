@@ -93,6 +93,10 @@ export class LinuxHost implements Host {
     return this.mounts.mountedSource(target);
   }
 
+  removeMountDir(target: string): Promise<void> {
+    return this.mounts.removeMountDir(target);
+  }
+
   prepareDataDir(dir: string, owner: DataDirOwner): Promise<void> {
     return prepareDataDir(dir, owner);
   }

@@ -78,6 +78,20 @@ export class Mounts {
     await runChecked(this.deps.run, 'mount', ['--make-shared', mountPoint], this.options);
   }
 
+  /** rmdir(2) removes only an empty directory; a mount point is skipped first (its own root may look empty). */
+  async removeMountDir(target: string): Promise<void> {
+    const mountPoint = path.resolve(target);
+    if (mountAt(await this.table(), mountPoint)) return;
+    try {
+      await fsp.rmdir(mountPoint);
+      this.deps.logger.debug('removed empty mount directory', { target: mountPoint });
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT' || code === 'ENOTEMPTY' || code === 'EEXIST' || code === 'EBUSY' || code === 'ENOTDIR') return;
+      throw new BerthError('host', `cannot remove the empty mount directory ${mountPoint}: ${(err as Error).message}`);
+    }
+  }
+
   /** Unmounts target (every mount stacked there). Not mounted is success; still busy after retries is 'host'. */
   async unmount(target: string): Promise<void> {
     const mountPoint = path.resolve(target);

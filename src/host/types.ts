@@ -40,6 +40,11 @@ export interface Host {
   deviceInUse(devicePath: string): Promise<boolean>;
   /** The device mounted at target (from the mount table), if any. */
   mountedSource(target: string): Promise<string | undefined>;
+  /**
+   * Removes a volume's mount directory if it is an empty directory and nothing is mounted there; anything else
+   * (content, a mount, not a directory, already gone) is left as it is. Never removes content.
+   */
+  removeMountDir(target: string): Promise<void>;
   /** Creates dir (and parents) if missing and applies owner/mode when created. */
   prepareDataDir(dir: string, owner: DataDirOwner): Promise<void>;
 }

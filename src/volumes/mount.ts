@@ -5,21 +5,28 @@
  */
 import { attachedElsewhereError, attachedTo, heldElsewhere, zoneMismatchError } from '../cloud/attachments';
 import type { CloudVolume } from '../cloud/types';
-import { WaitTimeoutError, waitFor } from '../common/poll';
 import { BerthError, errorMessage } from '../common/errors';
-import type { ServiceDeps } from './deps';
+import type { ReleaseDeps, ServiceDeps } from './deps';
 import type { MountRecord } from './refcounts';
+import { waitWhileHeld } from './release-wait';
+
+type MountDeps = ServiceDeps & Pick<ReleaseDeps, 'pendingDetaches'>;
+
+interface UndoStep {
+  what: string;
+  run: (signal: AbortSignal) => Promise<unknown>;
+  /** What keeps the machine right when the step itself fails. */
+  ifFailed?: (err: unknown) => Promise<void>;
+}
 
 const ROLLBACK_BOUND_MS = 60_000;
-const RELEASE_POLL_FIRST_MS = 100;
-const RELEASE_POLL_MAX_MS = 500;
 
 export async function mountVolume(
   requested: CloudVolume,
   mountpoint: string,
   dataPath: string,
   signal: AbortSignal,
-  deps: ServiceDeps,
+  deps: MountDeps,
 ): Promise<{ record: Omit<MountRecord, 'ids' | 'since'>; volume: CloudVolume }> {
   const { cloud, host, logger } = deps;
   const here = cloud.identity();
@@ -29,9 +36,12 @@ export async function mountVolume(
   }
   volume = await takeOver(volume, signal, deps);
 
-  const undo: Array<{ what: string; run: (signal: AbortSignal) => Promise<unknown> }> = [];
+  const undo: UndoStep[] = [];
   try {
-    const wasAttachedHere = attachedTo(volume, here.instanceId);
+    // The detach is registered before AttachVolume is sent: an attach can take effect and still fail (its answer
+    // lost, a 5xx after the change, the deadline). Detaching what never got attached is harmless ("already detached"
+    // counts as done), and a detach that fails is left to the background queue, never forgotten.
+    if (!attachedTo(volume, here.instanceId)) undo.push(detachStep(volume, deps));
     const attachOptions = { deviceAppeared: (name: string, stop: AbortSignal) => host.findDevice(volume.volumeId, name, stop) };
     let deviceName: string;
     try {
@@ -42,7 +52,6 @@ export async function mountVolume(
       volume = await takeOver((await cloud.describe(volume.volumeId, signal)) ?? volume, signal, deps);
       deviceName = await cloud.attach(volume.volumeId, signal, attachOptions);
     }
-    if (!wasAttachedHere) undo.push({ what: 'detach', run: (s) => cloud.detach(volume.volumeId, {}, s) });
     const device = await host.findDevice(volume.volumeId, deviceName, signal);
     const inUse = await host.deviceInUse(device);
     const { fsType, fresh, markedFormatted } = await ensureFilesystem(volume, device, deps);
@@ -86,7 +95,11 @@ async function takeOver(volume: CloudVolume, signal: AbortSignal, deps: ServiceD
   const { cloud, config, logger } = deps;
   const me = cloud.identity().instanceId;
   if (!heldElsewhere(volume, me)) return volume;
-  volume = await waitForRelease(volume, signal, deps);
+  volume = await waitWhileHeld(volume, (latest) => heldElsewhere(latest, me), {
+    timeoutMs: config.releaseWaitMs,
+    signal,
+    logMessage: 'volume attached to another instance; waiting for it to be released',
+  }, deps);
   const holder = heldElsewhere(volume, me);
   if (!holder) return volume;
   if (!config.preempt) {
@@ -95,32 +108,6 @@ async function takeOver(volume: CloudVolume, signal: AbortSignal, deps: ServiceD
   logger.warn('preempting volume: force-detaching it from another instance', { volume: volume.name, volumeId: volume.volumeId, from: holder.instanceId });
   await cloud.detach(volume.volumeId, { instanceId: holder.instanceId, force: true }, signal);
   return volume;
-}
-
-/** The volume once no other instance holds it, or as last seen when the wait (or the Mount's deadline) ends. */
-async function waitForRelease(volume: CloudVolume, signal: AbortSignal, { cloud, config, logger }: ServiceDeps): Promise<CloudVolume> {
-  const me = cloud.identity().instanceId;
-  let latest = volume;
-  logger.info('volume attached to another instance; waiting for it to be released', {
-    volume: volume.name,
-    volumeId: volume.volumeId,
-    holder: heldElsewhere(volume, me)?.instanceId,
-    waitMs: config.releaseWaitMs,
-  });
-  try {
-    await waitFor<void>(
-      async () => {
-        latest = (await cloud.describe(volume.volumeId, signal)) ?? latest;
-        const holder = heldElsewhere(latest, me);
-        return holder ? { done: false, state: `${holder.state} to ${holder.instanceId}` } : { done: true, value: undefined };
-      },
-      { what: `${volume.volumeId} to be released`, initialDelayMs: RELEASE_POLL_FIRST_MS, maxDelayMs: RELEASE_POLL_MAX_MS, maxAttempts: Infinity, timeoutMs: config.releaseWaitMs, signal },
-    );
-  } catch (err) {
-    signal.throwIfAborted();
-    if (!(err instanceof WaitTimeoutError)) throw err;
-  }
-  return latest;
 }
 
 /**
@@ -158,13 +145,24 @@ async function ensureFilesystem(
   return { fsType: volume.format.fsType, fresh: true, markedFormatted };
 }
 
-async function rollback(undo: Array<{ what: string; run: (signal: AbortSignal) => Promise<unknown> }>, volume: CloudVolume, { logger }: ServiceDeps) {
+function detachStep(volume: CloudVolume, { cloud, pendingDetaches }: MountDeps): UndoStep {
+  return {
+    what: 'detach',
+    run: (signal) => cloud.detach(volume.volumeId, {}, signal),
+    ifFailed: (err) => pendingDetaches.add(volume.volumeId, volume.name, `a failed Mount could not detach it: ${errorMessage(err)}`),
+  };
+}
+
+async function rollback(undo: UndoStep[], volume: CloudVolume, { logger }: ServiceDeps) {
   for (const step of undo.reverse()) {
     try {
       await step.run(AbortSignal.timeout(ROLLBACK_BOUND_MS));
       logger.info('rolled back', { step: step.what, volume: volume.name, volumeId: volume.volumeId });
     } catch (err) {
       logger.error('rollback step failed', { step: step.what, volume: volume.name, volumeId: volume.volumeId, error: errorMessage(err) });
+      await step.ifFailed?.(err).catch((followUpErr: unknown) =>
+        logger.error('could not hand a failed rollback step on', { step: step.what, volume: volume.name, volumeId: volume.volumeId, error: errorMessage(followUpErr) }),
+      );
     }
   }
 }

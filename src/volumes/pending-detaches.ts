@@ -42,9 +42,23 @@ export class PendingDetaches {
     this.schedule();
   }
 
-  /** The volume is being mounted here again: its attachment is wanted after all. */
-  async cancel(volumeId: string): Promise<void> {
-    if (this.pending.delete(volumeId)) await this.persist();
+  /** The volume is being mounted here again: its attachment is wanted after all. Returns whether it was pending. */
+  async cancel(volumeId: string): Promise<boolean> {
+    if (!this.pending.delete(volumeId)) return false;
+    await this.persist();
+    return true;
+  }
+
+  has(volumeId: string): boolean {
+    return this.pending.has(volumeId);
+  }
+
+  /** Detaches a pending volume now; the caller holds its lock. A failure leaves it pending and is thrown. */
+  async detachNow(volumeId: string, signal: AbortSignal): Promise<void> {
+    if (!this.pending.has(volumeId)) return;
+    await this.cloud.detach(volumeId, {}, signal);
+    this.pending.delete(volumeId);
+    await this.persist();
   }
 
   stop(): void {

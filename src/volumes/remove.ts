@@ -3,12 +3,18 @@
  * the EBS volume is deleted, retained, or snapshotted and then deleted. Adopted REX-Ray volumes are only deleted
  * when EBS_REMOVE=delete is set explicitly.
  */
-import { attachedElsewhereError, holderOf } from '../cloud/attachments';
-import type { ServiceDeps } from './deps';
+import { attachedElsewhereError, attachmentTo, heldElsewhere, holderOf } from '../cloud/attachments';
+import type { CloudVolume } from '../cloud/types';
+import { BerthError, errorMessage } from '../common/errors';
+import type { ReleaseDeps } from './deps';
+import { waitWhileHeld } from './release-wait';
 
-export async function removeVolume(name: string, { cloud, config, logger }: ServiceDeps): Promise<void> {
-  const volume = await cloud.findByName(name);
-  if (!volume) return;
+/** Caller holds the volume's lock and has released berth's own mount of it. */
+export async function removeVolume(name: string, deps: ReleaseDeps, signal: AbortSignal): Promise<void> {
+  const { cloud, config, logger } = deps;
+  const found = await cloud.findByName(name, signal);
+  if (!found) return;
+  const volume = await untilReleased(found, deps, signal);
   const holder = holderOf(volume);
   if (holder) throw attachedElsewhereError(volume, holder, 'it is removed only once no host uses it', 'in-use');
   const policy = config.removePolicy || (volume.owner === 'berth' ? 'delete' : 'retain');
@@ -28,4 +34,26 @@ export async function removeVolume(name: string, { cloud, config, logger }: Serv
       logger.info('volume deleted', { volume: name, volumeId: volume.volumeId });
       return;
   }
+}
+
+/**
+ * A volume on its way off an instance is waited for rather than refused: berth's own background detach here is
+ * done now, a detach here already under way is awaited, and another instance is given EBS_RELEASEWAIT to let go
+ * (a short use there lingers EBS_RELEASEDELAY). Returns the volume as last seen.
+ */
+async function untilReleased(volume: CloudVolume, { cloud, config, logger, pendingDetaches }: ReleaseDeps, signal: AbortSignal): Promise<CloudVolume> {
+  const me = cloud.identity().instanceId;
+  if (pendingDetaches.has(volume.volumeId)) {
+    try {
+      await pendingDetaches.detachNow(volume.volumeId, signal);
+    } catch (err) {
+      throw new BerthError('in-use', `volume ${volume.name} (${volume.volumeId}) is still being detached from this instance in the background (${errorMessage(err)}); try again shortly`);
+    }
+    volume = (await cloud.describe(volume.volumeId, signal)) ?? volume;
+  }
+  const leaving = (latest: CloudVolume) => {
+    const here = attachmentTo(latest, me);
+    return here && (here.state === 'detaching' || here.state === 'busy') ? here : heldElsewhere(latest, me);
+  };
+  return waitWhileHeld(volume, leaving, { timeoutMs: config.releaseWaitMs, signal, logMessage: 'volume still attached; waiting for it to be released before removing it' }, { cloud, logger });
 }

@@ -7,7 +7,9 @@ import { attachedTo } from '../cloud/attachments';
 import type { CloudVolume } from '../cloud/types';
 import { BerthError, errorMessage } from '../common/errors';
 import { Catalog } from './catalog';
+import { createVolume } from './create';
 import type { ReleaseDeps, ServiceDeps } from './deps';
+import { HeldRechecks } from './held-rechecks';
 import { Lingering } from './lingering';
 import { KeyedLocks } from './locks';
 import { mountVolume } from './mount';
@@ -42,6 +44,7 @@ export class VolumeService implements VolumeOperations {
   private readonly zoneMoves: ZoneMoves;
   private readonly pendingDetaches: PendingDetaches;
   private readonly lingering: Lingering;
+  private readonly heldRechecks: HeldRechecks;
   private inheritedCheck?: NodeJS.Timeout;
 
   constructor(private readonly deps: ServiceDeps) {
@@ -52,7 +55,8 @@ export class VolumeService implements VolumeOperations {
     this.pendingDetaches = new PendingDetaches(path.join(config.stateDir, 'pending-detaches.json'), cloud, logger, (name, work) =>
       this.locks.run(name, work),
     );
-    this.lingering = new Lingering(config.releaseDelayMs, (name) => void this.releaseAfterLinger(name));
+    this.lingering = new Lingering(config.releaseDelayMs, (name) => void this.releaseIfUnused(name));
+    this.heldRechecks = new HeldRechecks((name) => void this.releaseIfUnused(name));
   }
 
   /**
@@ -71,6 +75,8 @@ export class VolumeService implements VolumeOperations {
       }
       return;
     }
+    // A run that ended while waiting for a held device to be let go: go on waiting.
+    for (const name of this.refcounts.names()) if (this.refcounts.users(name) === 0) this.heldRechecks.schedule(name);
     await this.checkInheritedUsers();
   }
 
@@ -84,7 +90,7 @@ export class VolumeService implements VolumeOperations {
       volumeFileMode: config.volumeFileMode,
     });
     await this.locks.run(name, async () => {
-      const volume = await cloud.create({ ...spec, crossAZ });
+      const volume = await createVolume({ ...spec, crossAZ }, this.deps);
       await this.catalog.remember(volume);
       this.deps.logger.info('volume ready', { volume: name, volumeId: volume.volumeId, availabilityZone: volume.availabilityZone });
     });
@@ -97,9 +103,15 @@ export class VolumeService implements VolumeOperations {
         throw new BerthError('in-use', `volume ${name} is mounted on this host by ${this.refcounts.users(name)} container(s); stop them first`);
       }
       this.lingering.cancel(name);
+      this.heldRechecks.done(name);
       await releaseVolume(name, this.releaseDeps(), { reason: 'the volume is being removed' });
-      await removeVolume(name, this.deps);
+      const bound = AbortSignal.any([this.shuttingDown.signal, AbortSignal.timeout(this.deps.config.statusTimeoutMs + this.deps.config.releaseWaitMs)]);
+      await removeVolume(name, this.releaseDeps(), bound);
       await this.catalog.forget(name);
+      // The volume is gone already: a directory left behind is worth a warning, not a failed Remove.
+      await this.deps.host.removeMountDir(this.mountpoint(name)).catch((err: unknown) =>
+        this.deps.logger.warn('could not remove the mount directory of a removed volume', { volume: name, error: errorMessage(err) }),
+      );
     });
   }
 
@@ -109,6 +121,7 @@ export class VolumeService implements VolumeOperations {
     const signal = AbortSignal.any([hangup, deadline, this.shuttingDown.signal]);
     return this.locks.run(name, async () => {
       const wasLingering = this.lingering.cancel(name);
+      this.heldRechecks.done(name);
       const existing = this.refcounts.get(name);
       if (existing && (await this.deps.host.mountedSource(existing.mountpoint))) {
         if ((wasLingering && attachedMomentsAgo(existing)) || (await this.stillAttachedHere(existing.volumeId))) {
@@ -120,12 +133,20 @@ export class VolumeService implements VolumeOperations {
       signal.throwIfAborted();
       let volume = await this.currentVolume(name);
       if (!volume) throw new BerthError('not-found', `volume ${name} not found`);
-      await this.pendingDetaches.cancel(volume.volumeId);
-      if (volume.availabilityZone !== this.deps.cloud.identity().availabilityZone) {
-        volume = await this.zoneMoves.bringHere(volume, signal);
-        await this.catalog.remember(volume);
+      const found = volume;
+      const wasDetaching = await this.pendingDetaches.cancel(found.volumeId);
+      let mounted: Awaited<ReturnType<typeof mountVolume>>;
+      try {
+        if (volume.availabilityZone !== this.deps.cloud.identity().availabilityZone) {
+          volume = await this.zoneMoves.bringHere(volume, signal);
+          await this.catalog.remember(volume);
+        }
+        mounted = await mountVolume(volume, this.mountpoint(name), this.dataPath(name), signal, this.releaseDeps());
+      } catch (err) {
+        // Left as found: a volume that was on its way off this instance still is.
+        if (wasDetaching) await this.pendingDetaches.add(found.volumeId, name, `the Mount that cancelled its detach failed: ${errorMessage(err)}`);
+        throw err;
       }
-      const mounted = await mountVolume(volume, this.mountpoint(name), this.dataPath(name), signal, this.deps);
       await this.refcounts.acquire(name, id, mounted.record);
       await this.catalog.remember(mounted.volume);
       return this.dataPath(name);
@@ -143,7 +164,8 @@ export class VolumeService implements VolumeOperations {
         this.lingering.start(name);
         return;
       }
-      await releaseVolume(name, this.releaseDeps(), { reason: left === 0 ? 'its last user unmounted it' : 'its other users are from before berth restarted' });
+      if (left === 0) await this.releaseUnused(name, 'its last user unmounted it');
+      else await releaseVolume(name, this.releaseDeps(), { reason: 'its other users are from before berth restarted' });
     });
   }
 
@@ -178,19 +200,20 @@ export class VolumeService implements VolumeOperations {
     this.shuttingDown.abort(new BerthError('not-ready', 'berth is shutting down'));
     clearTimeout(this.inheritedCheck);
     await this.locks.idle();
-    await Promise.all(this.lingering.names().map((name) => this.releaseAfterLinger(name, SHUTDOWN_DETACH_BOUND_MS)));
+    this.heldRechecks.stop();
+    await Promise.all(this.lingering.names().map((name) => this.releaseIfUnused(name, SHUTDOWN_DETACH_BOUND_MS)));
     await this.refcounts.persist();
     await this.catalog.close();
     this.pendingDetaches.stop();
   }
 
-  /** Releases a volume whose linger ended, unless a Mount took it again meanwhile. */
-  private async releaseAfterLinger(name: string, detachBoundMs = this.deps.config.statusTimeoutMs): Promise<void> {
+  /** Releases a volume whose linger or recheck is due, unless a Mount took it again meanwhile. */
+  private async releaseIfUnused(name: string, detachBoundMs = this.deps.config.statusTimeoutMs): Promise<void> {
     this.lingering.cancel(name);
     try {
       await this.locks.run(name, async () => {
-        if (!this.refcounts.get(name) || this.refcounts.users(name) > 0) return;
-        await releaseVolume(name, this.releaseDeps(), { reason: 'its last user unmounted it', signal: AbortSignal.timeout(detachBoundMs) });
+        if (!this.refcounts.get(name) || this.refcounts.users(name) > 0) return this.heldRechecks.done(name);
+        await this.releaseUnused(name, 'its last user unmounted it', AbortSignal.timeout(detachBoundMs));
       });
     } catch (err) {
       this.deps.logger.error('releasing a volume after its last Unmount failed', { volume: name, error: errorMessage(err) });
@@ -221,6 +244,17 @@ export class VolumeService implements VolumeOperations {
     if (round >= INHERITED_CHECK_DELAYS_MS.length || this.shuttingDown.signal.aborted) return;
     if (this.refcounts.namesWithOnlyInheritedUsers().length === 0) return;
     this.inheritedCheck = setTimeout(() => void this.checkInheritedUsers(round + 1), INHERITED_CHECK_DELAYS_MS[round]).unref();
+  }
+
+  /**
+   * Caller holds the lock; no user is left. A device something else still holds is checked again until it is free
+   * (see held-rechecks.ts): with no user left, nothing else would ever release it.
+   */
+  private async releaseUnused(name: string, reason: string, signal?: AbortSignal): Promise<void> {
+    const outcome = await releaseVolume(name, this.releaseDeps(), { reason, signal });
+    if (outcome !== 'still-held') return this.heldRechecks.done(name);
+    const inMs = this.heldRechecks.schedule(name);
+    this.deps.logger.info('no user left but the device is still held on this machine; checking again', { volume: name, inMs });
   }
 
   private releaseDeps(): ReleaseDeps {

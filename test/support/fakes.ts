@@ -29,11 +29,26 @@ export function volumeFixture(name: string, overrides: Partial<CloudVolume> = {}
   };
 }
 
+interface InjectedFault {
+  /** Matches calls starting with this ("attach", "detach vol-1", "create db"). */
+  call: string;
+  times: number;
+  /** The call takes effect, then fails (its answer lost, a 5xx after the change). */
+  afterEffect: boolean;
+  error: Error;
+}
+
 export class FakeCloud implements Cloud {
   readonly volumes = new Map<string, CloudVolume>();
   readonly calls: string[] = [];
   failing?: Error;
+  private readonly faults: InjectedFault[] = [];
   private nextDevice = 0;
+
+  /** Fails the next `times` calls starting with `call`, before or after they take effect. */
+  failNext(call: string, { times = 1, afterEffect = false, error = new BerthError('cloud', `${call} failed (injected InternalError)`) } = {}): void {
+    this.faults.push({ call, times, afterEffect, error });
+  }
 
   identity(): InstanceIdentity {
     return HERE;
@@ -51,6 +66,20 @@ export class FakeCloud implements Cloud {
   private record(call: string) {
     this.calls.push(call);
     if (this.failing) throw this.failing;
+    this.injected(call, false);
+  }
+
+  /** The answer of a call that took effect: lost when a fault after the effect matches. */
+  private answer<T>(call: string, value: T): T {
+    this.injected(call, true);
+    return value;
+  }
+
+  private injected(call: string, afterEffect: boolean) {
+    const fault = this.faults.find((f) => f.afterEffect === afterEffect && f.times > 0 && call.startsWith(f.call));
+    if (!fault) return;
+    fault.times -= 1;
+    throw fault.error;
   }
 
   count(prefix: string): number {
@@ -71,11 +100,15 @@ export class FakeCloud implements Cloud {
   }
   async create(spec: CreateVolumeSpec) {
     this.record(`create ${spec.name}`);
-    return this.byName(spec.name) ?? this.add(volumeFixture(spec.name, { sizeGiB: spec.sizeGiB, volumeType: spec.volumeType, format: spec.format, availabilityZone: spec.availabilityZone }));
+    const volume =
+      this.byName(spec.name) ??
+      this.add(volumeFixture(spec.name, { sizeGiB: spec.sizeGiB, volumeType: spec.volumeType, format: spec.format, availabilityZone: spec.availabilityZone, createTime: new Date() }));
+    return this.answer(`create ${spec.name}`, volume);
   }
   async delete(volumeId: string) {
     this.record(`delete ${volumeId}`);
     this.volumes.get(volumeId)!.state = 'deleted';
+    this.answer(`delete ${volumeId}`, undefined);
   }
   async snapshot(volumeId: string) {
     this.record(`snapshot ${volumeId}`);
@@ -96,7 +129,7 @@ export class FakeCloud implements Cloud {
     const device = `/dev/xvd${String.fromCharCode(102 + this.nextDevice++)}`;
     volume.attachments.push({ instanceId: HERE.instanceId, device, state: 'attached' });
     volume.state = 'in-use';
-    return device;
+    return this.answer(`attach ${volumeId}`, device);
   }
   async detach(volumeId: string, options: DetachOptions) {
     const instanceId = options.instanceId ?? HERE.instanceId;
@@ -104,6 +137,7 @@ export class FakeCloud implements Cloud {
     const volume = this.volumes.get(volumeId)!;
     volume.attachments = volume.attachments.filter((a) => a.instanceId !== instanceId);
     if (volume.attachments.length === 0) volume.state = 'available';
+    this.answer(`detach ${volumeId}`, undefined);
   }
   async moveToZone(volume: CloudVolume, availabilityZone: string) {
     this.record(`moveToZone ${volume.volumeId} ${availabilityZone}`);
@@ -154,10 +188,17 @@ export class FakeHost implements Host {
   async mount(device: string, target: string) {
     this.calls.push(`mount ${device} ${target}`);
     this.mounts.set(target, device);
+    this.mountDirs.add(target);
   }
   async unmount(target: string) {
     this.calls.push(`unmount ${target}`);
     this.mounts.delete(target);
+  }
+  /** Mount directories that exist (made by mount, kept after unmount, as on Linux). */
+  readonly mountDirs = new Set<string>();
+  async removeMountDir(target: string) {
+    this.calls.push(`removeMountDir ${target}`);
+    if (!this.mounts.has(target)) this.mountDirs.delete(target);
   }
   /** Devices some other mount namespace still has mounted. */
   readonly inUse = new Set<string>();
