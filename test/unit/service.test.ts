@@ -339,7 +339,7 @@ describe('volume service', () => {
     await volumes.mount('busy', 'a', never);
     await expect(volumes.remove('busy')).rejects.toThrow(/mounted on this host/);
     cloud.add(volumeFixture('elsewhere', { attachments: [{ instanceId: 'i-0other00000000000', device: '/dev/xvdg', state: 'attached' }] }));
-    await expect(volumes.remove('elsewhere')).rejects.toThrow(/attached to instance i-0other00000000000/);
+    await expect(advanceUntilSettled(volumes.remove('elsewhere'))).rejects.toThrow(/attached to instance i-0other00000000000/);
     expect(cloud.count('delete')).toBe(0);
   });
 
