@@ -33,7 +33,7 @@ describeAsRoot('Linux host: mount directories and device holders', () => {
         await exited;
       }
     }
-    unmountAllUnder(dir);
+    await unmountAllUnder(dir);
     for (const loop of loops) execFileSync('losetup', ['-d', loop]);
     fs.rmSync(dir, { recursive: true, force: true });
   });

@@ -18,6 +18,7 @@ import path from 'node:path';
 import { startDaemon, type RunningDaemon } from '../support/daemon';
 import { startLocalEc2, type LocalEc2 } from '../support/local-ec2';
 import { mountsUnder, unmountAllUnder } from '../support/mounts';
+import { waitFor } from '../support/poll';
 import { describeAsRoot } from '../support/privileges';
 
 const SOAK_SECONDS = Number(process.env.BERTH_SOAK_SECONDS || 5);
@@ -40,15 +41,6 @@ interface VolumeRecordView {
   id: string;
   tags: Record<string, string>;
   attachment?: { instanceId: string; status: string; loopDevice?: string };
-}
-
-/** A bounded poll (local: the shared test toolkit is being reshaped). */
-async function until(check: () => Promise<boolean> | boolean, timeoutMs: number, what: () => string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what()}`);
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
 }
 
 /** The kind of a failure: its words without ids, numbers and paths. */
@@ -94,7 +86,7 @@ describeAsRoot('fault soak: Create/Mount/Unmount/Remove under every injected fau
     await endpoint?.admin('POST', 'faults', {}).catch(() => undefined);
     if (d) {
       await d.stop().catch(() => undefined);
-      unmountAllUnder(d.root);
+      await unmountAllUnder(d.root);
       fs.rmSync(d.root, { recursive: true, force: true });
     }
     await endpoint?.destroy();
@@ -139,12 +131,12 @@ describeAsRoot('fault soak: Create/Mount/Unmount/Remove under every injected fau
     await endpoint.admin('POST', 'faults', {});
 
     // berth's own background work finishes: detaches it retries, rechecks of held devices.
-    await until(
+    await waitFor(
+      'berth\'s background detaches to finish (pending-detaches.json empty, no volume attached without a mount record)',
       async () =>
         Object.keys(readState<object>('pending-detaches.json', 'volumes')).length === 0 &&
         (await soakVolumes(prefix)).every((volume) => !volume.attachment || Object.hasOwn(readState<object>('mounts.json', 'mounts'), volume.tags['berth:name'])),
-      SETTLE_MS,
-      () => `background detaches to finish: ${JSON.stringify(readState('pending-detaches.json', 'volumes'))}`,
+      { timeoutMs: SETTLE_MS },
     );
 
     const left = await soakVolumes(prefix);
@@ -167,7 +159,7 @@ describeAsRoot('fault soak: Create/Mount/Unmount/Remove under every injected fau
     const state = await endpoint.admin('GET', 'state');
     expect((state.volumes as VolumeRecordView[]).filter((volume) => volume.attachment?.instanceId === instanceId && volume.attachment.loopDevice)).toEqual([]);
     const catalogued = () => Object.keys(readState<object>('volumes.json', 'volumes') ?? {}).filter((known) => known.startsWith(prefix));
-    await until(() => catalogued().length === 0, 10_000, () => `volumes.json to forget ${catalogued().join(', ')}`);
+    await waitFor('volumes.json to forget the removed volumes', () => catalogued().length === 0, { timeoutMs: 10_000 });
     expect(fs.existsSync(daemon.mountRoot) ? fs.readdirSync(daemon.mountRoot).filter((entry) => entry.startsWith(prefix)) : []).toEqual([]);
   }, SOAK_SECONDS * 1000 + SETTLE_MS + 60_000);
 });
