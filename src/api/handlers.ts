@@ -1,6 +1,6 @@
 /** One handler per protocol method: decode the body, call the volume service, encode the answer. */
 import { BerthError } from '../common/errors';
-import { clip } from '../common/text';
+import { clip, quote } from '../common/text';
 import type { VolumeOperations, VolumeView } from '../volumes/operations';
 import type { VolumeInfo } from './protocol';
 
@@ -49,8 +49,18 @@ function stringMap(body: Body, name: string): Record<string, string> | null {
   if (value === null || value === undefined) return null;
   if (typeof value !== 'object' || Array.isArray(value)) throw new BerthError('invalid-option', `${name} must be an object of strings`);
   const map: Record<string, string> = Object.create(null);
-  for (const [key, item] of Object.entries(value)) map[key] = typeof item === 'string' ? item : String(item);
+  for (const [key, item] of Object.entries(value)) map[key] = optionText(key, item);
   return map;
+}
+
+/** Numbers and booleans are taken as their text; a list or an object is no option value (and may not convert). */
+function optionText(key: string, item: unknown): string {
+  if (typeof item === 'string') return item;
+  if (item !== null && typeof item === 'object') {
+    const kind = Array.isArray(item) ? 'a list' : 'an object';
+    throw new BerthError('invalid-option', `${quote(key, 80)}: the value must be a string (key=value), not ${kind}`);
+  }
+  return String(item);
 }
 
 /** What Docker gets for a volume: an empty Mountpoint or CreatedAt is left out (Docker cannot parse CreatedAt ""). */

@@ -75,6 +75,15 @@ describe('plugin protocol over a unix socket', () => {
     expect(Object.getPrototypeOf(opts)).toBeNull();
   });
 
+  it('refuses an option value that is a list or an object, naming the key (an object with a "toString" key was an internal error)', async () => {
+    const reply = await callPlugin(socket, 'VolumeDriver.Create', '{"Name":"db","Opts":{"size":{"toString":1}}}');
+    expect(reply.body.Err).toBe('"size": the value must be a string (key=value), not an object');
+    const list = await callPlugin(socket, 'VolumeDriver.Create', '{"Name":"db","Opts":{"tags":["a=b"]}}');
+    expect(list.body.Err).toBe('"tags": the value must be a string (key=value), not a list');
+    await callPlugin(socket, 'VolumeDriver.Create', '{"Name":"db","Opts":{"size":5,"encrypted":true}}');
+    expect(driver.calls).toEqual([['create', 'db', { size: '5', encrypted: 'true' }]]);
+  });
+
   it('parses bodies sent without a Content-Type, and Opts null means defaults', async () => {
     const reply = await callPlugin(socket, 'VolumeDriver.Create', { Name: 'db', Opts: null });
     expect(reply.body).toEqual({ Err: '' });
