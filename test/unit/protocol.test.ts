@@ -103,6 +103,15 @@ describe('plugin protocol over a unix socket', () => {
     expect(garbage.body.Err).toMatch(/not JSON/);
   });
 
+  it('says a body that is JSON but not an object is not one (it was answered as "an empty body")', async () => {
+    for (const [body, kind] of [['["Name","db"]', 'a list'], ['"db"', 'a string'], ['42', 'a number'], ['true', 'a boolean']]) {
+      const reply = await callPlugin(socket, 'VolumeDriver.Create', body);
+      expect(reply.body.Err).toBe(`berth: request body is ${kind}: the protocol's bodies are JSON objects`);
+    }
+    expect((await callPlugin(socket, 'Plugin.Activate', 'null\n')).body).toEqual({ Implements: ['VolumeDriver'] });
+    expect(driver.calls).toEqual([]);
+  });
+
   it('turns errors into Err strings that name the problem', async () => {
     const reply = await callPlugin(socket, 'VolumeDriver.Create', { Name: 'db', Opts: { size: 'huge' } });
     expect(reply.status).toBe(200);
