@@ -25,14 +25,17 @@ function field(body: Body, name: string): unknown {
 
 const SHOWN_FIELDS = 8;
 
-function requiredString(body: Body, name: string): string {
+/** `empty`: an empty string is passed on (the volume service says what a volume name may be). */
+function requiredString(body: Body, name: string, empty: 'refused' | 'passed on' = 'refused'): string {
   const value = field(body, name);
-  if (typeof value !== 'string' || value === '') {
+  if (typeof value !== 'string' || (value === '' && empty === 'refused')) {
     const problem = value === undefined ? 'no' : value === '' ? 'an empty' : `a ${Array.isArray(value) ? 'list' : value === null ? 'null' : typeof value} as`;
     throw new BerthError('invalid-name', `request has ${problem} ${name}: Docker sent ${describeFields(body)}`);
   }
   return value;
 }
+
+const volumeName = (body: Body) => requiredString(body, 'Name', 'passed on');
 
 /** The body's field names, a few and each cut short: a request never gets itself echoed back whole. */
 function describeFields(body: Body): string {
@@ -77,27 +80,27 @@ export function handlers(driver: () => Promise<VolumeOperations>): Record<string
     activate: async () => ({ Implements: ['VolumeDriver'] }),
     capabilities: async () => ({ Capabilities: { Scope: 'global' } }),
     create: async (body) => {
-      await (await driver()).create(requiredString(body, 'Name'), stringMap(body, 'Opts'));
+      await (await driver()).create(volumeName(body), stringMap(body, 'Opts'));
       return { Err: '' };
     },
     remove: async (body) => {
-      await (await driver()).remove(requiredString(body, 'Name'));
+      await (await driver()).remove(volumeName(body));
       return { Err: '' };
     },
     mount: async (body, { signal }) => {
-      const mountpoint = await (await driver()).mount(requiredString(body, 'Name'), requiredString(body, 'ID'), signal);
+      const mountpoint = await (await driver()).mount(volumeName(body), requiredString(body, 'ID'), signal);
       return { Mountpoint: mountpoint, Err: '' };
     },
     unmount: async (body) => {
-      await (await driver()).unmount(requiredString(body, 'Name'), requiredString(body, 'ID'));
+      await (await driver()).unmount(volumeName(body), requiredString(body, 'ID'));
       return { Err: '' };
     },
     path: async (body) => {
-      const mountpoint = await (await driver()).path(requiredString(body, 'Name'));
+      const mountpoint = await (await driver()).path(volumeName(body));
       return mountpoint ? { Mountpoint: mountpoint, Err: '' } : { Err: '' };
     },
     get: async (body) => {
-      const name = requiredString(body, 'Name');
+      const name = volumeName(body);
       const volume = await (await driver()).get(name);
       if (!volume) return { Volume: null, Err: `volume ${name} not found` };
       return { Volume: dockerVolume(volume, name), Err: '' };

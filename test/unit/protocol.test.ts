@@ -112,6 +112,12 @@ describe('plugin protocol over a unix socket', () => {
     expect(driver.calls).toEqual([]);
   });
 
+  it('passes an empty Name on to the volume service, which says what a volume name may be', async () => {
+    await callPlugin(socket, 'VolumeDriver.Create', { Name: '', Opts: null });
+    expect(driver.calls).toEqual([['create', '', null]]);
+    expect((await callPlugin(socket, 'VolumeDriver.Mount', { Name: 'db', ID: '' })).body.Err).toMatch(/^request has an empty ID: /);
+  });
+
   it('turns errors into Err strings that name the problem', async () => {
     const reply = await callPlugin(socket, 'VolumeDriver.Create', { Name: 'db', Opts: { size: 'huge' } });
     expect(reply.status).toBe(200);
