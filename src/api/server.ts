@@ -44,6 +44,8 @@ interface Route {
 }
 
 const MAX_LOGGED_NAME_CHARS = 256;
+/** Node accepts request lines of up to 16 KB. */
+const MAX_SHOWN_PATH_CHARS = 200;
 
 function volumeOf(body: Record<string, unknown>): string | undefined {
   const name = body.Name;
@@ -83,7 +85,7 @@ export async function createApp(driver: () => Promise<VolumeOperations>, logger:
       void serve(route, body, res, logger, complaints);
     });
   });
-  app.use((req: Request, res: Response) => send(res, 404, { Err: `berth: unknown method ${req.method} ${req.path}` }));
+  app.use((req: Request, res: Response) => send(res, 404, { Err: `berth: unknown method ${req.method} ${clip(req.path, MAX_SHOWN_PATH_CHARS)}` }));
   app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => send(res, 200, { Err: dockerErr(err) }));
   return app;
 }
