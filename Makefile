@@ -15,6 +15,9 @@ build: deps
 	$(NPM) run build
 
 # Unit tests need nothing; host and integration tests need root and loop devices (they fail in CI without them).
+# test/integration/hostile-input.test.ts fuzzes the daemon with 2000 seeded hostile requests; BERTH_FUZZ_REQUESTS=10000
+# (with a quiet minute before its last RSS reading, BERTH_FUZZ_QUIET_S) is the long form, BERTH_FUZZ_SEED=<printed seed>
+# replays a run, BERTH_FUZZ_MAX_BODY sets the largest body in bytes (default 8 MiB).
 test-unit: build
 	$(JEST) test/unit
 

@@ -1,6 +1,6 @@
 /** One handler per protocol method: decode the body, call the volume service, encode the answer. */
 import { BerthError } from '../common/errors';
-import { clip } from '../common/text';
+import { clip, quote } from '../common/text';
 import type { VolumeOperations, VolumeView } from '../volumes/operations';
 import type { VolumeInfo } from './protocol';
 
@@ -25,14 +25,17 @@ function field(body: Body, name: string): unknown {
 
 const SHOWN_FIELDS = 8;
 
-function requiredString(body: Body, name: string): string {
+/** `empty`: an empty string is passed on (the volume service says what a volume name may be). */
+function requiredString(body: Body, name: string, empty: 'refused' | 'passed on' = 'refused'): string {
   const value = field(body, name);
-  if (typeof value !== 'string' || value === '') {
+  if (typeof value !== 'string' || (value === '' && empty === 'refused')) {
     const problem = value === undefined ? 'no' : value === '' ? 'an empty' : `a ${Array.isArray(value) ? 'list' : value === null ? 'null' : typeof value} as`;
     throw new BerthError('invalid-name', `request has ${problem} ${name}: Docker sent ${describeFields(body)}`);
   }
   return value;
 }
+
+const volumeName = (body: Body) => requiredString(body, 'Name', 'passed on');
 
 /** The body's field names, a few and each cut short: a request never gets itself echoed back whole. */
 function describeFields(body: Body): string {
@@ -49,8 +52,18 @@ function stringMap(body: Body, name: string): Record<string, string> | null {
   if (value === null || value === undefined) return null;
   if (typeof value !== 'object' || Array.isArray(value)) throw new BerthError('invalid-option', `${name} must be an object of strings`);
   const map: Record<string, string> = Object.create(null);
-  for (const [key, item] of Object.entries(value)) map[key] = typeof item === 'string' ? item : String(item);
+  for (const [key, item] of Object.entries(value)) map[key] = optionText(key, item);
   return map;
+}
+
+/** Numbers and booleans are taken as their text; a list or an object is no option value (and may not convert). */
+function optionText(key: string, item: unknown): string {
+  if (typeof item === 'string') return item;
+  if (item !== null && typeof item === 'object') {
+    const kind = Array.isArray(item) ? 'a list' : 'an object';
+    throw new BerthError('invalid-option', `${quote(key, 80)}: the value must be a string (key=value), not ${kind}`);
+  }
+  return String(item);
 }
 
 /** What Docker gets for a volume: an empty Mountpoint or CreatedAt is left out (Docker cannot parse CreatedAt ""). */
@@ -67,27 +80,27 @@ export function handlers(driver: () => Promise<VolumeOperations>): Record<string
     activate: async () => ({ Implements: ['VolumeDriver'] }),
     capabilities: async () => ({ Capabilities: { Scope: 'global' } }),
     create: async (body) => {
-      await (await driver()).create(requiredString(body, 'Name'), stringMap(body, 'Opts'));
+      await (await driver()).create(volumeName(body), stringMap(body, 'Opts'));
       return { Err: '' };
     },
     remove: async (body) => {
-      await (await driver()).remove(requiredString(body, 'Name'));
+      await (await driver()).remove(volumeName(body));
       return { Err: '' };
     },
     mount: async (body, { signal }) => {
-      const mountpoint = await (await driver()).mount(requiredString(body, 'Name'), requiredString(body, 'ID'), signal);
+      const mountpoint = await (await driver()).mount(volumeName(body), requiredString(body, 'ID'), signal);
       return { Mountpoint: mountpoint, Err: '' };
     },
     unmount: async (body) => {
-      await (await driver()).unmount(requiredString(body, 'Name'), requiredString(body, 'ID'));
+      await (await driver()).unmount(volumeName(body), requiredString(body, 'ID'));
       return { Err: '' };
     },
     path: async (body) => {
-      const mountpoint = await (await driver()).path(requiredString(body, 'Name'));
+      const mountpoint = await (await driver()).path(volumeName(body));
       return mountpoint ? { Mountpoint: mountpoint, Err: '' } : { Err: '' };
     },
     get: async (body) => {
-      const name = requiredString(body, 'Name');
+      const name = volumeName(body);
       const volume = await (await driver()).get(name);
       if (!volume) return { Volume: null, Err: `volume ${name} not found` };
       return { Volume: dockerVolume(volume, name), Err: '' };

@@ -44,6 +44,8 @@ interface Route {
 }
 
 const MAX_LOGGED_NAME_CHARS = 256;
+/** Node accepts request lines of up to 16 KB. */
+const MAX_SHOWN_PATH_CHARS = 200;
 
 function volumeOf(body: Record<string, unknown>): string | undefined {
   const name = body.Name;
@@ -79,11 +81,11 @@ export async function createApp(driver: () => Promise<VolumeOperations>, logger:
       const depth = nestingDepth(text);
       if (depth > MAX_NESTING) return send(res, 200, { Err: `berth: request body nests JSON ${depth} levels deep; at most ${MAX_NESTING} are accepted` });
       const body = parseBody(text);
-      if (body === undefined) return send(res, 200, { Err: `berth: request body is not JSON: ${quote(text.trim(), 80)}` });
+      if (typeof body === 'string') return send(res, 200, { Err: body });
       void serve(route, body, res, logger, complaints);
     });
   });
-  app.use((req: Request, res: Response) => send(res, 404, { Err: `berth: unknown method ${req.method} ${req.path}` }));
+  app.use((req: Request, res: Response) => send(res, 404, { Err: `berth: unknown method ${req.method} ${clip(req.path, MAX_SHOWN_PATH_CHARS)}` }));
   app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => send(res, 200, { Err: dockerErr(err) }));
   return app;
 }
@@ -135,15 +137,21 @@ export function nestingDepth(text: string): number {
   return deepest;
 }
 
-/** Docker sends no Content-Type, and a retried request may have an empty body: everything is JSON, empty is {}. */
-function parseBody(text: string): Record<string, unknown> | undefined {
+/**
+ * Docker sends no Content-Type, and a retried request may have an empty body: everything is JSON, empty (or null,
+ * what Go encodes for no arguments) is {}. Returns the body, or what is wrong with it.
+ */
+function parseBody(text: string): Record<string, unknown> | string {
   if (text.trim() === '') return {};
+  let parsed: unknown;
   try {
-    const parsed: unknown = JSON.parse(text);
-    return parsed && typeof parsed === 'object' && !Array.isArray(parsed) ? (parsed as Record<string, unknown>) : {};
+    parsed = JSON.parse(text);
   } catch {
-    return undefined;
+    return `berth: request body is not JSON: ${quote(text.trim(), 80)}`;
   }
+  if (parsed === null) return {};
+  if (typeof parsed === 'object' && !Array.isArray(parsed)) return parsed as Record<string, unknown>;
+  return `berth: request body is ${Array.isArray(parsed) ? 'a list' : `a ${typeof parsed}`}: the protocol's bodies are JSON objects`;
 }
 
 async function serve(route: Route, body: Record<string, unknown>, res: Response, logger: Logger, complaints: ComplaintLimiter): Promise<void> {

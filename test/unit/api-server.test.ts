@@ -190,6 +190,13 @@ describe('plugin API transport', () => {
       expect(brackets.body.Err).toBe('volume [[[[{{{{ not found');
     });
 
+    it('answers an unknown method with a long path with a bounded Err (it echoed the whole path)', async () => {
+      await serve();
+      const reply = await callPlugin(socket, `VolumeDriver.${'A'.repeat(8000)}`, {});
+      expect(reply.status).toBe(404);
+      expect(reply.body.Err).toMatch(/^berth: unknown method POST \/VolumeDriver\.A+… \(7814 more characters\)$/);
+    });
+
     it('logs the first few of a flood of identical failures, then counts them', async () => {
       const { logger, lines } = capturedLogger('info');
       await serve(logger);

@@ -116,6 +116,19 @@ describe('keys', () => {
     expect(message).not.toContain('did you mean');
   });
 
+  it('name a few of tens of thousands of unknown keys, and suggest quickly for a megabyte-long key', () => {
+    const many: Record<string, string> = {};
+    for (let i = 0; i < 70_000; i++) many[`size${i}`] = '';
+    const started = Date.now();
+    const { field, message } = problem(many);
+    expect(field).toBe('size0');
+    expect(message).toMatch(/^invalid options "size0" \(did you mean size\?\), "size1" \(did you mean size\?\), .*"size7" \(did you mean size\?\) and 69992 more: allowed options are size, /);
+    expect(message.length).toBeLessThan(2_000);
+    expect(problem({ ['k'.repeat(1_000_000)]: 'v' }).message).toMatch(/^invalid option "k{80}…" \(1000000 characters\): allowed options are /);
+    // Each took one to two seconds of the daemon's only thread before.
+    expect(Date.now() - started).toBeLessThan(500);
+  });
+
   it('refuse prototype keys such as "__proto__" and "constructor" like any other unknown key', () => {
     const opts: Record<string, string> = Object.assign(Object.create(null), JSON.parse('{"__proto__":"x","size":"5"}'));
     expect(problem(opts).message).toMatch(/^invalid option "__proto__": allowed options are /);

@@ -75,6 +75,15 @@ describe('plugin protocol over a unix socket', () => {
     expect(Object.getPrototypeOf(opts)).toBeNull();
   });
 
+  it('refuses an option value that is a list or an object, naming the key (an object with a "toString" key was an internal error)', async () => {
+    const reply = await callPlugin(socket, 'VolumeDriver.Create', '{"Name":"db","Opts":{"size":{"toString":1}}}');
+    expect(reply.body.Err).toBe('"size": the value must be a string (key=value), not an object');
+    const list = await callPlugin(socket, 'VolumeDriver.Create', '{"Name":"db","Opts":{"tags":["a=b"]}}');
+    expect(list.body.Err).toBe('"tags": the value must be a string (key=value), not a list');
+    await callPlugin(socket, 'VolumeDriver.Create', '{"Name":"db","Opts":{"size":5,"encrypted":true}}');
+    expect(driver.calls).toEqual([['create', 'db', { size: '5', encrypted: 'true' }]]);
+  });
+
   it('parses bodies sent without a Content-Type, and Opts null means defaults', async () => {
     const reply = await callPlugin(socket, 'VolumeDriver.Create', { Name: 'db', Opts: null });
     expect(reply.body).toEqual({ Err: '' });
@@ -92,6 +101,21 @@ describe('plugin protocol over a unix socket', () => {
     expect(reply.body.Err).toMatch(/no Name/);
     const garbage = await callPlugin(socket, 'VolumeDriver.Create', '{not json');
     expect(garbage.body.Err).toMatch(/not JSON/);
+  });
+
+  it('says a body that is JSON but not an object is not one (it was answered as "an empty body")', async () => {
+    for (const [body, kind] of [['["Name","db"]', 'a list'], ['"db"', 'a string'], ['42', 'a number'], ['true', 'a boolean']]) {
+      const reply = await callPlugin(socket, 'VolumeDriver.Create', body);
+      expect(reply.body.Err).toBe(`berth: request body is ${kind}: the protocol's bodies are JSON objects`);
+    }
+    expect((await callPlugin(socket, 'Plugin.Activate', 'null\n')).body).toEqual({ Implements: ['VolumeDriver'] });
+    expect(driver.calls).toEqual([]);
+  });
+
+  it('passes an empty Name on to the volume service, which says what a volume name may be', async () => {
+    await callPlugin(socket, 'VolumeDriver.Create', { Name: '', Opts: null });
+    expect(driver.calls).toEqual([['create', '', null]]);
+    expect((await callPlugin(socket, 'VolumeDriver.Mount', { Name: 'db', ID: '' })).body.Err).toMatch(/^request has an empty ID: /);
   });
 
   it('turns errors into Err strings that name the problem', async () => {

@@ -4,6 +4,7 @@
  * defaults. Every problem in one request is collected and reported in one CreateOptionsError, each naming the key as
  * typed; a mistyped key gets a "did you mean".
  */
+import { quote } from '../../common/text';
 import type { CreateDefaults } from './defaults';
 import { type OptionProblem, CreateOptionsError, Problems } from './problems';
 import { combine, type GivenOption, type ParsedCreateOptions } from './rules';
@@ -74,13 +75,19 @@ function collectOptions(opts: unknown, problems: Problems): Map<OptionName, Give
   return given;
 }
 
+/** Unknown keys named (each with its "did you mean") in one message; a request may send tens of thousands. */
+const SHOWN_UNKNOWN_KEYS = 8;
+const SHOWN_KEY_CHARS = 80;
+const MAX_SUGGESTION_EDITS = 2;
+
 function unknownOptionsProblem(keys: string[]): OptionProblem {
-  const described = keys.map((key) => {
+  const described = keys.slice(0, SHOWN_UNKNOWN_KEYS).map((key) => {
     const suggestion = closestOption(key);
-    return suggestion ? `${JSON.stringify(key)} (did you mean ${suggestion}?)` : JSON.stringify(key);
+    return suggestion ? `${quote(key, SHOWN_KEY_CHARS)} (did you mean ${suggestion}?)` : quote(key, SHOWN_KEY_CHARS);
   });
+  const more = keys.length > SHOWN_UNKNOWN_KEYS ? ` and ${keys.length - SHOWN_UNKNOWN_KEYS} more` : '';
   const noun = keys.length === 1 ? 'option' : 'options';
-  return { field: keys[0], message: `invalid ${noun} ${described.join(', ')}: allowed options are ${OPTION_LIST}` };
+  return { field: keys[0], message: `invalid ${noun} ${described.join(', ')}${more}: allowed options are ${OPTION_LIST}` };
 }
 
 /** The option whose name or alias is within two edits of a mistyped key, if any. */
@@ -88,8 +95,10 @@ function closestOption(key: string): string | undefined {
   const typed = key.trim().toLowerCase();
   let best: { key: string; distance: number } | undefined;
   for (const candidate of OPTION_BY_KEY.keys()) {
+    // The distance is at least the difference in length: a long key costs nothing to rule out.
+    if (Math.abs(typed.length - candidate.length) > MAX_SUGGESTION_EDITS) continue;
     const distance = editDistance(typed, candidate);
-    if (distance <= Math.min(2, Math.floor(candidate.length / 2)) && (!best || distance < best.distance)) {
+    if (distance <= Math.min(MAX_SUGGESTION_EDITS, Math.floor(candidate.length / 2)) && (!best || distance < best.distance)) {
       best = { key: candidate, distance };
     }
   }
