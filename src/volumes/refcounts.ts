@@ -26,6 +26,11 @@ export interface MountRecord {
 
 type Document = { version: 1; bootId?: string; mounts: Record<string, MountRecord> };
 
+/** Mount IDs come from Docker's request: without a prototype, "__proto__" or "constructor" is an ID like any other. */
+function idCounts(from: Record<string, number> = {}): Record<string, number> {
+  return Object.assign(Object.create(null) as Record<string, number>, from);
+}
+
 export class Refcounts {
   private readonly file: JsonFile<Document>;
   private readonly mounts: Map<string, MountRecord>;
@@ -45,7 +50,10 @@ export class Refcounts {
     const document = this.file.read();
     this.mounts = new Map(Object.entries(document.mounts));
     this.fromEarlierBoot = this.mounts.size > 0 && document.bootId !== bootId;
-    for (const [name, record] of this.mounts) this.inherited.set(name, new Set(Object.keys(record.ids)));
+    for (const [name, record] of this.mounts) {
+      record.ids = idCounts(record.ids);
+      this.inherited.set(name, new Set(Object.keys(record.ids)));
+    }
   }
 
   get(name: string): MountRecord | undefined {
@@ -78,7 +86,7 @@ export class Refcounts {
   async acquire(name: string, id: string, mounted: Omit<MountRecord, 'ids' | 'since'>): Promise<void> {
     // Users recorded before (a remount after Docker unmounted our side) keep counting.
     const previous = this.mounts.get(name);
-    const record: MountRecord = { ...mounted, ids: previous?.ids ?? {}, since: previous?.since ?? Date.now() };
+    const record: MountRecord = { ...mounted, ids: previous?.ids ?? idCounts(), since: previous?.since ?? Date.now() };
     this.inherited.get(name)?.delete(id);
     record.ids[id] = (record.ids[id] ?? 0) + 1;
     this.mounts.set(name, record);
