@@ -10,6 +10,7 @@
  * The daemon's RSS (idle, after the burst, after the quiet) is printed, not asserted.
  */
 import fs from 'node:fs';
+import path from 'node:path';
 import { startDaemon, type RunningDaemon } from '../support/daemon';
 import { HostileRequests, PROTOCOL_METHODS, REQUEST_KINDS, type HostileRequest } from '../support/hostile';
 import { startLocalEc2, type LocalEc2 } from '../support/local-ec2';
@@ -17,6 +18,12 @@ import { mountsUnder, unmountAllUnder } from '../support/mounts';
 import { describeAsRoot } from '../support/privileges';
 import { callPlugin } from '../support/socket-client';
 import { sendRaw, type RawAnswer } from '../support/raw-http';
+
+/** The Node options berth ships with (the managed plugin's manifest; the legacy unit sets the same): RSS is measured as users run it. */
+function shippedNodeOptions(): string {
+  const manifest = JSON.parse(fs.readFileSync(path.join(__dirname, '..', '..', 'config.json'), 'utf8')) as { env: Array<{ name: string; value?: string }> };
+  return manifest.env.find((setting) => setting.name === 'NODE_OPTIONS')?.value ?? '';
+}
 
 const REQUESTS = Number(process.env.BERTH_FUZZ_REQUESTS ?? 2000);
 const SEED = Number(process.env.BERTH_FUZZ_SEED ?? Math.floor(Math.random() * 2 ** 32));
@@ -118,7 +125,7 @@ describeAsRoot('hostile input to a real berth daemon', () => {
 
   beforeAll(async () => {
     endpoint = await startLocalEc2(['id=i-0f0f0f0f0f0f0f0f1,az=us-east-1a']);
-    d = await startDaemon({ ec2: endpoint.ec2, instance: endpoint.instances[0] });
+    d = await startDaemon({ ec2: endpoint.ec2, instance: endpoint.instances[0], env: { NODE_OPTIONS: shippedNodeOptions() } });
     for (const method of PROTOCOL_METHODS) await d.call(method, { Name: 'fz-warm', ID: 'warm' });
     await new Promise((resolve) => setTimeout(resolve, 2_000));
     idleRssMiB = rssMiB(d.child.pid!);
