@@ -7,7 +7,7 @@ import { NodeHttpHandler } from '@smithy/node-http-handler';
 import type http from 'node:http';
 import type { Config } from '../config';
 import type { Logger } from '../log';
-import { errorCodeOf, isThrottlingError } from './errors';
+import { errorCodeOf, isExpiredCredentialsError, isThrottlingError } from './errors';
 import { metadataOrigin } from './metadata';
 
 export type ClientConfig = Pick<
@@ -46,6 +46,7 @@ export function buildEc2Client(config: ClientConfig, region: string, logger: Log
     pointSdkMetadataAt(config.metadataEndpoint);
   }
   const client = new EC2Client(clientConfig);
+  if (!clientConfig.credentials) refreshExpiredCredentials(client, logger);
   return { client, throttledCount: countThrottling(client, logger) };
 }
 
@@ -57,6 +58,27 @@ export function buildEc2Client(config: ClientConfig, region: string, logger: Log
  */
 export function pointSdkMetadataAt(metadataEndpoint: string): void {
   if (metadataEndpoint) process.env[SDK_METADATA_ENDPOINT_ENV] = metadataOrigin(metadataEndpoint);
+}
+
+/**
+ * The SDK keeps instance-role credentials until a few minutes before the expiry they were issued with; credentials
+ * that stop working sooner (revoked, or a metadata service that rotated them early) would fail every call until
+ * then. On EC2's "expired" answer the credentials are fetched afresh and the call is sent once more.
+ */
+export function refreshExpiredCredentials(client: EC2Client, logger: Logger): void {
+  client.middlewareStack.add(
+    (next, context) => async (args) => {
+      try {
+        return await next(args);
+      } catch (err) {
+        if (!isExpiredCredentialsError(err)) throw err;
+        logger.warn('EC2 refused the credentials as expired; fetching fresh ones and retrying once', { command: context.commandName, code: errorCodeOf(err) });
+        await client.config.credentials({ forceRefresh: true });
+        return next(args);
+      }
+    },
+    { step: 'initialize', name: 'berthExpiredCredentialsRefresh' },
+  );
 }
 
 /** Counts throttled attempts. Sits inside the SDK's retry loop, so it sees every attempt. */

@@ -29,6 +29,13 @@ const CAPACITY_HINTS: Record<string, string> = {
 
 const VALIDATION_CODES = new Set(['InvalidParameterValue', 'InvalidParameterCombination', 'InvalidParameter', 'MissingParameter', 'UnknownParameter']);
 
+/** EC2's answers to a request signed with credentials that have expired (or were revoked) since they were fetched. */
+const EXPIRED_CREDENTIAL_CODES = new Set(['RequestExpired', 'ExpiredToken', 'ExpiredTokenException']);
+
+export function isExpiredCredentialsError(err: unknown): boolean {
+  return EXPIRED_CREDENTIAL_CODES.has(errorCodeOf(err));
+}
+
 const THROTTLING_CODES = new Set(['RequestLimitExceeded', 'Throttling', 'ThrottlingException', 'SlowDown', 'RequestThrottled', 'TooManyRequestsException']);
 
 const TIMEOUT_NAMES = new Set(['TimeoutError', 'RequestTimeout', 'RequestTimeoutException']);

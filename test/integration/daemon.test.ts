@@ -354,6 +354,18 @@ describeAsRoot('berth daemon against the local EC2 endpoint', () => {
     expect((await ok(d, 'VolumeDriver.Get', { Name: 'role' })).Volume.Status.volumeId).toMatch(/^vol-/);
   });
 
+  it('fetches fresh instance-role credentials when EC2 says the ones it holds have expired', async () => {
+    const d = await daemon(instanceA(), {}, false);
+    await ok(d, 'VolumeDriver.Create', { Name: 'role-before', Opts: {} });
+    await endpoint.admin('POST', 'faults', { credentials: { expireIssued: true } });
+    try {
+      await ok(d, 'VolumeDriver.Create', { Name: 'role-after', Opts: {} });
+      expect((await ok(d, 'VolumeDriver.Get', { Name: 'role-after' })).Volume.Status.volumeId).toMatch(/^vol-/);
+    } finally {
+      await endpoint.admin('POST', 'faults', {});
+    }
+  });
+
   it('answers Get for a known volume from its persisted cache while EC2 fails, marked stale', async () => {
     const d = await daemon(instanceA(), { EBS_LISTCACHE: '0', EBS_MAXRETRIES: '1' });
     await ok(d, 'VolumeDriver.Create', { Name: 'known', Opts: {} });
