@@ -15,6 +15,7 @@ import { MetadataClient, readInstanceIdentity } from './metadata';
 import { namespaceOf } from './tags';
 import type { AttachOptions, Cloud, CloudVolume, CreateVolumeSpec, DetachOptions, InstanceIdentity } from './types';
 import { ZoneMover } from './zone-move';
+import { RegionZones } from './zones';
 
 export interface EbsCloudOptions {
   ec2: EC2Client;
@@ -34,6 +35,7 @@ export class EbsCloud implements Cloud {
   private readonly creator: VolumeCreator;
   private readonly attacher: VolumeAttacher;
   private readonly mover: ZoneMover;
+  private readonly zones: RegionZones;
 
   constructor(options: EbsCloudOptions) {
     const { ec2, identity, config, logger } = options;
@@ -44,6 +46,7 @@ export class EbsCloud implements Cloud {
     this.creator = new VolumeCreator(parts);
     this.attacher = new VolumeAttacher(parts);
     this.mover = new ZoneMover(parts);
+    this.zones = new RegionZones(parts);
   }
 
   identity(): InstanceIdentity {
@@ -52,6 +55,10 @@ export class EbsCloud implements Cloud {
 
   throttledCount(): number {
     return this.throttled();
+  }
+
+  availabilityZones(signal?: AbortSignal): Promise<string[]> {
+    return this.zones.list(signal);
   }
 
   findByName(name: string, signal?: AbortSignal): Promise<CloudVolume | undefined> {

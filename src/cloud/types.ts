@@ -118,6 +118,8 @@ export interface Cloud {
   moveToZone(volume: CloudVolume, availabilityZone: string, signal?: AbortSignal): Promise<CloudVolume>;
   /** Removes the "unformatted" marker after mkfs. */
   markFormatted(volumeId: string, signal?: AbortSignal): Promise<void>;
+  /** The availability zones of this region (cached). */
+  availabilityZones(signal?: AbortSignal): Promise<string[]>;
   /** Throttled calls retried so far (for logs and benchmarks). */
   throttledCount(): number;
 }

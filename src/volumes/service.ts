@@ -15,7 +15,7 @@ import { KeyedLocks } from './locks';
 import { mountVolume } from './mount';
 import type { VolumeOperations, VolumeView } from './operations';
 import { validateVolumeName } from './names';
-import { parseCreateOptions } from './options';
+import { namesAvailabilityZone, parseCreateOptions } from './options';
 import { PendingDetaches } from './pending-detaches';
 import { Refcounts, type MountRecord } from './refcounts';
 import { viewOf } from './views';
@@ -85,6 +85,7 @@ export class VolumeService implements VolumeOperations {
     validateVolumeName(name, config.tag);
     const { spec, crossAZ } = parseCreateOptions(name, opts, {
       availabilityZone: cloud.identity().availabilityZone,
+      regionZones: namesAvailabilityZone(opts) ? await this.regionZones() : undefined,
       fsType: config.fsType,
       kmsKeyId: config.kmsKeyId,
       volumeFileMode: config.volumeFileMode,
@@ -193,6 +194,19 @@ export class VolumeService implements VolumeOperations {
   async list(): Promise<VolumeView[]> {
     const { volumes, stale } = await this.catalog.list();
     return volumes.map((volume) => this.info(volume, stale));
+  }
+
+  /**
+   * The region's zones, to check a zone option against; unknown when EC2 will not tell (a policy without
+   * DescribeAvailabilityZones, say): EC2 then refuses an unknown zone itself, and its error names the option.
+   */
+  private async regionZones(): Promise<string[] | undefined> {
+    try {
+      return await this.deps.cloud.availabilityZones();
+    } catch (err) {
+      this.deps.logger.warn('cannot list the region\'s availability zones; leaving the zone option to EC2', { error: errorMessage(err) });
+      return undefined;
+    }
   }
 
   /** Lets in-flight calls finish or roll back; never unmounts or detaches what is in use. */

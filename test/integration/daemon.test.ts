@@ -162,6 +162,16 @@ describeAsRoot('berth daemon against the local EC2 endpoint', () => {
     expect((await d.call('VolumeDriver.Get', { Name: 'bad' })).body.Volume).toBeNull();
   });
 
+  it('refuses an availability zone the region does not have, naming the option and the zones it has, with no CreateVolume', async () => {
+    const d = await daemon();
+    const since = await lastSeq();
+    const reply = await d.call('VolumeDriver.Create', { Name: 'nowhere', Opts: { az: 'us-east-1z' } });
+    expect(reply.body.Err).toMatch(/^az: us-east-1z is not an availability zone of this region; its zones are us-east-1a, us-east-1b, /);
+    expect((await calls(since)).map((call) => call.action)).toEqual(['DescribeAvailabilityZones']);
+    await ok(d, 'VolumeDriver.Create', { Name: 'somewhere', Opts: { az: 'us-east-1b' } });
+    expect((await ok(d, 'VolumeDriver.Get', { Name: 'somewhere' })).Volume.Status.availabilityZone).toBe('us-east-1b');
+  });
+
   it('formats once, keeps data across unmount and remount, and removes the volume', async () => {
     const d = await daemon();
     await ok(d, 'VolumeDriver.Create', { Name: 'data', Opts: null });

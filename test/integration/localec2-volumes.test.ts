@@ -109,6 +109,7 @@ describeAsRoot('local-ec2: volumes, tags, modifications and snapshots', () => {
       [{ Size: 10, VolumeType: 'io1', Iops: 99 }, 'InvalidParameterValue', /between 100 and 64000/],
       [{ Size: 1, KmsKeyId: '1234abcd-12ab-34cd-56ef-1234567890ab' }, 'InvalidParameterDependency', /Encrypted/],
       [{ Size: 1, AvailabilityZone: 'us-west-2a' }, 'InvalidParameterValue', /availability zone/],
+      [{ Size: 1, AvailabilityZone: 'us-east-1z' }, 'InvalidParameterValue', /Invalid availability zone: \[us-east-1z\]/],
       [{ Size: 1, AvailabilityZone: undefined }, 'MissingParameter', /AvailabilityZone/],
       [{ Size: undefined }, 'MissingParameter', /Size/],
       [{ Size: 1, TagSpecifications: [{ ResourceType: 'instance', Tags: [{ Key: 'a', Value: 'b' }] }] }, 'InvalidParameterValue', /taggable resource type/],

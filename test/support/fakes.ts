@@ -152,6 +152,10 @@ export class FakeCloud implements Cloud {
   throttledCount() {
     return 0;
   }
+  async availabilityZones() {
+    this.record('availabilityZones');
+    return ['us-east-1a', 'us-east-1b', 'us-east-1c'];
+  }
 }
 
 export class FakeHost implements Host {

@@ -436,6 +436,15 @@ describe('EBS_KMSKEYID: every default decided here, as EC2 gets it', () => {
 });
 
 describe('availabilityZone and az', () => {
+  it('refuses a zone the region does not have, listing the ones it has, once they are known', () => {
+    const regionZones = ['us-east-1a', 'us-east-1b', 'us-east-1c'];
+    expect(problem({ az: 'us-east-1z' }, { regionZones })).toEqual({
+      field: 'az',
+      message: 'az: us-east-1z is not an availability zone of this region; its zones are us-east-1a, us-east-1b, us-east-1c',
+    });
+    expect(parse({ az: 'us-east-1b' }, { regionZones }).spec.availabilityZone).toBe('us-east-1b');
+  });
+
   it.each(['us-east-1a', 'US-EAST-1F', 'us-east-1z'])('accepts %s in this region', (zone) => {
     expect(parse({ availabilityZone: zone }).spec.availabilityZone).toBe(zone.toLowerCase());
   });

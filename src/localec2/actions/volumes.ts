@@ -41,7 +41,7 @@ function resolveZone(zone: string | undefined, zoneId: string | undefined, regio
     return match;
   }
   if (!zone) throw missingParameter('AvailabilityZone');
-  if (!isZoneName(zone) || regionOfZone(zone) !== region) throw invalidParameterValue(`Invalid availability zone: [${zone}]`);
+  if (!isZoneName(zone) || regionOfZone(zone) !== region || !regionZones(region).includes(zone)) throw invalidParameterValue(`Invalid availability zone: [${zone}]`);
   return zone;
 }
 

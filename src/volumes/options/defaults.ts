@@ -7,6 +7,8 @@ import type { VolumeType } from './ec2-limits';
 export interface CreateDefaults {
   /** This instance's availability zone. */
   availabilityZone: string;
+  /** The zones of this region, when known: a zone option must name one of them. */
+  regionZones?: readonly string[];
   /** EBS_FSTYPE. */
   fsType: FsType;
   /** EBS_KMSKEYID, '' when unset. When set, every volume is encrypted: with this key unless kmsKeyId names another. */

@@ -38,6 +38,11 @@ export function parseCreateOptions(
   return parsed;
 }
 
+/** Whether the options name an availability zone (then the region's zones are worth knowing before parsing). */
+export function namesAvailabilityZone(opts: Record<string, string> | null | undefined): boolean {
+  return opts !== null && typeof opts === 'object' && Object.keys(opts).some((key) => OPTION_BY_KEY.get(key.trim().toLowerCase()) === 'availabilityZone');
+}
+
 function collectOptions(opts: unknown, problems: Problems): Map<OptionName, GivenOption> {
   const given = new Map<OptionName, GivenOption>();
   if (opts === null || opts === undefined) return given;

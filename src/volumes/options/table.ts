@@ -108,7 +108,7 @@ const OPTION_DEFINITIONS: { [K in OptionName]: OptionDefinition<K> } = {
     allowed: "an availability zone of this instance's region, e.g. us-east-1a",
     default: "this instance's availability zone",
     description: 'Where the volume is created. It can be attached only to instances in that zone.',
-    parse: (text, defaults) => parseAvailabilityZone(text, defaults.availabilityZone),
+    parse: (text, defaults) => parseAvailabilityZone(text, defaults.availabilityZone, defaults.regionZones),
   },
   snapshot: {
     aliases: ['snapshotId'],

@@ -90,8 +90,11 @@ export function parseKmsKeyId(text: string): string {
 
 const AVAILABILITY_ZONE = /^[a-z]{2}(-[a-z]+)+-\d+[a-z]$/;
 
-/** A zone of the same region as hostZone (this instance's zone), when hostZone is a zone name at all. */
-export function parseAvailabilityZone(text: string, hostZone: string): string {
+/**
+ * A zone of the same region as hostZone (this instance's zone), when hostZone is a zone name at all; one of
+ * regionZones when they are known (EC2 refuses a zone the region does not have).
+ */
+export function parseAvailabilityZone(text: string, hostZone: string, regionZones?: readonly string[]): string {
   const zone = text.toLowerCase();
   if (!AVAILABILITY_ZONE.test(zone)) {
     throw new OptionValueError(`${JSON.stringify(text)} is not an availability zone name such as us-east-1a`);
@@ -101,6 +104,9 @@ export function parseAvailabilityZone(text: string, hostZone: string): string {
     if (zone.slice(0, -1) !== region) {
       throw new OptionValueError(`${zone} is not in this instance's region ${region} (e.g. ${hostZone})`);
     }
+  }
+  if (regionZones && regionZones.length > 0 && !regionZones.includes(zone)) {
+    throw new OptionValueError(`${zone} is not an availability zone of this region; its zones are ${regionZones.join(', ')}`);
   }
   return zone;
 }
