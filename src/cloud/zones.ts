@@ -6,7 +6,7 @@ import { DescribeAvailabilityZonesCommand } from '@aws-sdk/client-ec2';
 import type { CloudContext } from './context';
 import { mapEc2Error } from './errors';
 
-const ZONES_CACHE_MS = 3_600_000;
+export const ZONES_CACHE_MS = 3_600_000;
 
 export class RegionZones {
   private cached?: { zones: Promise<string[]>; until: number };
