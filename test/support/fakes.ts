@@ -2,6 +2,28 @@
 import type { Cloud, CloudVolume, CreateVolumeSpec, DetachOptions, InstanceIdentity } from '../../src/cloud/types';
 import { BerthError } from '../../src/common/errors';
 import type { DataDirOwner, Host, Probe } from '../../src/host/types';
+import type { ServiceConfig } from '../../src/volumes/deps';
+
+/** The volume service's settings in its unit tests: short bounds, no linger. */
+export function serviceConfig(stateDir: string, overrides: Partial<ServiceConfig> = {}): ServiceConfig {
+  return {
+    mountRoot: '/mnt/berth',
+    stateDir,
+    tag: '',
+    fsType: 'ext4',
+    kmsKeyId: '',
+    volumeFileMode: 0o755,
+    volumeRootPath: '/data',
+    preempt: false,
+    removePolicy: '',
+    mountTimeoutMs: 2000,
+    statusTimeoutMs: 2000,
+    listCacheMs: 5000,
+    releaseDelayMs: 0,
+    releaseWaitMs: 300,
+    ...overrides,
+  };
+}
 
 export const HERE: InstanceIdentity = { instanceId: 'i-0here000000000000', region: 'us-east-1', availabilityZone: 'us-east-1a', instanceType: 'm5.large' };
 

@@ -9,17 +9,10 @@ import path from 'node:path';
 import { silentLogger } from '../../src/log';
 import type { ServiceConfig } from '../../src/volumes/deps';
 import { VolumeService } from '../../src/volumes/service';
-import { FakeCloud, FakeHost, HERE, volumeFixture } from '../support/fakes';
+import { FakeCloud, FakeHost, HERE, serviceConfig, volumeFixture } from '../support/fakes';
+import { waitFor } from '../support/poll';
 
 const OTHER = 'i-0other00000000000';
-
-async function until(check: () => boolean, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
 
 describe('volume service under failures', () => {
   let stateDir: string;
@@ -27,23 +20,7 @@ describe('volume service under failures', () => {
   let host: FakeHost;
   const never = new AbortController().signal;
 
-  const config = (overrides: Partial<ServiceConfig> = {}): ServiceConfig => ({
-    mountRoot: '/mnt/berth',
-    stateDir,
-    tag: '',
-    fsType: 'ext4',
-    kmsKeyId: '',
-    volumeFileMode: 0o755,
-    volumeRootPath: '/data',
-    preempt: false,
-    removePolicy: '',
-    mountTimeoutMs: 2000,
-    statusTimeoutMs: 2000,
-    listCacheMs: 5000,
-    releaseDelayMs: 0,
-    releaseWaitMs: 300,
-    ...overrides,
-  });
+  const config = (overrides: Partial<ServiceConfig> = {}) => serviceConfig(stateDir, overrides);
   let running: VolumeService[] = [];
   const service = (overrides: Partial<ServiceConfig> = {}) => {
     const volumes = new VolumeService({ cloud, host, config: config(overrides), logger: silentLogger() });
@@ -83,8 +60,8 @@ describe('volume service under failures', () => {
       cloud.failNext(`detach ${volume.volumeId}`);
       await expect(volumes.mount('db', 'm1', never)).rejects.toThrow(/injected/);
       expect(pendingDetaches()).toEqual({ [volume.volumeId]: 'db' });
-      await until(() => !attachedHere(volume.volumeId), 5000, 'the background detach');
-      await until(() => Object.keys(pendingDetaches()).length === 0, 2000, 'the queue to empty');
+      await waitFor('the background detach', () => !attachedHere(volume.volumeId), { timeoutMs: 5000, intervalMs: 20 });
+      await waitFor('the queue to empty', () => Object.keys(pendingDetaches()).length === 0, { timeoutMs: 2000, intervalMs: 20 });
     });
 
     it('keeps a background detach it cancelled when the Mount then fails', async () => {
@@ -169,7 +146,7 @@ describe('volume service under failures', () => {
       await volumes.unmount('db', 'm1');
       expect(attachedHere(volume.volumeId)).toBe(true);
       setTimeout(() => host.inUse.delete(device), 700);
-      await until(() => !attachedHere(volume.volumeId), 5000, 'the detach once the device is free');
+      await waitFor('the detach once the device is free', () => !attachedHere(volume.volumeId), { timeoutMs: 5000, intervalMs: 20 });
       expect(await volumes.path('db')).toBeUndefined();
     });
 

@@ -6,7 +6,7 @@ import { setTimeout as realSleep } from 'node:timers/promises';
 import { silentLogger } from '../../src/log';
 import type { ServiceConfig } from '../../src/volumes/deps';
 import { VolumeService } from '../../src/volumes/service';
-import { FakeCloud, FakeHost, HERE, volumeFixture } from '../support/fakes';
+import { FakeCloud, FakeHost, HERE, serviceConfig, volumeFixture } from '../support/fakes';
 import { waitFor } from '../support/poll';
 
 /**
@@ -43,23 +43,7 @@ describe('volume service', () => {
   let host: FakeHost;
   const never = new AbortController().signal;
 
-  const config = (overrides: Partial<ServiceConfig> = {}): ServiceConfig => ({
-    mountRoot: '/mnt/berth',
-    stateDir,
-    tag: '',
-    fsType: 'ext4',
-    kmsKeyId: '',
-    volumeFileMode: 0o755,
-    volumeRootPath: '/data',
-    preempt: false,
-    removePolicy: '',
-    mountTimeoutMs: 2000,
-    statusTimeoutMs: 2000,
-    listCacheMs: 5000,
-    releaseDelayMs: 0,
-    releaseWaitMs: 300,
-    ...overrides,
-  });
+  const config = (overrides: Partial<ServiceConfig> = {}) => serviceConfig(stateDir, overrides);
   let running: VolumeService[] = [];
   /** Shut down after each test, so no background write recreates the removed state dir. */
   const track = (volumes: VolumeService) => (running.push(volumes), volumes);
@@ -406,7 +390,7 @@ describe('volume service after another host took the volume', () => {
         cloud,
         host,
         logger: silentLogger(),
-        config: { mountRoot: '/mnt/berth', stateDir, tag: '', fsType: 'ext4', kmsKeyId: '', volumeFileMode: 0o755, volumeRootPath: '/data', preempt: false, removePolicy: '', mountTimeoutMs: 2000, statusTimeoutMs: 2000, listCacheMs: 5000, releaseDelayMs: 0, releaseWaitMs: 300 },
+        config: serviceConfig(stateDir),
       });
       const volume = cloud.add(volumeFixture('moved'));
       const never = new AbortController().signal;
@@ -429,7 +413,7 @@ describe('volume service when a detach fails', () => {
     const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-service-'));
     const cloud = new FakeCloud();
     const host = new FakeHost();
-    const config: ServiceConfig = { mountRoot: '/mnt/berth', stateDir, tag: '', fsType: 'ext4', kmsKeyId: '', volumeFileMode: 0o755, volumeRootPath: '/data', preempt: false, removePolicy: '', mountTimeoutMs: 2000, statusTimeoutMs: 2000, listCacheMs: 5000, releaseDelayMs: 0, releaseWaitMs: 300 };
+    const config = serviceConfig(stateDir);
     const volumes = new VolumeService({ cloud, host, logger: silentLogger(), config });
     const never = new AbortController().signal;
     try {
@@ -469,7 +453,7 @@ describe('volume service when it lost track of a user', () => {
     const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-service-'));
     const cloud = new FakeCloud();
     const host = new FakeHost();
-    const config: ServiceConfig = { mountRoot: '/mnt/berth', stateDir, tag: '', fsType: 'ext4', kmsKeyId: '', volumeFileMode: 0o755, volumeRootPath: '/data', preempt: false, removePolicy: '', mountTimeoutMs: 2000, statusTimeoutMs: 2000, listCacheMs: 5000, releaseDelayMs: 0, releaseWaitMs: 300 };
+    const config = serviceConfig(stateDir);
     const never = new AbortController().signal;
     try {
       const volume = cloud.add(volumeFixture('upgraded'));
