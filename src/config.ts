@@ -227,7 +227,7 @@ export const SCHEMA: Record<keyof Config, Setting> = {
     'release-wait',
     'duration-ms',
     '10s',
-    'How long a Mount waits for another instance to release the volume before refusing or, with preemption, force-detaching it',
+    'How long a Mount waits for another instance to release the volume before refusing or, with preemption, force-detaching it; a Remove waits as long before refusing',
   ),
 };
 
