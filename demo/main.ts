@@ -293,11 +293,23 @@ async function writeData(): Promise<string> {
   return written;
 }
 
-async function removeWriter() {
+type EndpointVolume = { id: string; sizeGiB: number; volumeType: string; availabilityZone: string; lifecycle: string; tags?: Record<string, string>; attachment?: { status: string; instanceId: string; device: string } };
+
+/** The demo volume as the EC2 endpoint has it now. */
+async function endpointVolume(settings: Settings): Promise<EndpointVolume | undefined> {
+  const state = await getJson<{ volumes: EndpointVolume[] }>(`${endpointUrls(settings).ec2}/_berth/state`);
+  return state?.volumes.find((v) => v.tags?.Name === VOLUME || Object.values(v.tags ?? {}).includes(VOLUME));
+}
+
+async function removeWriter(settings: Settings) {
   return step('Remove that container', async (show) => {
     show(['docker', 'rm', WRITER]);
     const output = await dockerOk(['rm', WRITER]);
-    return `${output}(it is gone; when it stopped, berth unmounted the volume and detached it: the data stays on the volume)`;
+    const attachment = (await endpointVolume(settings))?.attachment;
+    const release = attachment
+      ? `berth unmounted the volume; after a use this short it stays ${attachment.status} for EBS_RELEASEDELAY (2 s: Docker mounts a volume once while creating a container, then again to start it), then berth detaches it`
+      : 'berth unmounted the volume and detached it';
+    return `${output}(it is gone; ${release}: the data stays on the volume)`;
   });
 }
 
@@ -325,10 +337,8 @@ async function showEc2Side(settings: Settings) {
   return step('What the EC2 side saw', async (show) => {
     const { ec2 } = endpointUrls(settings);
     show(['curl', '-s', `${ec2}/_berth/state`]);
-    type Volume = { id: string; sizeGiB: number; volumeType: string; availabilityZone: string; lifecycle: string; tags?: Record<string, string>; attachment?: { status: string; instanceId: string; device: string } };
-    const state = await getJson<{ volumes: Volume[] }>(`${ec2}/_berth/state`);
     const calls = (await getJson<Array<{ action: string }>>(`${ec2}/_berth/calls`)) ?? [];
-    const volume = state?.volumes.find((v) => v.tags?.Name === VOLUME || Object.values(v.tags ?? {}).includes(VOLUME));
+    const volume = await endpointVolume(settings);
     if (!volume) return 'no EC2 volume is tagged with the volume\'s name (see the plugin log)';
     const attachment = volume.attachment ? `, ${volume.attachment.status} to ${volume.attachment.instanceId} as ${volume.attachment.device}` : '';
     const counts: Record<string, number> = {};
@@ -367,7 +377,7 @@ async function run(npm: StepDoneEarlier): Promise<void> {
   await installPlugin(settings, buildInputs);
   await createVolume();
   const written = await writeData();
-  await removeWriter();
+  await removeWriter(settings);
   await readBack(written);
   await inspectVolume();
   await showEc2Side(settings);
