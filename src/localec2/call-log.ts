@@ -1,4 +1,7 @@
-/** The request log served at GET /_berth/calls: one entry per EC2 call, oldest first, bounded in size. */
+/**
+ * The request log served at GET /_berth/calls: one entry per EC2 call once answered, oldest first, bounded in size;
+ * and the calls under way (arrived, not answered yet) at GET /_berth/inflight.
+ */
 export interface CallEntry {
   seq: number;
   action: string;
@@ -11,11 +14,24 @@ export interface CallEntry {
   durationMs: number;
 }
 
+export type InflightCall = Pick<CallEntry, 'action' | 'volumeId' | 'instanceId' | 'time'>;
+
 const MAX_ENTRIES = 20_000;
 
 export class CallLog {
   private entries: CallEntry[] = [];
   private nextSeq = 1;
+  private readonly underWay = new Set<InflightCall>();
+
+  /** A call has arrived; the returned function marks it answered. */
+  arrived(call: InflightCall): () => void {
+    this.underWay.add(call);
+    return () => this.underWay.delete(call);
+  }
+
+  inflight(): InflightCall[] {
+    return [...this.underWay];
+  }
 
   add(entry: Omit<CallEntry, 'seq'>): CallEntry {
     const recorded = { seq: this.nextSeq++, ...entry };

@@ -97,6 +97,12 @@ async function handleEc2Call(deps: Ec2ServerDeps, req: http.IncomingMessage, res
   const queryString = url.includes('?') ? url.slice(url.indexOf('?') + 1) : '';
   const params = QueryParams.parse(queryString, req.method === 'POST' ? body.toString('utf8') : '');
   const action = params.get('Action') ?? '';
+  const answered = deps.calls.arrived({
+    action: action || '(none)',
+    volumeId: params.get('VolumeId') ?? params.get('VolumeId.1'),
+    instanceId: params.get('InstanceId') ?? params.get('InstanceId.1'),
+    time: new Date(started).toISOString(),
+  });
   let status = 200;
   let result = 'ok';
   let xml: string;
@@ -125,6 +131,7 @@ async function handleEc2Call(deps: Ec2ServerDeps, req: http.IncomingMessage, res
     result = error.code;
     xml = renderError(error.code, error.message, requestId);
   }
+  answered();
   res.writeHead(status, { 'content-type': 'text/xml;charset=UTF-8', 'content-length': Buffer.byteLength(xml), 'x-amzn-requestid': requestId });
   res.end(xml);
   const entry = deps.calls.add({
@@ -167,6 +174,8 @@ function handleAdmin(deps: Ec2ServerDeps, req: http.IncomingMessage, res: http.S
       const since = Number(url.searchParams.get('since') ?? '0');
       return sendJson(res, 200, deps.calls.list(Number.isFinite(since) ? since : 0));
     }
+    case 'GET /_berth/inflight':
+      return sendJson(res, 200, deps.calls.inflight());
     case 'POST /_berth/reset':
       deps.faults.clear();
       deps.calls.clear();

@@ -4,21 +4,21 @@
  */
 import type { Cloud, CloudVolume } from '../cloud/types';
 import type { Logger } from '../log';
-import { JsonFile } from './json-file';
+import { StateFile } from './state-file';
 
 type StoredVolume = Omit<CloudVolume, 'createTime'> & { createTime: string };
 type Document = { version: 1; volumes: Record<string, StoredVolume> };
 
 /** A cache: EC2 has the truth, so its file is not fsync'd (an older or unreadable copy only means asking EC2). */
-function catalogFile(file: string): JsonFile<Document> {
-  return new JsonFile<Document>(file, () => ({ version: 1, volumes: {} }), false);
+function catalogFile(file: string, logger?: Logger): StateFile<Document> {
+  return new StateFile<Document>(file, { version: 1, empty: () => ({ version: 1, volumes: {} }) }, { durable: false, logger });
 }
 
 /** The volumes last persisted, without asking EC2 (what berth can say while it is still starting). */
-export function readCatalog(file: string): CloudVolume[] {
+export function readCatalog(file: string, logger?: Logger): CloudVolume[] {
   let document: Document;
   try {
-    document = catalogFile(file).read();
+    document = catalogFile(file, logger).read();
   } catch {
     return [];
   }
@@ -37,7 +37,7 @@ export interface CatalogOptions {
 }
 
 export class Catalog {
-  private readonly file: JsonFile<Document>;
+  private readonly file: StateFile<Document>;
   private readonly volumes = new Map<string, CloudVolume>();
   private listedAt = -Infinity;
   private listing?: Promise<CloudVolume[]>;
@@ -49,8 +49,8 @@ export class Catalog {
 
   constructor(private readonly options: CatalogOptions) {
     this.now = options.now ?? Date.now;
-    this.file = catalogFile(options.file);
-    for (const volume of readCatalog(options.file)) this.volumes.set(volume.name, volume);
+    this.file = catalogFile(options.file, options.logger);
+    for (const volume of readCatalog(options.file, options.logger)) this.volumes.set(volume.name, volume);
   }
 
   /** The cached entry, whatever its age. */

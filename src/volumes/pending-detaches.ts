@@ -6,7 +6,7 @@
 import type { Cloud } from '../cloud/types';
 import { errorMessage } from '../common/errors';
 import type { Logger } from '../log';
-import { JsonFile } from './json-file';
+import { StateFile } from './state-file';
 
 type Document = { version: 1; volumes: Record<string, string> };
 
@@ -15,7 +15,7 @@ const LONGEST_RETRY_MS = 60_000;
 const DETACH_BOUND_MS = 120_000;
 
 export class PendingDetaches {
-  private readonly file: JsonFile<Document>;
+  private readonly file: StateFile<Document>;
   /** volumeId -> volume name */
   private readonly pending: Map<string, string>;
   private timer?: NodeJS.Timeout;
@@ -29,7 +29,7 @@ export class PendingDetaches {
     /** Runs work under the volume's lock, so a retry never races a Mount of the same volume. */
     private readonly underLock: (name: string, work: () => Promise<void>) => Promise<void>,
   ) {
-    this.file = new JsonFile<Document>(file, () => ({ version: 1, volumes: {} }));
+    this.file = new StateFile<Document>(file, { version: 1, empty: () => ({ version: 1, volumes: {} }) }, { logger });
     this.pending = new Map(Object.entries(this.file.read().volumes));
     if (this.pending.size > 0) this.schedule();
   }

@@ -3,7 +3,8 @@
  * so a restarted daemon knows which containers still hold a volume.
  */
 import fs from 'node:fs';
-import { JsonFile } from './json-file';
+import type { Logger } from '../log';
+import { StateFile } from './state-file';
 
 /** Changes at every boot of the machine: mounts recorded under another boot are all gone. */
 export function currentBootId(): string {
@@ -32,7 +33,7 @@ function idCounts(from: Record<string, number> = {}): Record<string, number> {
 }
 
 export class Refcounts {
-  private readonly file: JsonFile<Document>;
+  private readonly file: StateFile<Document>;
   private readonly mounts: Map<string, MountRecord>;
   /**
    * Mount IDs recorded by an earlier run of berth, per volume. Docker may never unmount them: a container that
@@ -45,8 +46,9 @@ export class Refcounts {
   constructor(
     file: string,
     private readonly bootId = currentBootId(),
+    logger?: Logger,
   ) {
-    this.file = new JsonFile<Document>(file, () => ({ version: 1, mounts: {} }));
+    this.file = new StateFile<Document>(file, { version: 1, empty: () => ({ version: 1, mounts: {} }) }, { logger });
     const document = this.file.read();
     this.mounts = new Map(Object.entries(document.mounts));
     this.fromEarlierBoot = this.mounts.size > 0 && document.bootId !== bootId;

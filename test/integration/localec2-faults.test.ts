@@ -117,6 +117,18 @@ describeAsRoot('local-ec2: faults and admin routes', () => {
     expect(entry.durationMs).toBeGreaterThanOrEqual(390);
   });
 
+  it('shows a call under way, from its arrival until it is answered', async () => {
+    await faults({ latencyMs: { DescribeVolumes: 400 } });
+    const answered = ec2.send(new DescribeVolumesCommand({ VolumeIds: [await newVolume()] }));
+    const deadline = Date.now() + 2000;
+    let inflight: Array<{ action: string; volumeId?: string }> = [];
+    while (inflight.length === 0 && Date.now() < deadline) inflight = await adminJson(endpoint.ec2Url, '/_berth/inflight');
+    expect(inflight).toEqual([expect.objectContaining({ action: 'DescribeVolumes', volumeId: expect.stringMatching(/^vol-/) })]);
+    expect((await calls()).filter((call) => call.action === 'DescribeVolumes')).toEqual([]);
+    await answered;
+    expect(await adminJson(endpoint.ec2Url, '/_berth/inflight')).toEqual([]);
+  });
+
   it('keeps a chosen attachment in "attaching" until it is detached', async () => {
     const stuck = await newVolume();
     const fine = await newVolume();
