@@ -60,10 +60,7 @@ export async function mountVolume(
       await host.growBeforeMount(device, fsType);
     }
     signal.throwIfAborted();
-    const mountedSource = await host.mountedSource(mountpoint);
-    if (mountedSource) {
-      throw new BerthError('host', `${mountpoint} is already mounted (from ${mountedSource}) but berth has no record of it; unmount it by hand`);
-    }
+    await clearUnrecordedMount(mountpoint, device, volume, deps);
     await host.mount(device, mountpoint, fsType);
     undo.push({ what: 'unmount', run: () => host.unmount(mountpoint) });
     if (!fresh && !inUse) await host.growAfterMount(device, mountpoint, fsType);
@@ -84,6 +81,27 @@ export async function mountVolume(
     await rollback(undo, volume, deps);
     throw abortReason(err, signal, volume, deps.config.mountTimeoutMs);
   }
+}
+
+/**
+ * This volume's own device, mounted at its mount point without a record: a Mount cut off (berth killed) after
+ * mount(8) and before the user was recorded. That Mount was never answered, so no container was handed it, and the
+ * mount may lack the shared propagation Docker needs: it is unmounted and mounted afresh. (Were a container using
+ * it after all, its own mount keeps the filesystem.) Anything else mounted there is refused.
+ */
+async function clearUnrecordedMount(mountpoint: string, device: string, volume: CloudVolume, { host, logger }: ServiceDeps): Promise<void> {
+  const mountedSource = await host.mountedSource(mountpoint);
+  if (!mountedSource) return;
+  if (mountedSource !== device) {
+    throw new BerthError('host', `${mountpoint} is already mounted (from ${mountedSource}) but berth has no record of it; unmount it by hand`);
+  }
+  logger.warn('the volume is mounted at its mount point without a record (an earlier Mount was cut off); mounting it afresh', {
+    volume: volume.name,
+    volumeId: volume.volumeId,
+    device,
+    mountpoint,
+  });
+  await host.unmount(mountpoint);
 }
 
 /**

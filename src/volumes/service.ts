@@ -49,7 +49,7 @@ export class VolumeService implements VolumeOperations {
 
   constructor(private readonly deps: ServiceDeps) {
     const { config, cloud, logger } = deps;
-    this.refcounts = new Refcounts(path.join(config.stateDir, 'mounts.json'), deps.bootId);
+    this.refcounts = new Refcounts(path.join(config.stateDir, 'mounts.json'), deps.bootId, logger);
     this.catalog = new Catalog({ file: path.join(config.stateDir, 'volumes.json'), cloud, logger, ttlMs: config.listCacheMs });
     this.zoneMoves = new ZoneMoves(deps);
     this.pendingDetaches = new PendingDetaches(path.join(config.stateDir, 'pending-detaches.json'), cloud, logger, (name, work) =>

@@ -12,15 +12,8 @@ import { CrashRig } from './crash/rig';
 import { runPoint } from './crash/scenario';
 import { describeAsRoot } from '../support/privileges';
 
-/** Points where a defect is known, in code other engineers are changing now; each turns green once fixed. */
-const MOUNTED_WITHOUT_RECORD =
-  'a Mount killed after its filesystem was mounted but before its user was recorded leaves that mount with no ' +
-  'record; every later Mount refuses it ("already mounted ... but berth has no record of it; unmount it by hand"), ' +
-  'and the volume stays attached (volumes/mount.ts, service.ts)';
-const KNOWN_DEFECTS: Record<string, string> = {
-  'mount-new: once mount finished': MOUNTED_WITHOUT_RECORD,
-  'mount-again: once mount finished': MOUNTED_WITHOUT_RECORD,
-};
+/** Points where a defect is known: each is run with it.failing, and turns into a normal test once fixed. */
+const KNOWN_DEFECTS: Record<string, string> = {};
 
 const ROUNDS = Number(process.env.BERTH_CRASH_ROUNDS ?? '0');
 

@@ -41,6 +41,31 @@ describe('volume service under failures', () => {
     fs.rmSync(stateDir, { recursive: true, force: true });
   });
 
+  describe('a Mount cut off after mount(8), before its user was recorded', () => {
+    /** The first run mounted the volume; its record of the user is gone, as when berth is killed at that point. */
+    async function mountedWithoutRecord(): Promise<string> {
+      const volume = cloud.add(volumeFixture('db'));
+      const first = service();
+      await first.mount('db', 'm1', never);
+      await first.shutdown();
+      fs.rmSync(path.join(stateDir, 'mounts.json'));
+      return volume.volumeId;
+    }
+
+    it('mounts the volume afresh at the next Mount (the cut-off one was never answered)', async () => {
+      const volumeId = await mountedWithoutRecord();
+      host.calls.length = 0;
+      expect(await service().mount('db', 'm2', never)).toBe('/mnt/berth/db/data');
+      expect(host.calls.filter((call) => /^(un)?mount /.test(call))).toEqual(['unmount /mnt/berth/db', `mount /dev/fake-${volumeId} /mnt/berth/db`]);
+    });
+
+    it('still refuses when another device is mounted there', async () => {
+      await mountedWithoutRecord();
+      host.mounts.set('/mnt/berth/db', '/dev/somebody-else');
+      await expect(service().mount('db', 'm2', never)).rejects.toThrow(/already mounted \(from \/dev\/somebody-else\) but berth has no record of it/);
+    });
+  });
+
   describe('a failed Mount leaves the volume as it found it', () => {
     it('detaches a volume whose AttachVolume took effect but answered an error', async () => {
       const volumes = service();
