@@ -178,6 +178,19 @@ async function withLock(file, log, fn, timeoutMs = 30 * 60_000) {
 }
 
 /**
+ * Earlier releases kept the state in the rootfs at /var/lib/berth, which `docker plugin upgrade` replaces; a plugin
+ * installed from one keeps EBS_STATEDIR=/var/lib/berth after upgrades (Docker keeps the environment of the install).
+ * That path is a link to the state dir the manifest declares, in the propagated mount, which upgrades keep.
+ */
+function linkOldStateDir(rootfs, manifest) {
+  const stateDir = manifest.env.find((entry) => entry.name === 'EBS_STATEDIR').value;
+  const old = path.join(rootfs, 'var/lib/berth');
+  fs.mkdirSync(path.dirname(old), { recursive: true });
+  fs.rmSync(old, { recursive: true, force: true });
+  fs.symlinkSync(path.relative('/var/lib', stateDir), old);
+}
+
+/**
  * Builds the plugin directory; returns { dir, rebuilt, rootfsBytes, seconds }.
  * Safe to call from tests: output goes to a staging directory that replaces `out` only when complete and checked.
  */
@@ -236,6 +249,7 @@ async function assembleLocked({ out, entry, nodeVersion, cache, arch, ifStale, l
     const pkg = JSON.parse(fs.readFileSync(path.join(REPO, 'package.json'), 'utf8'));
     const info = { name: pkg.name, version: pkg.version, commit: gitCommit(), node: node.version, arch: node.arch, debianBase: base.stamp };
     fs.writeFileSync(path.join(app, 'build-info.json'), `${JSON.stringify(info, null, 2)}\n`);
+    linkOldStateDir(rootfs, manifest);
     fs.writeFileSync(path.join(staging, 'config.json'), `${JSON.stringify(manifest, null, 2)}\n`);
 
     warnAboutMissingTools(bundled.outdir, rootfs, log);

@@ -32,7 +32,7 @@ export class JsonFile<T> {
   }
 
   private async writeNow(text: string): Promise<void> {
-    await fs.promises.mkdir(path.dirname(this.file), { recursive: true, mode: 0o700 });
+    await makeDirectory(path.dirname(this.file));
     const temporary = `${this.file}.${process.pid}.tmp`;
     const handle = await fs.promises.open(temporary, 'w', 0o600);
     try {
@@ -42,5 +42,16 @@ export class JsonFile<T> {
       await handle.close();
     }
     await fs.promises.rename(temporary, this.file);
+  }
+}
+
+/** mkdir -p, also of a directory that is a symlink to one not made yet (the plugin links its old state dir so). */
+async function makeDirectory(dir: string): Promise<void> {
+  try {
+    await fs.promises.mkdir(dir, { recursive: true, mode: 0o700 });
+  } catch (err) {
+    const dangling = (err as NodeJS.ErrnoException).code === 'ENOENT' && (await fs.promises.lstat(dir).catch(() => undefined))?.isSymbolicLink();
+    if (!dangling) throw err;
+    await fs.promises.mkdir(path.resolve(path.dirname(dir), await fs.promises.readlink(dir)), { recursive: true, mode: 0o700 });
   }
 }

@@ -224,8 +224,8 @@ describeWhen(missingDocker() ?? missingRegistry() ?? missingRootAndLoop(), 'plug
         await stillWriting('live-writer');
 
         // A visitor comes and goes. Creating it already mounts and unmounts the volume (Docker copies image content
-        // in), and that Unmount is the last one berth knows of: its records lived in the rootfs the upgrade replaced.
-        // berth must not detach the device while the writer's container still has the filesystem mounted.
+        // in); the writer's user was recorded in the propagated mount, which the upgrade kept, so that Unmount is not
+        // the last. Either way berth must not detach the device while the writer's container still has it mounted.
         visitor = ok(['run', '-d', '--name', 'live-visitor', '--network', 'none', '-v', 'live:/data', IMAGE, 'sleep', '1']);
         visitor.catch(() => undefined);
         const deadline = Date.now() + 6_000;

@@ -5,6 +5,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { loadConfig, SCHEMA } from '../../src/config';
+import { validateVolumeName } from '../../src/volumes/names';
 
 interface EnvEntry {
   name: string;
@@ -35,10 +36,16 @@ function exportedEnv(overrides: Record<string, string> = {}): NodeJS.ProcessEnv 
 const FIXED: Record<string, string> = {
   EBS_SOCKET: `/run/docker/plugins/${manifest.interface.socket}`,
   EBS_MOUNTROOT: manifest.propagatedMount,
-  EBS_STATEDIR: '/var/lib/berth',
   NODE_COMPILE_CACHE: '/var/cache/node',
   NODE_OPTIONS: '--max-semi-space-size=1',
 };
+
+/**
+ * Settable, with a value: the state dir a plugin was installed with is kept by Docker across upgrades, as it should
+ * be. A folder of the propagated mount (which upgrades, disable/enable and dockerd restarts keep, unlike the rootfs)
+ * that no volume can be mounted on: volume names never start with ".".
+ */
+const STATE_DIR = `${manifest.propagatedMount}/.berth`;
 
 /** rexray/ebs's settable names: `docker plugin install berth ... KEY=VALUE` must accept every one of them. */
 const REXRAY_SETTABLE = [
@@ -82,8 +89,13 @@ describe('plugin manifest (config.json)', () => {
     expect(REXRAY_SETTABLE.filter((name) => declared.get(name)?.settable?.[0] !== 'value')).toEqual([]);
   });
 
-  it('declares only defaults the daemon has anyway, so an untouched plugin behaves like `berth serve`', () => {
-    expect(loadConfig([], exportedEnv())).toEqual(loadConfig([], {}));
+  it('declares only defaults the daemon has anyway, so an untouched plugin behaves like `berth serve`, but for the state dir', () => {
+    expect(loadConfig([], exportedEnv())).toEqual({ ...loadConfig([], {}), stateDir: STATE_DIR });
+  });
+
+  it('keeps the state in the propagated mount, where no volume can be mounted', () => {
+    expect(declared.get('EBS_STATEDIR')).toMatchObject({ value: STATE_DIR, settable: ['value'] });
+    expect(() => validateVolumeName('.berth', '')).toThrow();
   });
 
   it("lets REX-Ray's variable names take effect (berth's own names are declared without a value)", () => {
@@ -93,9 +105,9 @@ describe('plugin manifest (config.json)', () => {
     expect(loadConfig([], exportedEnv({ HTTP_PROXY: 'http://127.0.0.1:3128' })).httpProxy).toBe('http://127.0.0.1:3128');
   });
 
-  it('declares no value for what users can set: the daemon applies its defaults, and they follow upgrades', () => {
+  it('declares no value for what users can set but the state dir: the daemon applies its defaults, and they follow upgrades', () => {
     // docker plugin upgrade keeps the Settings.Env made at install (seen on Docker 20.10): a value declared here
     // would freeze that version's default on every host that upgrades.
-    expect(manifest.env.filter((entry) => entry.settable && entry.value !== undefined).map((entry) => entry.name)).toEqual([]);
+    expect(manifest.env.filter((entry) => entry.settable && entry.value !== undefined).map((entry) => entry.name)).toEqual(['EBS_STATEDIR']);
   });
 });

@@ -1,7 +1,8 @@
 /** Builds the managed plugin directory and installs it into a private dockerd, the way `make plugin enable` does. */
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
-import { runCommand } from '../support/commands';
+import { runCommand, runCommandOk } from '../support/commands';
 import type { Dockerd } from '../support/dockerd';
 
 export const REPO = path.resolve(__dirname, '../..');
@@ -112,4 +113,34 @@ export async function pushPlugin(dockerd: Dockerd, dir: string, ref: string): Pr
   } finally {
     await dockerd.docker(['plugin', 'rm', '--force', ref]);
   }
+}
+
+/**
+ * The managed plugin directory of an earlier commit, built the way that commit builds it: a git worktree of it in a
+ * temp dir with its own node_modules (npm ci there), `make plugin-rootfs`, the worktree removed again. Kept in
+ * build/previous-release/<commit>/plugin for the next run.
+ */
+export async function pluginDirOfCommit(commit: string): Promise<{ dir: string; seconds: number }> {
+  const started = Date.now();
+  const full = (await runCommandOk('git', ['-C', REPO, 'rev-parse', '--verify', `${commit}^{commit}`])).trim();
+  const dir = path.join(REPO, 'build/previous-release', full, 'plugin');
+  if (fs.existsSync(path.join(dir, 'config.json'))) return { dir, seconds: (Date.now() - started) / 1000 };
+  const temp = fs.mkdtempSync(path.join(os.tmpdir(), 'bt-e2e-previous-'));
+  const tree = path.join(temp, 'tree');
+  const staging = `${dir}.tmp-${process.pid}`;
+  fs.mkdirSync(path.dirname(dir), { recursive: true });
+  // npm's own variables (set by npx and npm run) would point npm ci at this checkout instead of the worktree.
+  const env = Object.fromEntries(Object.entries(process.env).filter(([key]) => !/^npm_/i.test(key)));
+  try {
+    await runCommandOk('git', ['-C', REPO, 'worktree', 'add', '--detach', tree, full], { timeoutMs: 120_000 });
+    await runCommandOk('npm', ['ci', '--no-audit', '--no-fund'], { cwd: tree, env, timeoutMs: 10 * 60_000 });
+    await runCommandOk('make', ['plugin-rootfs', `PLUGIN_DIR=${staging}`], { cwd: tree, env, timeoutMs: 15 * 60_000 });
+    fs.renameSync(staging, dir);
+  } finally {
+    fs.rmSync(staging, { recursive: true, force: true });
+    await runCommand('git', ['-C', REPO, 'worktree', 'remove', '--force', tree], { timeoutMs: 120_000 });
+    fs.rmSync(temp, { recursive: true, force: true });
+    await runCommand('git', ['-C', REPO, 'worktree', 'prune']);
+  }
+  return { dir, seconds: (Date.now() - started) / 1000 };
 }

@@ -149,3 +149,15 @@ describe('upgrading an earlier version', () => {
     expect(lines[0]).toMatchObject({ level: 'error', message: expect.stringMatching(/does not read/), keptAs: file('items.json.v0.unreadable') });
   });
 });
+
+describe('a state dir that is a symlink (the plugin rootfs links /var/lib/berth into the propagated mount)', () => {
+  it('is made where the link points at the first write, and read through the link afterwards', async () => {
+    const target = path.join(dir, 'propagated/.berth');
+    fs.mkdirSync(path.join(dir, 'propagated'));
+    fs.symlinkSync('propagated/.berth', file('linked'));
+    const mounts = new Refcounts(file('linked/mounts.json'), FIXTURE_BOOT);
+    await mounts.acquire('db', 'container-1', { volumeId: 'vol-1', device: '/dev/xvdf', mountpoint: '/m/db' });
+    expect(fs.readdirSync(target)).toEqual(['mounts.json']);
+    expect(new Refcounts(file('linked/mounts.json'), FIXTURE_BOOT).users('db')).toBe(1);
+  });
+});
