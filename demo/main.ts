@@ -307,7 +307,7 @@ async function removeWriter(settings: Settings) {
     const output = await dockerOk(['rm', WRITER]);
     const attachment = (await endpointVolume(settings))?.attachment;
     const release = attachment
-      ? `berth unmounted the volume; after a use this short it stays ${attachment.status} for EBS_RELEASEDELAY (2 s: Docker mounts a volume once while creating a container, then again to start it), then berth detaches it`
+      ? `berth unmounted the volume; after a use this short it stays ${attachment.status}\n for EBS_RELEASEDELAY (2 s), then berth detaches it`
       : 'berth unmounted the volume and detached it';
     return `${output}(it is gone; ${release}: the data stays on the volume)`;
   });
