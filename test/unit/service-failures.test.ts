@@ -118,6 +118,15 @@ describe('volume service under failures', () => {
       expect(cloud.byName('db')).toBeUndefined();
     }, 10_000);
 
+    it('keeps trying to delete it while its own look-ups fail too', async () => {
+      const volumes = service();
+      cloud.failNext('create db', { afterEffect: true, times: 10 });
+      cloud.failNext('findByName db', { times: 3 });
+      await expect(volumes.create('db', null)).rejects.toThrow(/injected/);
+      expect(cloud.byName('db')).toBeUndefined();
+      expect(cloud.count('findByName db')).toBe(4);
+    }, 15_000);
+
     it('never deletes a volume of that name that was there before the call', async () => {
       const volumes = service();
       const earlier = cloud.add(volumeFixture('db', { createTime: new Date(Date.now() - 60_000) }));
