@@ -159,7 +159,16 @@ describeAsRoot('fault soak: Create/Mount/Unmount/Remove under every injected fau
     const state = await endpoint.admin('GET', 'state');
     expect((state.volumes as VolumeRecordView[]).filter((volume) => volume.attachment?.instanceId === instanceId && volume.attachment.loopDevice)).toEqual([]);
     const catalogued = () => Object.keys(readState<object>('volumes.json', 'volumes') ?? {}).filter((known) => known.startsWith(prefix));
-    await waitFor('volumes.json to forget the removed volumes', () => catalogued().length === 0, { timeoutMs: 10_000 });
+    // A Remove that answered Err after EC2 had deleted the volume (5xx after the change) leaves it in berth's cache
+    // until the cache's next refresh, which a List makes once it is older than EBS_LISTCACHE (as docker volume ls would).
+    await waitFor(
+      'volumes.json to forget the removed volumes',
+      async () => {
+        await daemon.call('VolumeDriver.List', {});
+        return catalogued().length === 0;
+      },
+      { timeoutMs: 15_000, intervalMs: 1_000 },
+    );
     expect(fs.existsSync(daemon.mountRoot) ? fs.readdirSync(daemon.mountRoot).filter((entry) => entry.startsWith(prefix)) : []).toEqual([]);
   }, SOAK_SECONDS * 1000 + SETTLE_MS + 60_000);
 });
