@@ -223,7 +223,13 @@ export class Swarm {
   async restartDockerd(node: SwarmNode): Promise<void> {
     const initialized = () => node.log().split('Daemon has completed initialization').length - 1;
     const before = initialized();
-    await node.startDockerd();
+    await node.startDockerd().catch(async (err: Error) => {
+      // dockerd's own start-up, not berth: after a kill, its containerd sometimes misses dockerd's start timeout on
+      // this loaded machine (seen once in three CI runs). One more start, reported, before the scenario fails.
+      if (!/failed to start containerd/.test(err.message)) throw err;
+      process.stderr.write(`[swarm] ${node.id}: dockerd could not start its containerd after the restart; starting it once more\n`);
+      await node.startDockerd();
+    });
     await waitFor(`${node.id}: dockerd to complete its initialization after the restart`, () => initialized() > before, { timeoutMs: 60_000 });
     const enabled = async () => (await node.docker(['plugin', 'inspect', '--format', '{{.Enabled}}', PLUGIN])).stdout.trim() === 'true';
     await waitFor(`${node.id}: the plugin enabled again after dockerd's restart`, enabled, { timeoutMs: 60_000 });
