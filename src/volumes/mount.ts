@@ -79,7 +79,7 @@ export async function mountVolume(
     };
   } catch (err) {
     await rollback(undo, volume, deps);
-    throw abortReason(err, signal, volume, deps.config.mountTimeoutMs);
+    throw mountAbortReason(err, signal, `volume ${volume.name} (${volume.volumeId})`, deps.config.mountTimeoutMs);
   }
 }
 
@@ -185,12 +185,13 @@ async function rollback(undo: UndoStep[], volume: CloudVolume, { logger }: Servi
   }
 }
 
-function abortReason(err: unknown, signal: AbortSignal, volume: CloudVolume, mountTimeoutMs: number): unknown {
+/** What a Mount cut short by its deadline, a hang-up or shutdown answers, rather than the bare abort. */
+export function mountAbortReason(err: unknown, signal: AbortSignal, what: string, mountTimeoutMs: number): unknown {
   if (err instanceof BerthError || !signal.aborted) return err;
   const reason = signal.reason;
   if (reason instanceof BerthError) return reason;
   if (reason instanceof Error && reason.name === 'TimeoutError') {
-    return new BerthError('timeout', `mounting volume ${volume.name} (${volume.volumeId}) did not finish within ${mountTimeoutMs / 1000} s; everything it did was undone`);
+    return new BerthError('timeout', `mounting ${what} did not finish within ${mountTimeoutMs / 1000} s; everything it did was undone`);
   }
-  return new BerthError('timeout', `mounting volume ${volume.name} was abandoned (${errorMessage(reason)}); everything it did was undone`);
+  return new BerthError('timeout', `mounting ${what} was abandoned (${errorMessage(reason)}); everything it did was undone`);
 }

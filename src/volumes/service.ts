@@ -6,13 +6,14 @@ import path from 'node:path';
 import { attachedTo } from '../cloud/attachments';
 import type { CloudVolume } from '../cloud/types';
 import { BerthError, errorMessage } from '../common/errors';
+import { AbandonedCreates } from './abandoned-creates';
 import { Catalog } from './catalog';
 import { createVolume } from './create';
 import type { ReleaseDeps, ServiceDeps } from './deps';
 import { HeldRechecks } from './held-rechecks';
 import { Lingering } from './lingering';
 import { KeyedLocks } from './locks';
-import { mountVolume } from './mount';
+import { mountAbortReason, mountVolume } from './mount';
 import type { VolumeOperations, VolumeView } from './operations';
 import { validateVolumeName } from './names';
 import { namesAvailabilityZone, parseCreateOptions } from './options';
@@ -43,6 +44,7 @@ export class VolumeService implements VolumeOperations {
   private readonly shuttingDown = new AbortController();
   private readonly zoneMoves: ZoneMoves;
   private readonly pendingDetaches: PendingDetaches;
+  private readonly abandonedCreates: AbandonedCreates;
   private readonly lingering: Lingering;
   private readonly heldRechecks: HeldRechecks;
   private inheritedCheck?: NodeJS.Timeout;
@@ -52,9 +54,9 @@ export class VolumeService implements VolumeOperations {
     this.refcounts = new Refcounts(path.join(config.stateDir, 'mounts.json'), deps.bootId, logger);
     this.catalog = new Catalog({ file: path.join(config.stateDir, 'volumes.json'), cloud, logger, ttlMs: config.listCacheMs });
     this.zoneMoves = new ZoneMoves(deps);
-    this.pendingDetaches = new PendingDetaches(path.join(config.stateDir, 'pending-detaches.json'), cloud, logger, (name, work) =>
-      this.locks.run(name, work),
-    );
+    const underLock = (name: string, work: () => Promise<void>) => this.locks.run(name, work);
+    this.pendingDetaches = new PendingDetaches(path.join(config.stateDir, 'pending-detaches.json'), cloud, logger, underLock);
+    this.abandonedCreates = new AbandonedCreates(path.join(config.stateDir, 'abandoned-creates.json'), cloud, logger, underLock);
     this.lingering = new Lingering(config.releaseDelayMs, (name) => void this.releaseIfUnused(name));
     this.heldRechecks = new HeldRechecks((name) => void this.releaseIfUnused(name));
   }
@@ -91,7 +93,8 @@ export class VolumeService implements VolumeOperations {
       volumeFileMode: config.volumeFileMode,
     });
     await this.locks.run(name, async () => {
-      const volume = await createVolume({ ...spec, crossAZ }, this.deps);
+      await this.abandonedCreates.settleNow(name);
+      const volume = await createVolume({ ...spec, crossAZ }, this.deps, this.abandonedCreates);
       await this.catalog.remember(volume);
       this.deps.logger.info('volume ready', { volume: name, volumeId: volume.volumeId, availabilityZone: volume.availabilityZone });
     });
@@ -99,40 +102,53 @@ export class VolumeService implements VolumeOperations {
 
   async remove(name: string): Promise<void> {
     validateVolumeName(name, this.deps.config.tag);
+    const bound = AbortSignal.any([this.shuttingDown.signal, AbortSignal.timeout(this.removeBoundMs())]);
     await this.locks.run(name, async () => {
       if (this.refcounts.users(name) > 0) {
         throw new BerthError('in-use', `volume ${name} is mounted on this host by ${this.refcounts.users(name)} container(s); stop them first`);
       }
       this.lingering.cancel(name);
       this.heldRechecks.done(name);
+      await this.abandonedCreates.settleNow(name);
       await releaseVolume(name, this.releaseDeps(), { reason: 'the volume is being removed' });
-      const bound = AbortSignal.any([this.shuttingDown.signal, AbortSignal.timeout(this.deps.config.statusTimeoutMs + this.deps.config.releaseWaitMs)]);
       await removeVolume(name, this.releaseDeps(), bound);
       await this.catalog.forget(name);
       // The volume is gone already: a directory left behind is worth a warning, not a failed Remove.
       await this.deps.host.removeMountDir(this.mountpoint(name)).catch((err: unknown) =>
         this.deps.logger.warn('could not remove the mount directory of a removed volume', { volume: name, error: errorMessage(err) }),
       );
+    }, bound).catch((err: unknown) => {
+      throw bound.aborted && !(err instanceof BerthError)
+        ? new BerthError('timeout', `removing volume ${name} did not finish within ${this.removeBoundMs() / 1000} s (${errorMessage(err)}); try again`)
+        : err;
     });
+  }
+
+  /** A Remove waits at most one status wait (a detach or delete) and one release wait (another host letting go). */
+  private removeBoundMs(): number {
+    return this.deps.config.statusTimeoutMs + this.deps.config.releaseWaitMs;
   }
 
   async mount(name: string, id: string, hangup: AbortSignal): Promise<string> {
     validateVolumeName(name, this.deps.config.tag);
     const deadline = AbortSignal.timeout(this.deps.config.mountTimeoutMs);
     const signal = AbortSignal.any([hangup, deadline, this.shuttingDown.signal]);
+    const cutShort = (err: unknown) => {
+      throw mountAbortReason(err, signal, `volume ${name}`, this.deps.config.mountTimeoutMs);
+    };
     return this.locks.run(name, async () => {
       const wasLingering = this.lingering.cancel(name);
       this.heldRechecks.done(name);
       const existing = this.refcounts.get(name);
       if (existing && (await this.deps.host.mountedSource(existing.mountpoint))) {
-        if ((wasLingering && attachedMomentsAgo(existing)) || (await this.stillAttachedHere(existing.volumeId))) {
+        if ((wasLingering && attachedMomentsAgo(existing)) || (await this.stillAttachedHere(existing.volumeId, signal))) {
           await this.refcounts.acquire(name, id, existing);
           return this.dataPath(name);
         }
         await this.dropStaleMount(name, existing.mountpoint, existing.volumeId);
       }
       signal.throwIfAborted();
-      let volume = await this.currentVolume(name);
+      let volume = this.abandonedCreates.has(name) ? undefined : await this.currentVolume(name, signal);
       if (!volume) throw new BerthError('not-found', `volume ${name} not found`);
       const found = volume;
       const wasDetaching = await this.pendingDetaches.cancel(found.volumeId);
@@ -151,7 +167,7 @@ export class VolumeService implements VolumeOperations {
       await this.refcounts.acquire(name, id, mounted.record);
       await this.catalog.remember(mounted.volume);
       return this.dataPath(name);
-    });
+    }, signal).catch(cutShort);
   }
 
   async unmount(name: string, id: string): Promise<void> {
@@ -177,6 +193,7 @@ export class VolumeService implements VolumeOperations {
 
   async get(name: string): Promise<VolumeView | undefined> {
     validateVolumeName(name, this.deps.config.tag);
+    if (this.abandonedCreates.has(name)) return undefined;
     if (!this.catalog.isFresh()) {
       try {
         await this.catalog.refresh();
@@ -193,7 +210,7 @@ export class VolumeService implements VolumeOperations {
 
   async list(): Promise<VolumeView[]> {
     const { volumes, stale } = await this.catalog.list();
-    return volumes.map((volume) => this.info(volume, stale));
+    return volumes.filter((volume) => !this.abandonedCreates.has(volume.name)).map((volume) => this.info(volume, stale));
   }
 
   /**
@@ -219,6 +236,7 @@ export class VolumeService implements VolumeOperations {
     await this.refcounts.persist();
     await this.catalog.close();
     this.pendingDetaches.stop();
+    this.abandonedCreates.stop();
   }
 
   /** Releases a volume whose linger or recheck is due, unless a Mount took it again meanwhile. */
@@ -276,8 +294,8 @@ export class VolumeService implements VolumeOperations {
   }
 
   /** False once EC2 says the volume left this instance (force-detached by another host: our mount is fenced). */
-  private async stillAttachedHere(volumeId: string): Promise<boolean> {
-    return attachedTo(await this.deps.cloud.describe(volumeId), this.deps.cloud.identity().instanceId);
+  private async stillAttachedHere(volumeId: string, signal: AbortSignal): Promise<boolean> {
+    return attachedTo(await this.deps.cloud.describe(volumeId, signal), this.deps.cloud.identity().instanceId);
   }
 
   /** Forgets a mount whose volume was taken away: unmounting a fenced filesystem writes nothing to the volume. */
@@ -288,12 +306,12 @@ export class VolumeService implements VolumeOperations {
   }
 
   /** The volume as EC2 sees it now (attachments matter for Mount). */
-  private async currentVolume(name: string): Promise<CloudVolume | undefined> {
+  private async currentVolume(name: string, signal: AbortSignal): Promise<CloudVolume | undefined> {
     const { cloud } = this.deps;
     const known = this.catalog.known(name);
-    let volume = known ? await cloud.describe(known.volumeId) : undefined;
+    let volume = known ? await cloud.describe(known.volumeId, signal) : undefined;
     if (!volume || volume.name !== name || volume.state === 'deleting' || volume.state === 'deleted') {
-      volume = await cloud.findByName(name);
+      volume = await cloud.findByName(name, signal);
     }
     if (volume) await this.catalog.remember(volume);
     else await this.catalog.forget(name);

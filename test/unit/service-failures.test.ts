@@ -9,6 +9,7 @@ import path from 'node:path';
 import { silentLogger } from '../../src/log';
 import type { ServiceConfig } from '../../src/volumes/deps';
 import { VolumeService } from '../../src/volumes/service';
+import { advanceUntilSettled, useFakeClock } from '../support/fake-clock';
 import { FakeCloud, FakeHost, HERE, serviceConfig, volumeFixture } from '../support/fakes';
 import { waitFor } from '../support/poll';
 
@@ -36,6 +37,7 @@ describe('volume service under failures', () => {
     host = new FakeHost();
   });
   afterEach(async () => {
+    jest.useRealTimers();
     await Promise.all(running.map((volumes) => volumes.shutdown().catch(() => undefined)));
     running = [];
     fs.rmSync(stateDir, { recursive: true, force: true });
@@ -135,6 +137,52 @@ describe('volume service under failures', () => {
       expect(cloud.volumes.get(earlier.volumeId)!.state).toBe('available');
       expect(cloud.calls).not.toContain(`delete ${earlier.volumeId}`);
     }, 10_000);
+  });
+
+  describe('a Create whose clean-up fails too (EC2 failing longer than 15 s)', () => {
+    const live = (name: string) => [...cloud.volumes.values()].filter((v) => v.name === name && v.state !== 'deleted');
+    const abandoned = () => JSON.parse(fs.readFileSync(path.join(stateDir, 'abandoned-creates.json'), 'utf8')).creates as Record<string, unknown>;
+    async function failedCreateLeavingAVolume(volumes: VolumeService) {
+      cloud.failNext('create db', { afterEffect: true, times: 3 });
+      cloud.failNext('findByName db', { times: 6 });
+      await expect(advanceUntilSettled(volumes.create('db', null))).rejects.toThrow(/deleted in the background once EC2 answers again/);
+      expect(live('db')).toHaveLength(1);
+      return live('db')[0].volumeId;
+    }
+
+    beforeEach(() => useFakeClock());
+
+    it('is hidden from List, Get and Mount until the volume is gone, and deleted in the background, across a restart', async () => {
+      const first = service();
+      const made = await failedCreateLeavingAVolume(first);
+      expect(await first.list()).toEqual([]);
+      expect(await first.get('db')).toBeUndefined();
+      await expect(first.mount('db', 'm1', never)).rejects.toThrow(/volume db not found/);
+      await first.shutdown();
+      expect(Object.keys(abandoned())).toEqual(['db']);
+
+      service();
+      await advanceUntilSettled(waitFor('the background delete', () => live('db').length === 0 && Object.keys(abandoned()).length === 0, { timeoutMs: 5_000, intervalMs: 10 }));
+      expect(cloud.calls).toContain(`delete ${made}`);
+    });
+
+    it('is finished by the next Create of the name, which then makes a volume of its own options', async () => {
+      const volumes = service();
+      const made = await failedCreateLeavingAVolume(volumes);
+      await advanceUntilSettled(volumes.create('db', { size: '7' }));
+      expect(cloud.volumes.get(made)!.state).toBe('deleted');
+      expect(live('db')).toEqual([expect.objectContaining({ sizeGiB: 7 })]);
+      expect(abandoned()).toEqual({});
+    });
+
+    it('makes the next Create fail, naming why, while EC2 still fails the delete', async () => {
+      const volumes = service();
+      const made = await failedCreateLeavingAVolume(volumes);
+      cloud.failNext(`delete ${made}`);
+      await expect(advanceUntilSettled(volumes.create('db', null))).rejects.toThrow(/an earlier Create of db failed and the volume it may have made is not deleted yet/);
+      expect(cloud.count('create db')).toBe(3);
+      expect(Object.keys(abandoned())).toEqual(['db']);
+    });
   });
 
   describe('Remove waits, boundedly, for a volume on its way off an instance', () => {

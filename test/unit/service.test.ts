@@ -1,38 +1,12 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { performance } from 'node:perf_hooks';
-import { setTimeout as realSleep } from 'node:timers/promises';
 import { silentLogger } from '../../src/log';
 import type { ServiceConfig } from '../../src/volumes/deps';
 import { VolumeService } from '../../src/volumes/service';
+import { advanceUntilSettled, useFakeClock } from '../support/fake-clock';
 import { FakeCloud, FakeHost, HERE, serviceConfig, volumeFixture } from '../support/fakes';
 import { waitFor } from '../support/poll';
-
-/**
- * The service's own waits (the linger after a short mount, the release wait, the background detach retries, the
- * re-checks of inherited users) run on timers and Date: these tests fake both and move the clock on instead of
- * sleeping. Its state files are written with real I/O, which is let finish with a short real-time poll.
- */
-const useFakeClock = () => jest.useFakeTimers({ doNotFake: ['nextTick', 'setImmediate', 'queueMicrotask'] });
-
-/**
- * Runs the fake clock from timer to timer while `work` is under way; while no timer is due, the work is doing real
- * I/O and is given real time instead. Resolves or rejects as `work` does.
- */
-async function advanceUntilSettled<T>(work: Promise<T>, realLimitMs = 10_000): Promise<T> {
-  let settled = false;
-  work.then(
-    () => (settled = true),
-    () => (settled = true),
-  );
-  const started = performance.now();
-  while (!settled && performance.now() - started < realLimitMs) {
-    if (jest.getTimerCount() > 0) await jest.advanceTimersToNextTimerAsync();
-    else await realSleep(1);
-  }
-  return work;
-}
 
 /** After the clock moved: lets the service's real I/O finish, up to a bound, before the test asserts the outcome. */
 const settledWhen = (condition: () => boolean) => waitFor('the service to settle', condition, { timeoutMs: 2000, intervalMs: 5 }).catch(() => undefined);
