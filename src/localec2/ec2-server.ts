@@ -1,5 +1,6 @@
 /**
- * The EC2 listener: authenticates each Query API call (SigV4, known keys only), applies injected faults,
+ * The EC2 listener: authenticates each Query API call (SigV4, known keys only), applies EC2's request limits
+ * (with --throttle) and injected faults,
  * runs the action under the simulator's lock, answers in EC2's XML and records the call. Paths under
  * /_berth/ are the admin routes (faults, call log, reset, state).
  */
@@ -14,6 +15,7 @@ import type { CredentialBook } from './credentials';
 import { Ec2Error } from './ec2-error';
 import { FaultSpecError, type Faults, parseFaultSpec } from './faults';
 import { QueryParams, rejectUnknownParameters } from './query';
+import type { RateLimits } from './rate-limits';
 import { parseAmzDate, parseAuthorization, sha256Hex, signatureMatches } from './sigv4';
 import { renderError, renderResponse } from './xml';
 
@@ -25,6 +27,8 @@ export interface Ec2ServerDeps {
   lock: Mutex;
   credentials: CredentialBook;
   faults: Faults;
+  /** EC2's request limits, when the endpoint enforces them. */
+  rateLimits?: RateLimits;
   calls: CallLog;
   log: Logger;
   /** What GET /_berth/state shows. */
@@ -111,6 +115,7 @@ async function handleEc2Call(deps: Ec2ServerDeps, req: http.IncomingMessage, res
     if (!action) throw new Ec2Error('MissingAction', 'The request must contain the parameter Action');
     const handler = ACTIONS[action];
     if (!handler) throw new Ec2Error('InvalidAction', `The action ${action} is not valid for this web service.`);
+    if (deps.rateLimits && !deps.rateLimits.take(region, action, params)) throw new Ec2Error('RequestLimitExceeded', 'Request limit exceeded.', 503);
     const decision = deps.faults.decide(action);
     if (decision.latencyMs > 0) await sleep(decision.latencyMs);
     if (decision.before) throw decision.before;

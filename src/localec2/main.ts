@@ -9,6 +9,7 @@ import { createLogger } from '../log';
 import { cleanupLocalEc2 } from './cleanup';
 import { parseDelays, parseInstanceSpec } from './cli-options';
 import { DEFAULT_ACCESS_KEY } from './credentials';
+import { parseThrottle } from './rate-limits';
 import { startLocalEc2 } from './server';
 
 export { startLocalEc2 } from './server';
@@ -18,7 +19,8 @@ export { cleanupLocalEc2 } from './cleanup';
 
 const USAGE = `usage: local-ec2 --listen 127.0.0.1:<port|0>|unix:<path> --data-dir <dir> [--instance <spec>]...
                  [--delays create=1s,attach=2s,detach=1s,delete=0,modify=0,snapshot=0|realistic]
-                 [--access-key <id> --secret-key <secret>] [--account-id <12 digits>] [--log-level error|warn|info|debug]
+                 [--throttle off|aws|aws/N] [--access-key <id> --secret-key <secret>] [--account-id <12 digits>]
+                 [--log-level error|warn|info|debug]
        local-ec2 cleanup --data-dir <dir>
 instance spec: id=i-...,az=us-east-1a,imds=127.0.0.1:0,devdir=<dir>,devices=nitro|xvd,imdsv2=required|optional,type=m5.large,maxvolumes=N,role=<name>`;
 
@@ -66,6 +68,7 @@ export async function localEc2Main(argv: string[]): Promise<void> {
       'data-dir': { type: 'string' },
       instance: { type: 'string', multiple: true },
       delays: { type: 'string' },
+      throttle: { type: 'string' },
       'access-key': { type: 'string' },
       'secret-key': { type: 'string' },
       'account-id': { type: 'string' },
@@ -81,6 +84,7 @@ export async function localEc2Main(argv: string[]): Promise<void> {
 
   const instances = (values.instance ?? []).map(parseInstanceSpec);
   const delays = values.delays ? parseDelays(values.delays) : undefined;
+  const throttleDivisor = values.throttle ? parseThrottle(values.throttle) : undefined;
   const stop = stopSignal();
   let endpoint;
   try {
@@ -89,6 +93,7 @@ export async function localEc2Main(argv: string[]): Promise<void> {
       dataDir: values['data-dir'],
       instances,
       delays,
+      throttleDivisor,
       accessKeys: [accessKey],
       accountId: values['account-id'],
       logger,

@@ -16,6 +16,7 @@ import { CallLog } from './call-log';
 import { type AccessKey, CredentialBook, DEFAULT_ACCESS_KEY, DEFAULT_CREDENTIAL_TTL_SECONDS } from './credentials';
 import { ec2RequestListener } from './ec2-server';
 import { Faults } from './faults';
+import { RateLimits } from './rate-limits';
 import { imdsRequestListener } from './imds';
 import { type InstanceSpec, setUpInstances } from './instance-setup';
 import { closeServer, listen, parseListenAddress } from './listen';
@@ -35,6 +36,8 @@ export interface LocalEc2Options {
   accessKeys?: AccessKey[];
   accountId?: string;
   logger?: Logger;
+  /** EC2's documented request limits divided by this (see rate-limits.ts); none when absent. */
+  throttleDivisor?: number;
 }
 
 export interface LocalEc2Instance {
@@ -107,6 +110,7 @@ export async function startLocalEc2(options: LocalEc2Options): Promise<LocalEc2>
         lock,
         credentials,
         faults,
+        rateLimits: options.throttleDivisor === undefined ? undefined : new RateLimits(options.throttleDivisor),
         calls,
         log,
         describeState: () => ({

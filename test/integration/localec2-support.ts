@@ -20,12 +20,13 @@ export interface Credentials {
   sessionToken?: string;
 }
 
-export function ec2Client(url: string, options: { credentials?: Credentials; region?: string; maxAttempts?: number } = {}): EC2Client {
+export function ec2Client(url: string, options: { credentials?: Credentials; region?: string; maxAttempts?: number; retryMode?: string } = {}): EC2Client {
   return new EC2Client({
     region: options.region ?? REGION,
     endpoint: url,
     credentials: options.credentials ?? TEST_KEY,
     maxAttempts: options.maxAttempts ?? 1,
+    ...(options.retryMode ? { retryMode: options.retryMode } : {}),
   });
 }
 
