@@ -1,5 +1,6 @@
 /**
- * The rule for berth's state files (mounts.json, volumes.json, pending-detaches.json), in one place.
+ * The rule for berth's state files (mounts.json, volumes.json, pending-detaches.json, abandoned-creates.json), in
+ * one place.
  *
  * Every document carries `version`. A reader knows the version it writes and how to upgrade each earlier version it
  * still reads, one version at a time, in memory; the current version is written at the next write, never eagerly,

@@ -18,7 +18,6 @@ import {
   endpointVolumesTagged,
   expectStillWriting,
   expectUnbrokenCount,
-  explain,
   IMAGE,
   lastCallSeq,
   PLUGIN,

@@ -12,19 +12,9 @@ import { startLocalEc2, TEST_ACCESS_KEY, TEST_SECRET_KEY, type LocalEc2 } from '
 import { isMounted, unmountAllUnder } from '../support/mounts';
 import { waitFor } from '../support/poll';
 import { describeAsRoot } from '../support/privileges';
+import { writeDurably } from '../support/files';
 
 type Daemon = RunningDaemon & { root: string };
-
-/** A write that has reached the volume (what a database does before it reports a commit). */
-function writeDurably(file: string, content: string): void {
-  const fd = fs.openSync(file, 'w');
-  try {
-    fs.writeSync(fd, content);
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
-}
 
 /** A container's view of the volume: a bind mount of its data directory, which keeps the device busy. */
 function holdLikeAContainer(d: Daemon, dataPath: string): string {

@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { CrashPoint, Ec2Step } from './points';
 import { CrashRig, until } from './rig';
+import { writeDurably } from '../../support/files';
 
 const HOLD_LATENCY_MS = 600;
 const HIT_TIMEOUT_MS = 20_000;
@@ -78,16 +79,6 @@ class Volume {
     expect(this.rig.loopDevicesOf(this.volumeId)).toEqual([]);
     const [volume] = (await this.rig.volumes()).filter((candidate) => candidate.id === this.volumeId);
     expect(volume?.attachment).toBeUndefined();
-  }
-}
-
-function writeDurably(file: string, content: string): void {
-  const fd = fs.openSync(file, 'w');
-  try {
-    fs.writeSync(fd, content);
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
   }
 }
 
