@@ -8,7 +8,7 @@ import type { Logger } from '../log';
 import { liveAttachments } from './attachments';
 import { Batcher } from './batcher';
 import type { CloudConfig } from './context';
-import { hasErrorCode, mapEc2Error } from './errors';
+import { mapEc2Error } from './errors';
 import {
   belongsTo,
   isGone,
@@ -34,6 +34,8 @@ export const RECENT_DESCRIBE_MS = 1_000;
  */
 export const LISTING_REUSE_MS = 2_000;
 const MAX_PAGES = 1_000;
+/** EC2 refuses a call whose filters carry more values than this (FilterLimitExceeded). */
+export const MAX_FILTER_VALUES = 200;
 /** Past this many remembered answers, those older than RECENT_DESCRIBE_MS are dropped. */
 const RECENT_PRUNE_SIZE = 256;
 
@@ -59,21 +61,22 @@ export class VolumeLookups {
     this.logger = options.logger;
     this.batcher = new Batcher<string, Volume>({
       windowMs: options.batchWindowMs,
-      fetchMany: async (volumeIds) => {
-        const out = await this.ec2.send(new DescribeVolumesCommand({ VolumeIds: volumeIds }));
-        return new Map((out.Volumes ?? []).map((volume) => [volume.VolumeId ?? '', volume]));
-      },
-      fetchOne: async (volumeId) => {
-        try {
-          const out = await this.ec2.send(new DescribeVolumesCommand({ VolumeIds: [volumeId] }));
-          return out.Volumes?.find((volume) => volume.VolumeId === volumeId);
-        } catch (err) {
-          if (hasErrorCode(err, 'InvalidVolume.NotFound', 'InvalidVolumeID.Malformed')) return undefined;
-          throw err;
-        }
-      },
-      splitOn: (err) => hasErrorCode(err, 'InvalidVolume.NotFound', 'InvalidVolumeID.Malformed', 'InvalidParameterValue'),
+      maxBatch: MAX_FILTER_VALUES,
+      fetchMany: (volumeIds) => this.describeByIdFilter(volumeIds),
+      fetchOne: async (volumeId) => (await this.describeByIdFilter([volumeId])).get(volumeId),
+      // A filter matches what exists: an id that does not is simply absent, and cannot fail the others.
+      splitOn: () => false,
     });
+  }
+
+  /**
+   * Ids go in a volume-id filter rather than VolumeIds: EC2 draws an unfiltered DescribeVolumes from a bucket half
+   * the size of a filtered one's (50 tokens refilled 10 a second against 100 and 20, "Request throttling for the
+   * Amazon EC2 API"), and a filter answers without the volumes that are gone instead of failing the call.
+   */
+  private async describeByIdFilter(volumeIds: string[]): Promise<Map<string, Volume>> {
+    const out = await this.ec2.send(new DescribeVolumesCommand({ Filters: [{ Name: 'volume-id', Values: volumeIds }] }));
+    return new Map((out.Volumes ?? []).map((volume) => [volume.VolumeId ?? '', volume]));
   }
 
   async findByName(name: string, signal?: AbortSignal): Promise<CloudVolume | undefined> {

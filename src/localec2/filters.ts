@@ -1,5 +1,5 @@
 /** Describe* filters (with EC2's `*` and `?` wildcards, `tag:<key>`, `tag-key`) and NextToken pagination. */
-import { invalidParameterValue } from './ec2-error';
+import { Ec2Error, invalidParameterValue } from './ec2-error';
 import type { Filter } from './query';
 
 /** The values an item has for a filter name; undefined when the name is not a filter of this resource. */
@@ -31,11 +31,17 @@ export function isTagFilter(name: string): boolean {
   return name.startsWith('tag:') || name === 'tag-key' || name === 'tag-value';
 }
 
+/** EC2 refuses a call whose filters carry more values than this, all filters together. */
+const MAX_FILTER_VALUES = 200;
+
 /**
  * Items matching every filter (a filter matches when any of its values matches any of the item's values).
  * A filter name the resource does not have is refused, as EC2 refuses it.
  */
 export function applyFilters<T>(items: T[], filters: Filter[], field: FilterField<T>, knownNames: readonly string[]): T[] {
+  if (filters.reduce((sum, filter) => sum + filter.values.length, 0) > MAX_FILTER_VALUES) {
+    throw new Ec2Error('FilterLimitExceeded', `The maximum number of filter values specified on a single call is ${MAX_FILTER_VALUES}`);
+  }
   for (const filter of filters) {
     if (!knownNames.includes(filter.name) && !isTagFilter(filter.name)) {
       throw invalidParameterValue(`The filter '${filter.name}' is invalid`);

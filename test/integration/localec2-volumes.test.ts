@@ -184,6 +184,13 @@ describeAsRoot('local-ec2: volumes, tags, modifications and snapshots', () => {
       expect(await filtered('tag:index', ['i?'])).toHaveLength(10);
     });
 
+    it('refuses more than 200 filter values in one call, as EC2 does, and answers a volume-id filter without the ids that do not exist', async () => {
+      const ids = (count: number) => Array.from({ length: count }, (_, i) => `vol-${i.toString(16).padStart(17, '0')}`);
+      const described = (Values: string[]) => ec2.send(new DescribeVolumesCommand({ Filters: [{ Name: 'volume-id', Values }] }));
+      expect((await described([...ids(198), batch[2]])).Volumes!.map((v) => v.VolumeId)).toEqual([batch[2]]);
+      expect(await ec2Error(described(ids(201)))).toMatchObject({ name: 'FilterLimitExceeded', message: 'The maximum number of filter values specified on a single call is 200' });
+    });
+
     it('pages with MaxResults and NextToken without skipping or repeating', async () => {
       const seen: string[] = [];
       let NextToken: string | undefined;

@@ -77,6 +77,7 @@ function matches(v: Volume, filters: DescribeVolumesCommandInput['Filters']): bo
   const tags = Object.fromEntries((v.Tags ?? []).map((tag) => [tag.Key, tag.Value]));
   return (filters ?? []).every((filter) => {
     const values = filter.Values ?? [];
+    if (filter.Name === 'volume-id') return values.includes(v.VolumeId ?? '');
     if (filter.Name === 'tag-key') return values.some((key) => key in tags);
     const key = filter.Name?.replace(/^tag:/, '') ?? '';
     const value = tags[key];

@@ -263,7 +263,7 @@ describe('VolumeCreator: settling a race, and the waits for available', () => {
     let describes = 0;
     ctx.mock.on(DescribeVolumesCommand).callsFake(() => {
       describes += 1;
-      if (describes < 3) throw ec2Error('InvalidVolume.NotFound');
+      if (describes < 3) return { Volumes: [] };
       return { Volumes: [volume('vol-1', berthTags('a'), { State: describes < 5 ? 'creating' : 'available' })] };
     });
     const available = await waitAvailable(ctx.lookups, ctx.config, 'vol-1', ctx.signal());

@@ -83,7 +83,7 @@ describe('VolumeLookups', () => {
     expect((await lookups.listVolumes()).map((v) => `${v.name}:${v.owner}`).sort()).toEqual(['a:berth', 'b:rexray']);
   });
 
-  it('batches 10 concurrent describe() calls into one DescribeVolumes', async () => {
+  it('batches 10 concurrent describe() calls into one DescribeVolumes, by a volume-id filter (EC2\'s larger request bucket)', async () => {
     const { lookups, mock, volumes } = setup();
     const ids = Array.from({ length: 10 }, (_, i) => `vol-${i}`);
     for (const id of ids) volumes.set(id, volume(id, berthTags(id)));
@@ -91,7 +91,17 @@ describe('VolumeLookups', () => {
     expect(described.map((v) => v?.volumeId)).toEqual(ids);
     const calls = mock.commandCalls(DescribeVolumesCommand);
     expect(calls).toHaveLength(1);
-    expect(calls[0].args[0].input.VolumeIds).toHaveLength(10);
+    expect(calls[0].args[0].input).toEqual({ Filters: [{ Name: 'volume-id', Values: ids }] });
+  });
+
+  it('never puts more ids in one call than EC2 takes filter values (200)', async () => {
+    const { lookups, mock, volumes } = setup();
+    const ids = Array.from({ length: 250 }, (_, i) => `vol-${i}`);
+    for (const id of ids) volumes.set(id, volume(id, berthTags(id)));
+    await Promise.all(ids.map((id) => lookups.describe(id)));
+    const sizes = mock.commandCalls(DescribeVolumesCommand).map((call) => call.args[0].input.Filters![0].Values!.length);
+    expect(Math.max(...sizes)).toBeLessThanOrEqual(200);
+    expect(sizes.reduce((a, b) => a + b, 0)).toBe(250);
   });
 
   it('answers undefined for a missing volume without failing the others in its batch', async () => {
