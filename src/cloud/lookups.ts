@@ -54,6 +54,8 @@ export class VolumeLookups {
   private readonly batcher: Batcher<string, Volume>;
   private readonly recent = new Map<string, { volume: CloudVolume; at: number }>();
   private lastListing: { names: Set<string>; at: number } | undefined;
+  /** Names a look-up by name found no volume of, with when. */
+  private readonly recentAbsences = new Map<string, number>();
 
   constructor(options: VolumeLookupsOptions) {
     this.ec2 = options.ec2;
@@ -80,6 +82,13 @@ export class VolumeLookups {
   }
 
   async findByName(name: string, signal?: AbortSignal): Promise<CloudVolume | undefined> {
+    const started = Date.now();
+    const found = await this.lookUpName(name, signal);
+    this.noteAbsence(name, found ? undefined : started);
+    return found;
+  }
+
+  private async lookUpName(name: string, signal?: AbortSignal): Promise<CloudVolume | undefined> {
     const { tag, adoptRexray } = this.config;
     const own = this.ownNamed(await this.query(nameFilters(tag, name), signal), name);
     if (own.length > 0) return this.pickOne(own, name);
@@ -164,10 +173,13 @@ export class VolumeLookups {
     return sorted[0];
   }
 
-  /** True when a namespace listing under LISTING_REUSE_MS old found no volume of this name. */
+  /** True when a namespace listing or a look-up by name, under LISTING_REUSE_MS old, found no volume of this name. */
   listedRecentlyWithout(name: string): boolean {
+    const now = Date.now();
+    const absentSince = this.recentAbsences.get(name);
+    if (absentSince !== undefined && now - absentSince <= LISTING_REUSE_MS) return true;
     const listing = this.lastListing;
-    return listing !== undefined && Date.now() - listing.at <= LISTING_REUSE_MS && !listing.names.has(name);
+    return listing !== undefined && now - listing.at <= LISTING_REUSE_MS && !listing.names.has(name);
   }
 
   /** What describe() heard within RECENT_DESCRIBE_MS, if it showed the volume available and attached nowhere. */
@@ -185,6 +197,17 @@ export class VolumeLookups {
 
   private parse(volume: Volume): CloudVolume {
     return toCloudVolume(volume, { ebsTag: this.config.tag, defaultFsType: this.config.fsType });
+  }
+
+  private noteAbsence(name: string, since: number | undefined): void {
+    if (since === undefined) {
+      this.recentAbsences.delete(name);
+      return;
+    }
+    this.recentAbsences.set(name, since);
+    if (this.recentAbsences.size > RECENT_PRUNE_SIZE) {
+      for (const [old, at] of this.recentAbsences) if (since - at > LISTING_REUSE_MS) this.recentAbsences.delete(old);
+    }
   }
 
   private noteRecent(volumeId: string, volume: CloudVolume | undefined): void {

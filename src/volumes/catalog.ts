@@ -39,6 +39,8 @@ export interface CatalogOptions {
 export class Catalog {
   private readonly file: StateFile<Document>;
   private readonly volumes = new Map<string, CloudVolume>();
+  /** When EC2 last confirmed each entry (a listing, a look-up, or berth's own change). */
+  private readonly confirmedAt = new Map<string, number>();
   private listedAt = -Infinity;
   private listing?: Promise<CloudVolume[]>;
   private lastListCall = -Infinity;
@@ -58,9 +60,31 @@ export class Catalog {
     return this.volumes.get(name);
   }
 
-  /** True while the last full listing is within the cache lifetime: absence from it then means "no such volume". */
+  /** True while the last full listing is within the cache lifetime. */
   isFresh(): boolean {
     return this.now() - this.listedAt <= this.options.ttlMs;
+  }
+
+  /**
+   * One volume: the cached entry while EC2 confirmed it within the cache lifetime, otherwise EC2 asked for that name
+   * alone (one filtered DescribeVolumes, never a listing). A name missing from the cache is always asked for: another
+   * host may have created it a moment ago. While EC2 is unreachable a known entry is served, marked `stale`.
+   */
+  async lookUp(name: string): Promise<{ volume: CloudVolume | undefined; stale: boolean }> {
+    const known = this.volumes.get(name);
+    if (known && this.now() - (this.confirmedAt.get(name) ?? -Infinity) <= this.options.ttlMs) return { volume: known, stale: false };
+    const started = this.now();
+    let found: CloudVolume | undefined;
+    try {
+      found = await this.options.cloud.findByName(name);
+    } catch (err) {
+      if (!known) throw err;
+      this.options.logger.warn('EC2 unreachable: answering from the last known state', { volume: name, error: (err as Error).message });
+      return { volume: known, stale: true };
+    }
+    if (found) this.set(found, started);
+    else await this.forget(name);
+    return { volume: found, stale: false };
   }
 
   /** Every volume, from a listing at most ttl old; on EC2 failure the last listing, marked by `stale`. */
@@ -85,7 +109,11 @@ export class Catalog {
         .listVolumes()
         .then(async (volumes) => {
           this.volumes.clear();
-          for (const volume of volumes) this.volumes.set(volume.name, volume);
+          this.confirmedAt.clear();
+          for (const volume of volumes) {
+            this.volumes.set(volume.name, volume);
+            this.confirmedAt.set(volume.name, started);
+          }
           this.listedAt = started;
           this.persist();
           return volumes;
@@ -98,12 +126,18 @@ export class Catalog {
   }
 
   async remember(volume: CloudVolume): Promise<void> {
-    this.volumes.set(volume.name, volume);
-    this.persist();
+    this.set(volume, this.now());
   }
 
   async forget(name: string): Promise<void> {
+    this.confirmedAt.delete(name);
     if (this.volumes.delete(name)) this.persist();
+  }
+
+  private set(volume: CloudVolume, confirmedAt: number): void {
+    this.volumes.set(volume.name, volume);
+    this.confirmedAt.set(volume.name, confirmedAt);
+    this.persist();
   }
 
   /** Stops the background listing and waits for the last write. */

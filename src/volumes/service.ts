@@ -194,18 +194,8 @@ export class VolumeService implements VolumeOperations {
   async get(name: string): Promise<VolumeView | undefined> {
     validateVolumeName(name, this.deps.config.tag);
     if (this.abandonedCreates.has(name)) return undefined;
-    if (!this.catalog.isFresh()) {
-      try {
-        await this.catalog.refresh();
-      } catch (err) {
-        const known = this.catalog.known(name);
-        if (!known) throw err;
-        this.deps.logger.warn('EC2 unreachable: answering Get from the last known state', { volume: name, error: (err as Error).message });
-        return this.info(known, true);
-      }
-    }
-    const volume = this.catalog.known(name);
-    return volume ? this.info(volume, false) : undefined;
+    const { volume, stale } = await this.catalog.lookUp(name);
+    return volume ? this.info(volume, stale) : undefined;
   }
 
   async list(): Promise<VolumeView[]> {

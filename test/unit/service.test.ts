@@ -320,15 +320,36 @@ describe('volume service', () => {
     expect(cloud.calls.slice(-2)).toEqual([`snapshot ${saved.volumeId}`, `delete ${saved.volumeId}`]);
   });
 
-  it('serves List and Get from a warm cache with no EC2 call', async () => {
+  it('serves List, and Get of a listed volume, from a warm cache with no EC2 call', async () => {
     for (let i = 0; i < 50; i += 1) cloud.add(volumeFixture(`v${i}`));
     const volumes = service();
     expect(await volumes.list()).toHaveLength(50);
     const callsAfterFirst = cloud.calls.length;
     expect(await volumes.list()).toHaveLength(50);
     expect((await volumes.get('v7'))!.status).toMatchObject({ volumeType: 'gp3', sizeGiB: 16, availabilityZone: 'us-east-1a' });
-    expect(await volumes.get('nope')).toBeUndefined();
     expect(cloud.calls.length).toBe(callsAfterFirst);
+  });
+
+  it('asks EC2 for that one name on a Get of a name the cache does not hold, never for a listing: another host may have just created it', async () => {
+    for (let i = 0; i < 50; i += 1) cloud.add(volumeFixture(`v${i}`));
+    const volumes = service();
+    await volumes.list();
+    cloud.calls.length = 0;
+    cloud.add(volumeFixture('made-elsewhere'));
+    expect((await volumes.get('made-elsewhere'))?.name).toBe('made-elsewhere');
+    expect(await volumes.get('nope')).toBeUndefined();
+    expect(cloud.calls).toEqual(['findByName made-elsewhere', 'findByName nope']);
+    expect((await volumes.list()).map((volume) => volume.name)).toContain('made-elsewhere');
+  });
+
+  it('asks EC2 by name, not for a listing, on a Get of a known volume once the cache has aged', async () => {
+    cloud.add(volumeFixture('aging'));
+    const volumes = service({ listCacheMs: 1_000 });
+    await volumes.get('aging');
+    await volumes.get('aging');
+    jest.advanceTimersByTime(1_500);
+    expect((await volumes.get('aging'))?.name).toBe('aging');
+    expect(cloud.calls).toEqual(['findByName aging', 'findByName aging']);
   });
 
   it('answers Get for a known volume from the persisted cache while EC2 is unreachable', async () => {
