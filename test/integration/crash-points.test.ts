@@ -1,8 +1,9 @@
 /**
- * Crash points: the daemon is SIGKILLed at each step of Create, Mount, Unmount and Remove — before and after each
- * EC2 call, and while mkfs, e2fsck, mount and umount run — then restarted on the same state directories; the user's
- * call is retried and the volume checked (see crash/scenario.ts). Every point runs once; BERTH_CRASH_ROUNDS=N adds
- * N rounds at points drawn at random (BERTH_CRASH_SEED makes the draw repeatable).
+ * Crash points: the daemon is SIGKILLed at each step of Create, Mount (also one that moves the volume here from
+ * another zone), Unmount, the background retry of a failed detach, and Remove — before and after each EC2 call, and
+ * while mkfs, e2fsck, mount and umount run — then restarted on the same state directories; the user's call is
+ * retried (or berth's own background work awaited) and the volume checked (see crash/scenario.ts). Every point runs
+ * once; BERTH_CRASH_ROUNDS=N adds N rounds at points drawn at random (BERTH_CRASH_SEED makes the draw repeatable).
  *
  * A crash kills the daemon's children too (crash/tool-gates.ts killHeld): berth runs as a Docker plugin, the first
  * process of its container, and the kernel kills the rest of a PID namespace when its first process dies.
@@ -44,7 +45,7 @@ describeAsRoot('crash points: SIGKILL at every step, restart on the same state',
       if (process.env.BERTH_TEST_DEBUG) process.stderr.write(rig.logTail(80));
       throw err;
     } finally {
-      process.stdout.write(`crash point  ${label.padEnd(40)} ${((Date.now() - started) / 1000).toFixed(1)}s  ${outcome}\n`);
+      process.stdout.write(`crash point  ${label.padEnd(56)} ${((Date.now() - started) / 1000).toFixed(1)}s  ${outcome}\n`);
     }
   }
 

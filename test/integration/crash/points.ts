@@ -6,7 +6,7 @@
 import { INSTANCE_DEVICES_CACHE_MS } from '../../../src/cloud/instance-devices';
 import type { GatedTool, GateMoment } from './tool-gates';
 
-export type Operation = 'create' | 'mount-new' | 'mount-again' | 'unmount' | 'remove';
+export type Operation = 'create' | 'mount-new' | 'mount-again' | 'mount-moved' | 'unmount' | 'detach-retry' | 'remove';
 
 export interface Ec2Step {
   kind: 'ec2';
@@ -41,7 +41,18 @@ const STEPS: Record<Operation, Array<Ec2Call | GatedTool>> = {
     { action: 'DeleteTags', holding: 'mount' },
   ],
   'mount-again': [{ action: 'AttachVolume' }, 'e2fsck', 'mount'],
+  // The move into this zone: snapshot, wait for it, the new volume from it (and its wait), retiring the old one.
+  'mount-moved': [
+    { action: 'CreateSnapshot' },
+    { action: 'DescribeSnapshots' },
+    { action: 'CreateVolume' },
+    { action: 'DescribeVolumes', following: 'CreateVolume' },
+    { action: 'CreateTags' },
+    { action: 'DeleteTags' },
+  ],
   unmount: ['umount', { action: 'DetachVolume' }, { action: 'DescribeVolumes', following: 'DetachVolume' }],
+  // The background retry of a detach that failed at Unmount.
+  'detach-retry': [{ action: 'DetachVolume' }],
   remove: [{ action: 'DescribeVolumes' }, { action: 'DeleteVolume' }],
 };
 

@@ -1,14 +1,15 @@
 /**
  * One berth daemon on the local EC2 endpoint, killed (SIGKILL) at an exact step and restarted on the same state
  * directories, with what a crash test needs to look at: EC2 calls answered and under way, the volume's backing
- * file, loop devices and attachment, mounts, and the host tools the daemon ran.
+ * file, loop devices and attachment, mounts, state files, and the host tools the daemon ran. A second instance, in
+ * another zone of the region, gets a daemon only while a test prepares a volume there.
  */
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { startDaemon, type RunningDaemon } from '../../support/daemon';
-import { startLocalEc2, type LocalEc2 } from '../../support/local-ec2';
+import { startLocalEc2, type EndpointInstance, type LocalEc2 } from '../../support/local-ec2';
 import { mountsUnder, unmountAllUnder } from '../../support/mounts';
 import { ToolGates } from './tool-gates';
 
@@ -24,6 +25,7 @@ export interface Call {
 export interface EndpointVolume {
   id: string;
   tags: Record<string, string>;
+  availabilityZone: string;
   lifecycle: string;
   attachment?: { instanceId: string; status: string; loopDevice?: string };
 }
@@ -44,24 +46,44 @@ export class CrashRig {
   gates!: ToolGates;
   daemon!: Daemon;
   private gatesRoot = '';
+  private otherZoneRoot?: string;
   private readonly daemonRoots = new Set<string>();
 
   async start(): Promise<void> {
-    this.endpoint = await startLocalEc2(['id=i-0c0a5e0000000c0a1,az=us-east-1a']);
+    this.endpoint = await startLocalEc2(['id=i-0c0a5e0000000c0a1,az=us-east-1a', 'id=i-0c0a5e0000000c0b1,az=us-east-1b']);
     this.gatesRoot = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-crash-'));
     this.gates = new ToolGates(this.gatesRoot);
     await this.restart();
   }
 
-  /** Starts the daemon, on the state of the last one if there was one. */
-  async restart(): Promise<void> {
-    this.daemon = await startDaemon({
-      ec2: this.endpoint.ec2,
-      instance: this.endpoint.instances[0],
-      dirs: this.daemon ? { root: this.daemon.root } : undefined,
-      env: { PATH: this.gates.path() },
-    });
-    this.daemonRoots.add(this.daemon.root);
+  /** Starts the daemon, on the state of the last one if there was one; `env` holds until the next restart. */
+  async restart(env: Record<string, string> = {}): Promise<void> {
+    this.daemon = await this.startOn(this.endpoint.instances[0], this.daemon?.root, env);
+  }
+
+  /** Stops the daemon (SIGTERM) and starts it again with these settings. */
+  async reconfigure(env: Record<string, string>): Promise<void> {
+    await this.daemon.stop();
+    await this.restart(env);
+  }
+
+  /** Runs work with a daemon of the instance in the other zone taking the calls, stopped before this one's are back. */
+  async inOtherZone(work: () => Promise<void>): Promise<void> {
+    const here = this.daemon;
+    this.daemon = await this.startOn(this.endpoint.instances[1], this.otherZoneRoot, {});
+    this.otherZoneRoot = this.daemon.root;
+    try {
+      await work();
+    } finally {
+      await this.daemon.stop();
+      this.daemon = here;
+    }
+  }
+
+  private async startOn(instance: EndpointInstance, root: string | undefined, env: Record<string, string>): Promise<Daemon> {
+    const daemon = await startDaemon({ ec2: this.endpoint.ec2, instance, dirs: root ? { root } : undefined, env: { PATH: this.gates.path(), ...env } });
+    this.daemonRoots.add(daemon.root);
+    return daemon;
   }
 
   /** The crash: the daemon and, as in its plugin container, every child it left. */
@@ -101,6 +123,12 @@ export class CrashRig {
   /** EC2 volumes carrying this berth name (whatever their state). */
   async volumesNamed(name: string): Promise<EndpointVolume[]> {
     return (await this.volumes()).filter((volume) => volume.tags['berth:name'] === name);
+  }
+
+  /** A state file of the daemon (pending-detaches.json, ...) as it is on disk. */
+  stateFile(name: string): any {
+    const file = path.join(this.daemon.stateDir, name);
+    return fs.existsSync(file) ? JSON.parse(fs.readFileSync(file, 'utf8')) : undefined;
   }
 
   imageOf(volumeId: string): string {

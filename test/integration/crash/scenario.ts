@@ -1,8 +1,8 @@
 /**
  * One crash point, start to end: bring a fresh volume to where the operation starts, run the operation and kill
- * the daemon at the point, restart it on the same state, retry as a user would, finish the volume's round trip,
- * and check the volume: attached at most once, formatted once (filesystem UUID unchanged), its marker file intact,
- * no mount, loop device, attachment or tool process left behind.
+ * the daemon at the point, restart it on the same state, retry as a user would (or wait for berth's background work
+ * to finish by itself), finish the volume's round trip, and check the volume: attached at most once, formatted once
+ * (filesystem UUID unchanged), its marker file intact, no mount, loop device, attachment or tool process left behind.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -13,6 +13,8 @@ import { writeDurably } from '../../support/files';
 const HOLD_LATENCY_MS = 600;
 const HIT_TIMEOUT_MS = 20_000;
 const MARKER = 'crash-marker';
+/** The restarted daemon's first background retry comes 1 s after it starts. */
+const BACKGROUND_DETACH_MS = 10_000;
 
 export interface PointResult {
   volumeId: string;
@@ -31,8 +33,8 @@ class Volume {
     readonly name: string,
   ) {}
 
-  async create(): Promise<void> {
-    await this.rig.call('VolumeDriver.Create', { Name: this.name, Opts: { size: '1' } });
+  async create(opts: Record<string, string> = {}): Promise<void> {
+    await this.rig.call('VolumeDriver.Create', { Name: this.name, Opts: { size: '1', ...opts } });
     await this.identify();
   }
 
@@ -43,6 +45,8 @@ class Volume {
 
   async mount(id: string): Promise<string> {
     const { Mountpoint } = await this.rig.call('VolumeDriver.Mount', { Name: this.name, ID: id });
+    // A Mount may have moved it into this zone: a new volume id, the same filesystem.
+    await this.identify();
     this.checkAttachedOnce();
     const marker = path.join(Mountpoint, MARKER);
     if (this.marker) expect(fs.readFileSync(marker, 'utf8')).toBe(this.marker);
@@ -79,6 +83,26 @@ class Volume {
     expect(this.rig.loopDevicesOf(this.volumeId)).toEqual([]);
     const [volume] = (await this.rig.volumes()).filter((candidate) => candidate.id === this.volumeId);
     expect(volume?.attachment).toBeUndefined();
+  }
+
+  /** Moved here: the one live volume of its name is in this zone, and the old one is retired, kept and let go. */
+  async checkMovedFrom(from: string): Promise<void> {
+    const live = (await this.rig.volumesNamed(this.name)).filter((found) => !found.tags['berth:retired'] && found.lifecycle !== 'deleting');
+    expect(live.map((found) => `${found.id} in ${found.availabilityZone}`)).toEqual([`${this.volumeId} in ${this.rig.endpoint.instances[0].az}`]);
+    const [old] = (await this.rig.volumes()).filter((found) => found.id === from);
+    expect(old).toMatchObject({ lifecycle: 'available', tags: { 'berth:retired': expect.stringMatching(/^moved /) } });
+    expect(old.attachment).toBeUndefined();
+    expect(this.rig.loopDevicesOf(from)).toEqual([]);
+  }
+
+  /** The daemon finishes a pending detach by itself: detached in EC2, nothing left in pending-detaches.json. */
+  async detachedInBackground(): Promise<void> {
+    const pending = () => Object.keys(this.rig.stateFile('pending-detaches.json')?.volumes ?? {});
+    await until(
+      async () => pending().length === 0 && !(await this.rig.volumes()).find((found) => found.id === this.volumeId)?.attachment,
+      BACKGROUND_DETACH_MS,
+      () => `the background detach of ${this.volumeId} (pending: ${pending().join(' ') || 'none'}); daemon log:\n${this.rig.logTail()}`,
+    );
   }
 }
 
@@ -157,11 +181,37 @@ export async function runPoint(rig: CrashRig, point: CrashPoint, name: string): 
         await retry(() => volume.mount('retry'));
         await volume.unmount('retry');
         break;
+      case 'mount-moved': {
+        // Created, formatted and written by a daemon of the instance in the other zone, so the move has data to carry.
+        await rig.inOtherZone(async () => {
+          await volume.create({ crossAZ: 'snapshot' });
+          await volume.mount('setup');
+          await volume.unmount('setup');
+        });
+        const from = volume.volumeId;
+        await crashDuring(rig, point, () => rig.call('VolumeDriver.Mount', { Name: name, ID: 'crashed' }));
+        await retry(() => volume.mount('retry'));
+        await volume.unmount('retry');
+        await volume.checkMovedFrom(from);
+        break;
+      }
       case 'unmount':
         await volume.create();
         await volume.mount('user');
         await crashDuring(rig, point, () => volume.unmount('user'));
         await retry(() => volume.unmount('user'));
+        break;
+      case 'detach-retry':
+        // One attempt per EC2 call: the SDK's ten, with backoff, would hold the failing Unmount for half a minute.
+        await rig.reconfigure({ EBS_MAXRETRIES: '1' });
+        await volume.create();
+        await volume.mount('user');
+        await rig.faults({ serverError: { actions: ['DetachVolume'] } });
+        await volume.unmount('user');
+        expect(Object.keys(rig.stateFile('pending-detaches.json').volumes)).toEqual([volume.volumeId]);
+        // The fault is lifted as the crash point is armed: the background retry's DetachVolume works.
+        await crashDuring(rig, point, async () => undefined);
+        await volume.detachedInBackground();
         break;
       case 'remove':
         await volume.create();
