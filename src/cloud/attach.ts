@@ -3,19 +3,18 @@
  * name when EC2 says one is in use), the waits for `attached` and for the attachment to go, and detaching again an
  * attachment that stays `attaching` or that a deadline cut short, so that a retry starts clean.
  */
-import { AttachVolumeCommand, DetachVolumeCommand, type EC2Client } from '@aws-sdk/client-ec2';
+import { AttachVolumeCommand, DetachVolumeCommand } from '@aws-sdk/client-ec2';
 import { BerthError, errorMessage } from '../common/errors';
 import { WaitTimeoutError, waitFor, type PollResult } from '../common/poll';
-import type { Logger } from '../log';
 import { attachedElsewhereError, attachmentTo, heldElsewhere } from './attachments';
-import { statusWait, type CloudConfig, type CloudContext } from './context';
+import { statusWait } from './context';
 import { waitAvailable } from './create';
 import { DeviceAllocator } from './devices';
 import { errorCodeOf, hasErrorCode, mapEc2Error } from './errors';
 import { InstanceDevices } from './instance-devices';
-import type { VolumeLookups } from './lookups';
+import type { CloudParts } from './parts';
 import { isGone } from './tags';
-import type { AttachOptions, Attachment, CloudVolume, DetachOptions, InstanceIdentity } from './types';
+import type { AttachOptions, Attachment, CloudVolume, DetachOptions } from './types';
 
 /** Longest time an attachment may stay `attaching` before berth detaches it again. */
 export const STUCK_ATTACHING_MS = 20_000;
@@ -32,49 +31,40 @@ function isDeviceInUse(err: unknown, device: string): boolean {
   return hasErrorCode(err, 'InvalidParameterValue') && (message.includes(device) || /already in use/i.test(message));
 }
 
-export interface VolumeAttacherOptions extends CloudContext {
-  lookups: VolumeLookups;
-}
-
 export class VolumeAttacher {
-  private readonly ec2: EC2Client;
-  private readonly me: InstanceIdentity;
-  private readonly config: CloudConfig;
-  private readonly logger: Logger;
-  private readonly lookups: VolumeLookups;
   private readonly allocator: DeviceAllocator;
   private readonly instanceDevices: InstanceDevices;
 
-  constructor(options: VolumeAttacherOptions) {
-    this.ec2 = options.ec2;
-    this.me = options.identity;
-    this.config = options.config;
-    this.logger = options.logger;
-    this.lookups = options.lookups;
-    this.allocator = new DeviceAllocator({ useLargeDeviceRange: options.config.useLargeDeviceRange });
-    this.instanceDevices = new InstanceDevices(options.ec2, options.identity.instanceId);
+  constructor(private readonly parts: CloudParts) {
+    this.allocator = new DeviceAllocator({ useLargeDeviceRange: parts.config.useLargeDeviceRange });
+    this.instanceDevices = new InstanceDevices(parts.ec2, parts.identity.instanceId);
+  }
+
+  /** This instance's id. */
+  private get me(): string {
+    return this.parts.identity.instanceId;
   }
 
   async attach(volumeId: string, signal: AbortSignal, options: AttachOptions = {}): Promise<string> {
     const until = (device: string) => this.untilAttached(volumeId, device, signal, options.deviceAppeared);
-    let volume = this.lookups.recentlyUnattached(volumeId) ?? (await this.lookups.requireVolume(volumeId, 'attach', signal));
+    let volume = this.parts.lookups.recentlyUnattached(volumeId) ?? (await this.parts.lookups.requireVolume(volumeId, 'attach', signal));
     this.refuseIfAttachedElsewhere(volume);
     const current = this.attachmentHere(volume);
     if (current && (current.state === 'attached' || current.state === 'attaching' || current.state === 'busy')) {
-      this.logger.debug('volume already attached here; reusing its device', { volumeId, device: current.device, state: current.state });
+      this.parts.logger.debug('volume already attached here; reusing its device', { volumeId, device: current.device, state: current.state });
       return current.state === 'attaching' ? until(current.device) : current.device;
     }
-    if (current?.state === 'detaching') await this.waitDetached(volumeId, this.me.instanceId, signal);
-    if (volume.state === 'creating') volume = await waitAvailable(this.lookups, this.config, volumeId, signal);
+    if (current?.state === 'detaching') await this.waitDetached(volumeId, this.me, signal);
+    if (volume.state === 'creating') volume = await waitAvailable(this.parts.lookups, this.parts.config, volumeId, signal);
     if (volume.state !== 'available' && volume.state !== 'in-use') {
       throw new BerthError('cloud', `cannot attach ${volumeId}: the volume is ${volume.state}`);
     }
 
-    this.lookups.forgetRecent(volumeId);
+    this.parts.lookups.forgetRecent(volumeId);
     for (let tries = 1; ; tries++) {
       const device = await this.allocator.allocate(volumeId, () => this.instanceDevices.namesInUse(signal));
       try {
-        await this.ec2.send(new AttachVolumeCommand({ VolumeId: volumeId, InstanceId: this.me.instanceId, Device: device }), {
+        await this.parts.ec2.send(new AttachVolumeCommand({ VolumeId: volumeId, InstanceId: this.me, Device: device }), {
           abortSignal: signal,
         });
       } catch (err) {
@@ -89,21 +79,21 @@ export class VolumeAttacher {
           if (tries >= MAX_DEVICE_TRIES) {
             throw new BerthError(
               'cloud',
-              `cannot attach ${volumeId}: EC2 refused ${tries} device names in a row as already in use on ${this.me.instanceId} ` +
+              `cannot attach ${volumeId}: EC2 refused ${tries} device names in a row as already in use on ${this.me} ` +
                 `although the instance does not list them (last: ${device}: ${errorMessage(err)})`,
               { cause: err },
             );
           }
-          this.logger.warn('device name already in use on this instance; trying the next one', { volumeId, device, code: errorCodeOf(err) });
+          this.parts.logger.warn('device name already in use on this instance; trying the next one', { volumeId, device, code: errorCodeOf(err) });
           continue;
         }
         if (hasErrorCode(err, 'VolumeInUse')) {
-          const now = await this.lookups.requireVolume(volumeId, 'attach', signal);
+          const now = await this.parts.lookups.requireVolume(volumeId, 'attach', signal);
           this.refuseIfAttachedElsewhere(now);
           const here = this.attachmentHere(now);
           if (here && here.state !== 'detaching') return here.state === 'attached' ? here.device : until(here.device);
         }
-        throw mapEc2Error(err, `AttachVolume ${volumeId} to ${this.me.instanceId} at ${device}`);
+        throw mapEc2Error(err, `AttachVolume ${volumeId} to ${this.me} at ${device}`);
       }
       // The cached device list stays valid: the allocator keeps this name reserved until the volume is detached.
       return until(device);
@@ -111,7 +101,7 @@ export class VolumeAttacher {
   }
 
   async detach(volumeId: string, options: DetachOptions, signal: AbortSignal): Promise<void> {
-    const instanceId = options.instanceId ?? this.me.instanceId;
+    const instanceId = options.instanceId ?? this.me;
     const requested = await this.requestDetach(volumeId, instanceId, options.force ?? false, signal);
     if (requested === 'volume-gone') return this.afterDetach(volumeId, instanceId);
     await this.waitDetached(volumeId, instanceId, signal, options.force ?? false);
@@ -139,16 +129,16 @@ export class VolumeAttacher {
    * with the device once `settled` aborts (the device was seen first).
    */
   private async waitAttached(volumeId: string, device: string, signal: AbortSignal, settled?: AbortSignal): Promise<string> {
-    const boundMs = Math.min(this.config.statusTimeoutMs, STUCK_ATTACHING_MS);
+    const boundMs = Math.min(this.parts.config.statusTimeoutMs, STUCK_ATTACHING_MS);
     const pollSignal = settled ? AbortSignal.any([signal, settled]) : signal;
     try {
       return await waitFor<string>(
         async () => {
-          const volume = await this.lookups.requireVolume(volumeId, 'attach', signal);
+          const volume = await this.parts.lookups.requireVolume(volumeId, 'attach', signal);
           const here = this.attachmentHere(volume);
           if (here?.state === 'attached') {
             if (here.device && here.device !== device) {
-              this.logger.warn('EC2 reports another device name than requested', { volumeId, requested: device, reported: here.device });
+              this.parts.logger.warn('EC2 reports another device name than requested', { volumeId, requested: device, reported: here.device });
             }
             return { done: true, value: here.device || device };
           }
@@ -156,7 +146,7 @@ export class VolumeAttacher {
           return { done: false, state: here ? `${here.state} at ${here.device}` : 'no attachment to this instance yet' };
         },
         {
-          ...statusWait(this.config, `${volumeId} to attach to ${this.me.instanceId} at ${device}`, boundMs, pollSignal),
+          ...statusWait(this.parts.config, `${volumeId} to attach to ${this.me} at ${device}`, boundMs, pollSignal),
           // While the device itself is watched, EC2's word is only the fallback: plain backoff, fewer calls.
           ...(settled ? { precision: undefined } : {}),
         },
@@ -184,29 +174,29 @@ export class VolumeAttacher {
     this.instanceDevices.forget();
     let outcome = 'berth has asked EC2 to detach it so that a retry starts clean';
     try {
-      await this.ec2.send(new DetachVolumeCommand({ VolumeId: volumeId, InstanceId: this.me.instanceId, Device: device }), {
-        abortSignal: AbortSignal.timeout(this.config.callTimeoutMs),
+      await this.parts.ec2.send(new DetachVolumeCommand({ VolumeId: volumeId, InstanceId: this.me, Device: device }), {
+        abortSignal: AbortSignal.timeout(this.parts.config.callTimeoutMs),
       });
     } catch (err) {
       if (!hasErrorCode(err, ...ALREADY_DETACHED, 'InvalidVolume.NotFound')) {
         outcome = `detaching it again failed too (${mapEc2Error(err, 'DetachVolume').message}); detach it by hand before retrying`;
       }
     }
-    this.logger.warn('abandoned an attach and detached the volume again', { volumeId, device, instanceId: this.me.instanceId, what });
-    return new BerthError('timeout', `volume ${volumeId} ${what} on this instance (${this.me.instanceId}) at ${device}; ${outcome}`, { cause });
+    this.parts.logger.warn('abandoned an attach and detached the volume again', { volumeId, device, instanceId: this.me, what });
+    return new BerthError('timeout', `volume ${volumeId} ${what} on this instance (${this.me}) at ${device}; ${outcome}`, { cause });
   }
 
   /** 'requested', or 'volume-gone' when the volume no longer exists. "Already detached" answers count as requested. */
   private async requestDetach(volumeId: string, instanceId: string, force: boolean, signal?: AbortSignal): Promise<'requested' | 'volume-gone'> {
-    this.lookups.forgetRecent(volumeId);
+    this.parts.lookups.forgetRecent(volumeId);
     try {
-      await this.ec2.send(new DetachVolumeCommand({ VolumeId: volumeId, InstanceId: instanceId, ...(force ? { Force: true } : {}) }), {
+      await this.parts.ec2.send(new DetachVolumeCommand({ VolumeId: volumeId, InstanceId: instanceId, ...(force ? { Force: true } : {}) }), {
         abortSignal: signal,
       });
     } catch (err) {
       if (hasErrorCode(err, 'InvalidVolume.NotFound')) return 'volume-gone';
       if (!hasErrorCode(err, ...ALREADY_DETACHED)) throw mapEc2Error(err, `DetachVolume ${volumeId} from ${instanceId}`);
-      this.logger.debug('volume already detached or detaching', { volumeId, instanceId, code: errorCodeOf(err) });
+      this.parts.logger.debug('volume already detached or detaching', { volumeId, instanceId, code: errorCodeOf(err) });
     }
     return 'requested';
   }
@@ -215,7 +205,7 @@ export class VolumeAttacher {
     let lastRequest = Date.now();
     await waitFor<true>(
       async (): Promise<PollResult<true>> => {
-        const volume = await this.lookups.describe(volumeId, signal);
+        const volume = await this.parts.lookups.describe(volumeId, signal);
         const attachment = volume && attachmentTo(volume, instanceId);
         if (!volume || isGone(volume) || !attachment) return { done: true, value: true };
         if (attachment.state === 'attached' && Date.now() - lastRequest >= DETACH_REPEAT_MS) {
@@ -225,21 +215,21 @@ export class VolumeAttacher {
         }
         return { done: false, state: `${attachment.state} at ${attachment.device}` };
       },
-      statusWait(this.config, `${volumeId} to detach from ${instanceId}`, this.config.statusTimeoutMs, signal),
+      statusWait(this.parts.config, `${volumeId} to detach from ${instanceId}`, this.parts.config.statusTimeoutMs, signal),
     );
   }
 
   /** A freed name may linger in the cached device list for a moment: it is then skipped once, which is harmless. */
   private afterDetach(volumeId: string, instanceId: string): void {
-    if (instanceId === this.me.instanceId) this.allocator.release(volumeId);
+    if (instanceId === this.me) this.allocator.release(volumeId);
   }
 
   private attachmentHere(volume: CloudVolume): Attachment | undefined {
-    return attachmentTo(volume, this.me.instanceId);
+    return attachmentTo(volume, this.me);
   }
 
   private refuseIfAttachedElsewhere(volume: CloudVolume): void {
-    const other = heldElsewhere(volume, this.me.instanceId);
-    if (other) throw attachedElsewhereError(volume, other, `not to this one (${this.me.instanceId})`);
+    const other = heldElsewhere(volume, this.me);
+    if (other) throw attachedElsewhereError(volume, other, `not to this one (${this.me})`);
   }
 }

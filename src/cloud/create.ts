@@ -3,50 +3,33 @@
  * volume another host made after a burned token, settling a race that left two volumes of one name, and waiting
  * until the new volume is available. Also what ends a volume's life (delete) and its first mkfs (markFormatted).
  */
-import { CreateVolumeCommand, DeleteTagsCommand, DeleteVolumeCommand, type EC2Client } from '@aws-sdk/client-ec2';
+import { CreateVolumeCommand, DeleteTagsCommand, DeleteVolumeCommand } from '@aws-sdk/client-ec2';
 import { BerthError, errorMessage } from '../common/errors';
 import { waitFor } from '../common/poll';
-import type { Logger } from '../log';
 import { statusWait, type CloudConfig } from './context';
 import { clientToken, createVolumeInput } from './create-input';
-import { hasErrorCode, mapEc2Error } from './errors';
+import { ec2Call, hasErrorCode, mapEc2Error } from './errors';
 import type { VolumeLookups } from './lookups';
+import type { CloudParts } from './parts';
 import { TAGS, isGone, isRetired, nameFilters, namespaceOf, volumeTags } from './tags';
 import type { CloudVolume, CreateVolumeSpec } from './types';
 
 /** ClientToken generations tried per create before giving up (each burned token is one quick CreateVolume call). */
 export const MAX_GENERATIONS = 20;
 
-export interface VolumeCreatorOptions {
-  ec2: EC2Client;
-  config: CloudConfig;
-  logger: Logger;
-  lookups: VolumeLookups;
-}
-
 export class VolumeCreator {
-  private readonly ec2: EC2Client;
-  private readonly config: CloudConfig;
-  private readonly logger: Logger;
-  private readonly lookups: VolumeLookups;
-
-  constructor(options: VolumeCreatorOptions) {
-    this.ec2 = options.ec2;
-    this.config = options.config;
-    this.logger = options.logger;
-    this.lookups = options.lookups;
-  }
+  constructor(private readonly parts: CloudParts) {}
 
   /** CreateVolume gets exactly what the spec says (zone, encryption and key included): defaults are the caller's. */
   async create(spec: CreateVolumeSpec, signal?: AbortSignal): Promise<CloudVolume> {
-    const existing = this.lookups.listedRecentlyWithout(spec.name) ? undefined : await this.lookups.findByName(spec.name, signal);
-    if (existing) return untilAvailable(this.lookups, this.config, existing, signal);
-    const namespace = namespaceOf(this.config.tag);
+    const existing = this.parts.lookups.listedRecentlyWithout(spec.name) ? undefined : await this.parts.lookups.findByName(spec.name, signal);
+    if (existing) return untilAvailable(this.parts.lookups, this.parts.config, existing, signal);
+    const namespace = namespaceOf(this.parts.config.tag);
     for (let generation = 1; generation <= MAX_GENERATIONS; generation++) {
       const token = clientToken(namespace, spec.name, generation);
       let created: { VolumeId?: string; State?: string };
       try {
-        created = await this.ec2.send(new CreateVolumeCommand(this.createInput(spec, generation, token)), { abortSignal: signal });
+        created = await this.parts.ec2.send(new CreateVolumeCommand(this.createInput(spec, generation, token)), { abortSignal: signal });
       } catch (err) {
         if (!hasErrorCode(err, 'IdempotentParameterMismatch')) throw mapEc2Error(err, `CreateVolume ${spec.name}`);
         const winner = await this.adoptAfterBurnedToken(spec.name, generation, 'IdempotentParameterMismatch', signal);
@@ -75,9 +58,9 @@ export class VolumeCreator {
   }
 
   async delete(volumeId: string, signal?: AbortSignal): Promise<void> {
-    this.lookups.forgetRecent(volumeId);
+    this.parts.lookups.forgetRecent(volumeId);
     try {
-      await this.ec2.send(new DeleteVolumeCommand({ VolumeId: volumeId }), { abortSignal: signal });
+      await this.parts.ec2.send(new DeleteVolumeCommand({ VolumeId: volumeId }), { abortSignal: signal });
     } catch (err) {
       if (hasErrorCode(err, 'InvalidVolume.NotFound')) return;
       throw mapEc2Error(err, `DeleteVolume ${volumeId}`);
@@ -85,11 +68,9 @@ export class VolumeCreator {
   }
 
   async markFormatted(volumeId: string, signal?: AbortSignal): Promise<void> {
-    try {
-      await this.ec2.send(new DeleteTagsCommand({ Resources: [volumeId], Tags: [{ Key: TAGS.unformatted }] }), { abortSignal: signal });
-    } catch (err) {
-      throw mapEc2Error(err, `DeleteTags ${TAGS.unformatted} on ${volumeId}`);
-    }
+    await ec2Call(`DeleteTags ${TAGS.unformatted} on ${volumeId}`, () =>
+      this.parts.ec2.send(new DeleteTagsCommand({ Resources: [volumeId], Tags: [{ Key: TAGS.unformatted }] }), { abortSignal: signal }),
+    );
   }
 
   private createInput(spec: CreateVolumeSpec, generation: number, token: string) {
@@ -103,18 +84,18 @@ export class VolumeCreator {
       kmsKeyId: spec.kmsKeyId,
       snapshotId: spec.snapshotId,
       clientToken: token,
-      tags: volumeTags(spec, this.config.tag, generation),
+      tags: volumeTags(spec, this.parts.config.tag, generation),
     });
   }
 
   /** A token of this name is burned: another host may have created the volume meanwhile; adopt it if so. */
   private async adoptAfterBurnedToken(name: string, generation: number, why: string, signal?: AbortSignal): Promise<CloudVolume | undefined> {
-    const found = await this.lookups.findByName(name, signal);
+    const found = await this.parts.lookups.findByName(name, signal);
     if (found) {
-      this.logger.info('volume created meanwhile by another host or call; using it', { name, volumeId: found.volumeId, generation, why });
-      return untilAvailable(this.lookups, this.config, found, signal);
+      this.parts.logger.info('volume created meanwhile by another host or call; using it', { name, volumeId: found.volumeId, generation, why });
+      return untilAvailable(this.parts.lookups, this.parts.config, found, signal);
     }
-    this.logger.debug('ClientToken generation already used; trying the next', { name, generation, why });
+    this.parts.logger.debug('ClientToken generation already used; trying the next', { name, generation, why });
     return undefined;
   }
 
@@ -123,21 +104,21 @@ export class VolumeCreator {
    * the oldest (as findByName does); the newer one, never attached nor formatted, is deleted again.
    */
   private async settleRace(mine: CloudVolume, sameName: CloudVolume[], signal?: AbortSignal): Promise<CloudVolume> {
-    const candidates = this.lookups.ownNamed(sameName, mine.name);
-    const winner = candidates.length > 0 ? this.lookups.pickOne(candidates, mine.name) : undefined;
+    const candidates = this.parts.lookups.ownNamed(sameName, mine.name);
+    const winner = candidates.length > 0 ? this.parts.lookups.pickOne(candidates, mine.name) : undefined;
     if (!winner || winner.volumeId === mine.volumeId) return mine;
-    this.logger.warn('another volume of this name was created at the same time; using the older one', {
+    this.parts.logger.warn('another volume of this name was created at the same time; using the older one', {
       name: mine.name,
       using: winner.volumeId,
       deleting: mine.volumeId,
     });
-    const fresh = await this.lookups.describe(mine.volumeId, signal);
+    const fresh = await this.parts.lookups.describe(mine.volumeId, signal);
     if (fresh && fresh.state === 'available' && fresh.unformatted && fresh.attachments.length === 0) {
       await this.delete(mine.volumeId, signal).catch((err: unknown) =>
-        this.logger.warn('could not delete the duplicate volume', { volumeId: mine.volumeId, error: errorMessage(err) }),
+        this.parts.logger.warn('could not delete the duplicate volume', { volumeId: mine.volumeId, error: errorMessage(err) }),
       );
     }
-    return untilAvailable(this.lookups, this.config, winner, signal);
+    return untilAvailable(this.parts.lookups, this.parts.config, winner, signal);
   }
 
   /**
@@ -149,14 +130,14 @@ export class VolumeCreator {
   private waitCreated(name: string, volumeId: string, signal?: AbortSignal): Promise<{ volume: CloudVolume; sameName: CloudVolume[] }> {
     return waitFor<{ volume: CloudVolume; sameName: CloudVolume[] }>(
       async () => {
-        const sameName = await this.lookups.query(nameFilters(this.config.tag, name), signal);
-        const volume = sameName.find((candidate) => candidate.volumeId === volumeId) ?? (await this.lookups.describe(volumeId, signal));
+        const sameName = await this.parts.lookups.query(nameFilters(this.parts.config.tag, name), signal);
+        const volume = sameName.find((candidate) => candidate.volumeId === volumeId) ?? (await this.parts.lookups.describe(volumeId, signal));
         if (!volume) return { done: false, state: 'not visible yet' };
         if (volume.state === 'creating') return { done: false, state: 'creating' };
         if (volume.state === 'error') throw createFailed(volumeId);
         return { done: true, value: { volume, sameName } };
       },
-      statusWait(this.config, `${volumeId} to become available`, this.config.statusTimeoutMs, signal),
+      statusWait(this.parts.config, `${volumeId} to become available`, this.parts.config.statusTimeoutMs, signal),
     );
   }
 }

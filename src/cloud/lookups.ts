@@ -8,7 +8,7 @@ import type { Logger } from '../log';
 import { liveAttachments } from './attachments';
 import { Batcher } from './batcher';
 import type { CloudConfig } from './context';
-import { mapEc2Error } from './errors';
+import { ec2Call } from './errors';
 import {
   belongsTo,
   isGone,
@@ -118,12 +118,7 @@ export class VolumeLookups {
   }
 
   async describe(volumeId: string, signal?: AbortSignal): Promise<CloudVolume | undefined> {
-    let volume: Volume | undefined;
-    try {
-      volume = await this.batcher.load(volumeId, signal);
-    } catch (err) {
-      throw mapEc2Error(err, `DescribeVolumes ${volumeId}`);
-    }
+    const volume = await ec2Call(`DescribeVolumes ${volumeId}`, () => this.batcher.load(volumeId, signal));
     const parsed = volume && this.parse(volume);
     this.noteRecent(volumeId, parsed);
     return parsed;
@@ -141,12 +136,9 @@ export class VolumeLookups {
     const volumes: CloudVolume[] = [];
     let nextToken: string | undefined;
     for (let page = 0; page < MAX_PAGES; page++) {
-      let out;
-      try {
-        out = await this.ec2.send(new DescribeVolumesCommand({ Filters: filters, MaxResults: 500, NextToken: nextToken }), { abortSignal: signal });
-      } catch (err) {
-        throw mapEc2Error(err, `DescribeVolumes ${describeFilters(filters)}`);
-      }
+      const out = await ec2Call(`DescribeVolumes ${describeFilters(filters)}`, () =>
+        this.ec2.send(new DescribeVolumesCommand({ Filters: filters, MaxResults: 500, NextToken: nextToken }), { abortSignal: signal }),
+      );
       volumes.push(...(out.Volumes ?? []).map((volume) => this.parse(volume)));
       nextToken = out.NextToken;
       if (!nextToken) break;

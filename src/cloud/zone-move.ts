@@ -9,16 +9,14 @@ import {
   CreateVolumeCommand,
   DeleteTagsCommand,
   DescribeSnapshotsCommand,
-  type EC2Client,
 } from '@aws-sdk/client-ec2';
 import { BerthError } from '../common/errors';
 import { waitFor } from '../common/poll';
-import type { Logger } from '../log';
-import { statusWait, type CloudConfig } from './context';
+import { statusWait } from './context';
 import { waitAvailable, untilAvailable } from './create';
 import { createVolumeInput, moveToken, type VolumeToCreate } from './create-input';
-import { hasErrorCode, mapEc2Error } from './errors';
-import type { VolumeLookups } from './lookups';
+import { ec2Call, hasErrorCode, mapEc2Error } from './errors';
+import type { CloudParts } from './parts';
 import { TAGS, isGone, movedVolumeTags, nameFilters, namespaceOf, snapshotTagSpecifications } from './tags';
 import type { CloudVolume } from './types';
 
@@ -42,68 +40,49 @@ export function movedVolume(volume: CloudVolume, availabilityZone: string, snaps
   };
 }
 
-export interface ZoneMoverOptions {
-  ec2: EC2Client;
-  config: CloudConfig;
-  logger: Logger;
-  lookups: VolumeLookups;
-}
-
 export class ZoneMover {
-  private readonly ec2: EC2Client;
-  private readonly config: CloudConfig;
-  private readonly logger: Logger;
-  private readonly lookups: VolumeLookups;
-
-  constructor(options: ZoneMoverOptions) {
-    this.ec2 = options.ec2;
-    this.config = options.config;
-    this.logger = options.logger;
-    this.lookups = options.lookups;
-  }
+  constructor(private readonly parts: CloudParts) {}
 
   async moveToZone(volume: CloudVolume, availabilityZone: string, signal?: AbortSignal): Promise<CloudVolume> {
     const from = `${volume.volumeId} in ${volume.availabilityZone}`;
     const snapshotId = await this.snapshot(volume.volumeId, `berth: moving volume ${volume.name} from ${volume.availabilityZone} to ${availabilityZone}`, signal);
-    this.logger.info('moving volume to another availability zone', { name: volume.name, from, to: availabilityZone, snapshotId });
+    this.parts.logger.info('moving volume to another availability zone', { name: volume.name, from, to: availabilityZone, snapshotId });
     await this.waitSnapshotCompleted(snapshotId, signal);
-    const token = moveToken(namespaceOf(this.config.tag), volume.name, volume.volumeId, availabilityZone);
+    const token = moveToken(namespaceOf(this.parts.config.tag), volume.name, volume.volumeId, availabilityZone);
     let moved: CloudVolume;
     try {
-      const out = await this.ec2.send(new CreateVolumeCommand(createVolumeInput(movedVolume(volume, availabilityZone, snapshotId, token))), {
+      const out = await this.parts.ec2.send(new CreateVolumeCommand(createVolumeInput(movedVolume(volume, availabilityZone, snapshotId, token))), {
         abortSignal: signal,
       });
-      moved = await waitAvailable(this.lookups, this.config, out.VolumeId ?? '', signal);
+      moved = await waitAvailable(this.parts.lookups, this.parts.config, out.VolumeId ?? '', signal);
     } catch (err) {
       if (!hasErrorCode(err, 'IdempotentParameterMismatch')) throw err instanceof BerthError ? err : mapEc2Error(err, `CreateVolume ${volume.name} in ${availabilityZone}`);
       // Another host is moving it too (from its own snapshot): use the volume it made.
-      const theirs = (await this.lookups.query(nameFilters(this.config.tag, volume.name), signal)).find(
+      const theirs = (await this.parts.lookups.query(nameFilters(this.parts.config.tag, volume.name), signal)).find(
         (candidate) => candidate.availabilityZone === availabilityZone && candidate.tags[TAGS.movedFrom] === volume.volumeId && !isGone(candidate),
       );
       if (!theirs) throw mapEc2Error(err, `CreateVolume ${volume.name} in ${availabilityZone}`);
-      moved = await untilAvailable(this.lookups, this.config, theirs, signal);
+      moved = await untilAvailable(this.parts.lookups, this.parts.config, theirs, signal);
     }
     await this.retire(volume.volumeId, 'moved', signal);
-    this.logger.info('volume moved', { name: volume.name, from, to: `${moved.volumeId} in ${availabilityZone}`, snapshotId });
+    this.parts.logger.info('volume moved', { name: volume.name, from, to: `${moved.volumeId} in ${availabilityZone}`, snapshotId });
     return moved;
   }
 
   async snapshot(volumeId: string, description: string, signal?: AbortSignal): Promise<string> {
-    const volume = await this.lookups.describe(volumeId, signal);
+    const volume = await this.parts.lookups.describe(volumeId, signal);
     if (!volume) throw new BerthError('not-found', `cannot snapshot ${volumeId}: no such volume`);
-    try {
-      const out = await this.ec2.send(
+    const out = await ec2Call(`CreateSnapshot ${volumeId}`, () =>
+      this.parts.ec2.send(
         new CreateSnapshotCommand({
           VolumeId: volumeId,
           Description: description,
-          TagSpecifications: snapshotTagSpecifications(volume.name, this.config.tag, volumeId),
+          TagSpecifications: snapshotTagSpecifications(volume.name, this.parts.config.tag, volumeId),
         }),
         { abortSignal: signal },
-      );
-      return out.SnapshotId ?? '';
-    } catch (err) {
-      throw mapEc2Error(err, `CreateSnapshot ${volumeId}`);
-    }
+      ),
+    );
+    return out.SnapshotId ?? '';
   }
 
   /**
@@ -112,33 +91,26 @@ export class ZoneMover {
    * removed, so no lookup by name finds it again and its name can be used for a new volume.
    */
   async retire(volumeId: string, reason: 'retained' | 'moved', signal?: AbortSignal): Promise<void> {
-    const volume = await this.lookups.describe(volumeId, signal);
+    const volume = await this.parts.lookups.describe(volumeId, signal);
     if (!volume) throw new BerthError('not-found', `cannot retire ${volumeId}: no such volume`);
     const marker = `${reason} ${volume.name} ${new Date().toISOString()}`;
-    try {
-      await this.ec2.send(new CreateTagsCommand({ Resources: [volumeId], Tags: [{ Key: TAGS.retired, Value: marker }] }), { abortSignal: signal });
-      await this.ec2.send(new DeleteTagsCommand({ Resources: [volumeId], Tags: [{ Key: TAGS.namespace }, { Key: TAGS.volumeName }] }), {
-        abortSignal: signal,
-      });
-    } catch (err) {
-      throw mapEc2Error(err, `retiring ${volumeId} (${volume.name})`);
-    }
+    await ec2Call(`retiring ${volumeId} (${volume.name})`, async () => {
+      await this.parts.ec2.send(new CreateTagsCommand({ Resources: [volumeId], Tags: [{ Key: TAGS.retired, Value: marker }] }), { abortSignal: signal });
+      await this.parts.ec2.send(new DeleteTagsCommand({ Resources: [volumeId], Tags: [{ Key: TAGS.namespace }, { Key: TAGS.volumeName }] }), { abortSignal: signal });
+    });
   }
 
   private waitSnapshotCompleted(snapshotId: string, signal?: AbortSignal): Promise<true> {
     return waitFor<true>(
       async () => {
-        let state: string | undefined;
-        try {
-          const out = await this.ec2.send(new DescribeSnapshotsCommand({ SnapshotIds: [snapshotId] }), { abortSignal: signal });
-          state = out.Snapshots?.[0]?.State;
-        } catch (err) {
-          throw mapEc2Error(err, `DescribeSnapshots ${snapshotId}`);
-        }
+        const out = await ec2Call(`DescribeSnapshots ${snapshotId}`, () =>
+          this.parts.ec2.send(new DescribeSnapshotsCommand({ SnapshotIds: [snapshotId] }), { abortSignal: signal }),
+        );
+        const state = out.Snapshots?.[0]?.State;
         if (state === 'error') throw new BerthError('cloud', `snapshot ${snapshotId} failed`);
         return state === 'completed' ? { done: true, value: true } : { done: false, state: state ?? 'not visible yet' };
       },
-      statusWait(this.config, `snapshot ${snapshotId} to complete`, this.config.statusTimeoutMs, signal),
+      statusWait(this.parts.config, `snapshot ${snapshotId} to complete`, this.parts.config.statusTimeoutMs, signal),
     );
   }
 }

@@ -3,27 +3,24 @@
  * gains a zone rarely), and asked again after a failure.
  */
 import { DescribeAvailabilityZonesCommand } from '@aws-sdk/client-ec2';
+import { CachedAnswer } from '../common/cached-answer';
 import type { CloudContext } from './context';
-import { mapEc2Error } from './errors';
+import { ec2Call } from './errors';
 
 export const ZONES_CACHE_MS = 3_600_000;
 
 export class RegionZones {
-  private cached?: { zones: Promise<string[]>; until: number };
+  private readonly zones: CachedAnswer<string[]>;
 
-  constructor(private readonly context: Pick<CloudContext, 'ec2'>) {}
+  constructor({ ec2 }: Pick<CloudContext, 'ec2'>) {
+    this.zones = new CachedAnswer(ZONES_CACHE_MS, async (signal) => {
+      const filters = [{ Name: 'zone-type', Values: ['availability-zone'] }];
+      const out = await ec2Call('DescribeAvailabilityZones', () => ec2.send(new DescribeAvailabilityZonesCommand({ Filters: filters }), { abortSignal: signal }));
+      return (out.AvailabilityZones ?? []).map((zone) => zone.ZoneName ?? '').filter(Boolean).sort();
+    });
+  }
 
   list(signal?: AbortSignal): Promise<string[]> {
-    const now = Date.now();
-    if (this.cached && this.cached.until > now) return this.cached.zones;
-    const zones = this.context.ec2
-      .send(new DescribeAvailabilityZonesCommand({ Filters: [{ Name: 'zone-type', Values: ['availability-zone'] }] }), { abortSignal: signal })
-      .then((out) => (out.AvailabilityZones ?? []).map((zone) => zone.ZoneName ?? '').filter(Boolean).sort())
-      .catch((err: unknown) => {
-        this.cached = undefined;
-        throw mapEc2Error(err, 'DescribeAvailabilityZones');
-      });
-    this.cached = { zones, until: now + ZONES_CACHE_MS };
-    return zones;
+    return this.zones.get(signal);
   }
 }

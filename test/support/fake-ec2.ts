@@ -7,6 +7,8 @@ import { DescribeInstancesCommand, DescribeVolumesCommand, EC2Client, type Descr
 import { mockClient } from 'aws-sdk-client-mock';
 import { PassThrough } from 'node:stream';
 import type { CloudConfig } from '../../src/cloud/context';
+import { VolumeLookups } from '../../src/cloud/lookups';
+import type { CloudParts } from '../../src/cloud/parts';
 import type { CreateVolumeSpec, InstanceIdentity } from '../../src/cloud/types';
 import { createLogger } from '../../src/log';
 
@@ -124,4 +126,12 @@ export function fakeEc2(config: Partial<CloudConfig> = {}) {
   const logger = createLogger({ level: 'debug', stream: output });
   const signal = () => AbortSignal.timeout(10_000);
   return { ec2, mock, volumes, evolve, lines, logger, identity: ME, config: { ...CONFIG, ...config }, signal };
+}
+
+/** fakeEc2, with the look-ups (batching for 5 ms) and everything the cloud's parts are given. */
+export function fakeCloudParts(config: Partial<CloudConfig> = {}) {
+  const fake = fakeEc2(config);
+  const lookups = new VolumeLookups({ ec2: fake.ec2, config: fake.config, logger: fake.logger, batchWindowMs: 5 });
+  const parts: CloudParts = { ec2: fake.ec2, identity: fake.identity, config: fake.config, logger: fake.logger, lookups };
+  return { ...fake, lookups, parts };
 }

@@ -1,15 +1,12 @@
 import { AttachVolumeCommand, DescribeInstancesCommand, DescribeVolumesCommand, DetachVolumeCommand } from '@aws-sdk/client-ec2';
 import { VolumeAttacher } from '../../src/cloud/attach';
 import type { CloudConfig } from '../../src/cloud/context';
-import { VolumeLookups } from '../../src/cloud/lookups';
 import type { BerthError } from '../../src/common/errors';
-import { ME, OTHER, berthTags, ec2Error, fakeEc2, volume } from '../support/fake-ec2';
+import { ME, OTHER, berthTags, ec2Error, fakeCloudParts, volume } from '../support/fake-ec2';
 
 function setup(config: Partial<CloudConfig> = {}) {
-  const fake = fakeEc2(config);
-  const lookups = new VolumeLookups({ ec2: fake.ec2, config: fake.config, logger: fake.logger, batchWindowMs: 5 });
-  const attacher = new VolumeAttacher({ ec2: fake.ec2, identity: ME, config: fake.config, logger: fake.logger, lookups });
-  return { ...fake, lookups, attacher };
+  const fake = fakeCloudParts(config);
+  return { ...fake, attacher: new VolumeAttacher(fake.parts) };
 }
 
 describe('VolumeAttacher.attach', () => {

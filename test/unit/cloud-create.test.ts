@@ -8,16 +8,13 @@ import {
 import type { CloudConfig } from '../../src/cloud/context';
 import { VolumeCreator, untilAvailable, waitAvailable } from '../../src/cloud/create';
 import { clientToken } from '../../src/cloud/create-input';
-import { VolumeLookups } from '../../src/cloud/lookups';
 import type { CreateVolumeSpec } from '../../src/cloud/types';
 import { BerthError, ValidationError } from '../../src/common/errors';
-import { CONFIG, OTHER, berthTags, ec2Error, fakeEc2, spec, volume } from '../support/fake-ec2';
+import { CONFIG, OTHER, berthTags, ec2Error, fakeCloudParts, spec, volume } from '../support/fake-ec2';
 
 function setup(config: Partial<CloudConfig> = {}) {
-  const fake = fakeEc2(config);
-  const lookups = new VolumeLookups({ ec2: fake.ec2, config: fake.config, logger: fake.logger, batchWindowMs: 5 });
-  const creator = new VolumeCreator({ ec2: fake.ec2, config: fake.config, logger: fake.logger, lookups });
-  return { ...fake, lookups, creator };
+  const fake = fakeCloudParts(config);
+  return { ...fake, creator: new VolumeCreator(fake.parts) };
 }
 
 describe('VolumeCreator.create', () => {

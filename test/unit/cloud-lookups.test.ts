@@ -1,14 +1,9 @@
 import { DescribeVolumesCommand } from '@aws-sdk/client-ec2';
-import type { CloudConfig } from '../../src/cloud/context';
-import { LISTING_REUSE_MS, RECENT_DESCRIBE_MS, VolumeLookups } from '../../src/cloud/lookups';
+import { LISTING_REUSE_MS, RECENT_DESCRIBE_MS } from '../../src/cloud/lookups';
 import { BerthError } from '../../src/common/errors';
-import { ME, berthTags, ec2Error, fakeEc2, volume } from '../support/fake-ec2';
+import { ME, berthTags, ec2Error, fakeCloudParts, volume } from '../support/fake-ec2';
 
-function setup(config: Partial<CloudConfig> = {}) {
-  const fake = fakeEc2(config);
-  const lookups = new VolumeLookups({ ec2: fake.ec2, config: fake.config, logger: fake.logger, batchWindowMs: 5 });
-  return { ...fake, lookups };
-}
+const setup = fakeCloudParts;
 
 describe('VolumeLookups', () => {
   it('finds a volume by its namespace and name tags, region-wide', async () => {

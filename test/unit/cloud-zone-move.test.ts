@@ -9,21 +9,18 @@ import {
 import { createHash } from 'node:crypto';
 import type { CloudConfig } from '../../src/cloud/context';
 import { moveToken } from '../../src/cloud/create-input';
-import { VolumeLookups } from '../../src/cloud/lookups';
 import { ZoneMover } from '../../src/cloud/zone-move';
 import type { BerthError } from '../../src/common/errors';
-import { berthTags, ec2Error, fakeEc2, tagsOf, volume } from '../support/fake-ec2';
+import { berthTags, ec2Error, fakeCloudParts, tagsOf, volume } from '../support/fake-ec2';
 
 function setup(config: Partial<CloudConfig> = {}) {
-  const fake = fakeEc2(config);
-  const lookups = new VolumeLookups({ ec2: fake.ec2, config: fake.config, logger: fake.logger, batchWindowMs: 5 });
-  const mover = new ZoneMover({ ec2: fake.ec2, config: fake.config, logger: fake.logger, lookups });
-  return { ...fake, lookups, mover };
+  const fake = fakeCloudParts(config);
+  return { ...fake, mover: new ZoneMover(fake.parts) };
 }
 
 describe('ZoneMover.snapshot and retire', () => {
   it('snapshots with the name and namespace tags', async () => {
-    const { mover, lookups, mock, volumes } = setup({ tag: 'prod' });
+    const { mover, mock, volumes } = setup({ tag: 'prod' });
     volumes.set('vol-1', volume('vol-1', berthTags('pgdata', 'prod')));
     mock.on(CreateSnapshotCommand).resolves({ SnapshotId: 'snap-1' });
     expect(await mover.snapshot('vol-1', 'final')).toBe('snap-1');
