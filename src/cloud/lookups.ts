@@ -35,7 +35,7 @@ export const RECENT_DESCRIBE_MS = 1_000;
 export const LISTING_REUSE_MS = 2_000;
 const MAX_PAGES = 1_000;
 /** EC2 refuses a call whose filters carry more values than this (FilterLimitExceeded). */
-export const MAX_FILTER_VALUES = 200;
+const MAX_FILTER_VALUES = 200;
 /** Past this many remembered answers, those older than RECENT_DESCRIBE_MS are dropped. */
 const RECENT_PRUNE_SIZE = 256;
 

@@ -56,14 +56,6 @@ export class BackgroundRetries<Entry> {
     return this.entries.has(key);
   }
 
-  get(key: string): Entry | undefined {
-    return this.entries.get(key);
-  }
-
-  keys(): string[] {
-    return [...this.entries.keys()];
-  }
-
   /** One attempt now; the caller holds the volume's lock. A failure leaves the entry for the background and is thrown. */
   async runNow(key: string, attempt: (entry: Entry) => Promise<void>): Promise<void> {
     const entry = this.entries.get(key);

@@ -179,4 +179,17 @@ describe('VolumeLookups: what an answer of a moment ago stands in for', () => {
     at(2_000_000 + LISTING_REUSE_MS + 1);
     expect(lookups.listedRecentlyWithout('absent')).toBe(false);
   });
+
+  it('so does a look-up by name that found nothing, until the name is found', async () => {
+    const { lookups, volumes } = setup();
+    at(3_000_000);
+    expect(await lookups.findByName('soon')).toBeUndefined();
+    expect(lookups.listedRecentlyWithout('soon')).toBe(true);
+    at(3_000_000 + LISTING_REUSE_MS + 1);
+    expect(lookups.listedRecentlyWithout('soon')).toBe(false);
+    expect(await lookups.findByName('soon')).toBeUndefined();
+    volumes.set('vol-soon', volume('vol-soon', berthTags('soon')));
+    expect(await lookups.findByName('soon')).toBeDefined();
+    expect(lookups.listedRecentlyWithout('soon')).toBe(false);
+  });
 });
