@@ -94,15 +94,6 @@ export function guessField(message: string): string {
  * Maps an SDK error to a BerthError. `action` says what was attempted, e.g. "AttachVolume vol-0abc".
  * BerthErrors pass through unchanged.
  */
-/** Runs one EC2 call; whatever it fails with is answered as mapEc2Error words it, naming `action`. */
-export async function ec2Call<T>(action: string, call: () => Promise<T>): Promise<T> {
-  try {
-    return await call();
-  } catch (err) {
-    throw mapEc2Error(err, action);
-  }
-}
-
 export function mapEc2Error(err: unknown, action: string): BerthError {
   if (err instanceof BerthError) return err;
   const code = errorCodeOf(err);
@@ -156,4 +147,13 @@ export function mapEc2Error(err: unknown, action: string): BerthError {
     return new BerthError('cloud', `${action}: cannot reach the EC2 endpoint: ${message}`, options);
   }
   return new BerthError('cloud', `${action} failed${code ? ` (${code})` : ''}: ${message}`, options);
+}
+
+/** Runs one EC2 call; whatever it fails with is answered as mapEc2Error words it, naming `action`. */
+export async function ec2Call<T>(action: string, call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (err) {
+    throw mapEc2Error(err, action);
+  }
 }

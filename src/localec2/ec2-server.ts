@@ -101,12 +101,13 @@ async function handleEc2Call(deps: Ec2ServerDeps, req: http.IncomingMessage, res
   const queryString = url.includes('?') ? url.slice(url.indexOf('?') + 1) : '';
   const params = QueryParams.parse(queryString, req.method === 'POST' ? body.toString('utf8') : '');
   const action = params.get('Action') ?? '';
-  const answered = deps.calls.arrived({
+  const call = {
     action: action || '(none)',
     volumeId: params.get('VolumeId') ?? params.get('VolumeId.1'),
     instanceId: params.get('InstanceId') ?? params.get('InstanceId.1'),
     time: new Date(started).toISOString(),
-  });
+  };
+  const answered = deps.calls.arrived(call);
   let status = 200;
   let result = 'ok';
   let xml: string;
@@ -139,14 +140,7 @@ async function handleEc2Call(deps: Ec2ServerDeps, req: http.IncomingMessage, res
   answered();
   res.writeHead(status, { 'content-type': 'text/xml;charset=UTF-8', 'content-length': Buffer.byteLength(xml), 'x-amzn-requestid': requestId });
   res.end(xml);
-  const entry = deps.calls.add({
-    action: action || '(none)',
-    volumeId: params.get('VolumeId') ?? params.get('VolumeId.1'),
-    instanceId: params.get('InstanceId') ?? params.get('InstanceId.1'),
-    result,
-    time: new Date(started).toISOString(),
-    durationMs: Date.now() - started,
-  });
+  const entry = deps.calls.add({ ...call, result, durationMs: Date.now() - started });
   deps.log.debug('ec2 call', { ...entry, requestId });
 }
 

@@ -60,10 +60,6 @@ export class Catalog {
     return this.volumes.get(name);
   }
 
-  /** True while the last full listing is within the cache lifetime. */
-  isFresh(): boolean {
-    return this.now() - this.listedAt <= this.options.ttlMs;
-  }
 
   /**
    * One volume: the cached entry while EC2 confirmed it within the cache lifetime, otherwise EC2 asked for that name
@@ -138,6 +134,11 @@ export class Catalog {
     this.volumes.set(volume.name, volume);
     this.confirmedAt.set(volume.name, confirmedAt);
     this.persist();
+  }
+
+  /** True while the last full listing is within the cache lifetime. */
+  private isFresh(): boolean {
+    return this.now() - this.listedAt <= this.options.ttlMs;
   }
 
   /** Stops the background listing and waits for the last write. */
