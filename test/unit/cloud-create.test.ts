@@ -10,7 +10,7 @@ import { VolumeCreator, untilAvailable, waitAvailable } from '../../src/cloud/cr
 import { clientToken } from '../../src/cloud/create-input';
 import type { CreateVolumeSpec } from '../../src/cloud/types';
 import { BerthError, ValidationError } from '../../src/common/errors';
-import { CONFIG, OTHER, berthTags, ec2Error, fakeCloudParts, spec, volume } from '../support/fake-ec2';
+import { CONFIG, OTHER, berthTags, ec2Error, fakeCloudParts, spec, tagsOf, volume } from '../support/fake-ec2';
 
 function setup(config: Partial<CloudConfig> = {}) {
   const fake = fakeCloudParts(config);
@@ -21,7 +21,7 @@ describe('VolumeCreator.create', () => {
   function acceptCreates(ctx: ReturnType<typeof setup>, ids: string[]) {
     ctx.mock.on(CreateVolumeCommand).callsFake((input) => {
       const id = ids.shift() as string;
-      const tags = Object.fromEntries(input.TagSpecifications[0].Tags.map((tag: { Key: string; Value: string }) => [tag.Key, tag.Value]));
+      const tags = tagsOf(input);
       ctx.volumes.set(id, volume(id, tags, { State: 'creating', Size: input.Size, Throughput: input.Throughput }));
       ctx.evolve.set(id, (v, polls) => (polls >= 3 ? { ...v, State: 'available' } : v));
       return { VolumeId: id, State: 'creating' };
@@ -74,7 +74,7 @@ describe('VolumeCreator.create', () => {
   it('uses the older of two volumes created with one name at the same time and deletes its own', async () => {
     const ctx = setup();
     ctx.mock.on(CreateVolumeCommand).callsFake((input) => {
-      const tags = Object.fromEntries(input.TagSpecifications[0].Tags.map((tag: { Key: string; Value: string }) => [tag.Key, tag.Value]));
+      const tags = tagsOf(input);
       ctx.volumes.set('vol-mine', volume('vol-mine', tags, { State: 'creating', CreateTime: new Date('2026-06-02T00:00:01Z') }));
       ctx.evolve.set('vol-mine', (v, polls) => (polls >= 2 ? { ...v, State: 'available' } : v));
       // Another host's create of the same name, a moment earlier, that our lookup before creating did not see.
@@ -106,7 +106,7 @@ describe('VolumeCreator.create', () => {
 
   function acceptCreatesAfterFirst(ctx: ReturnType<typeof setup>, id: string) {
     ctx.mock.on(CreateVolumeCommand).rejectsOnce(ec2Error('IdempotentParameterMismatch')).callsFake((input) => {
-      const tags = Object.fromEntries(input.TagSpecifications[0].Tags.map((tag: { Key: string; Value: string }) => [tag.Key, tag.Value]));
+      const tags = tagsOf(input);
       ctx.volumes.set(id, volume(id, tags, { State: 'available' }));
       return { VolumeId: id, State: 'creating' };
     });
@@ -129,7 +129,7 @@ describe('VolumeCreator.create', () => {
       .on(CreateVolumeCommand)
       .resolvesOnce({ VolumeId: 'vol-deleted', State: 'deleted' })
       .callsFake((input) => {
-        const tags = Object.fromEntries(input.TagSpecifications[0].Tags.map((tag: { Key: string; Value: string }) => [tag.Key, tag.Value]));
+        const tags = tagsOf(input);
         ctx.volumes.set('vol-fresh', volume('vol-fresh', tags));
         return { VolumeId: 'vol-fresh', State: 'creating' };
       });
@@ -145,7 +145,7 @@ describe('VolumeCreator.create', () => {
       .on(CreateVolumeCommand)
       .resolvesOnce({ VolumeId: 'vol-retired', State: 'available' })
       .callsFake((input) => {
-        const tags = Object.fromEntries(input.TagSpecifications[0].Tags.map((tag: { Key: string; Value: string }) => [tag.Key, tag.Value]));
+        const tags = tagsOf(input);
         ctx.volumes.set('vol-fresh', volume('vol-fresh', tags));
         return { VolumeId: 'vol-fresh', State: 'creating' };
       });
@@ -240,7 +240,7 @@ describe('VolumeCreator: settling a race, and the waits for available', () => {
   it('keeps the duplicate it made when it is no longer free and unformatted, and still uses the older volume', async () => {
     const ctx = setup();
     ctx.mock.on(CreateVolumeCommand).callsFake((input) => {
-      const tags = Object.fromEntries(input.TagSpecifications[0].Tags.map((tag: { Key: string; Value: string }) => [tag.Key, tag.Value]));
+      const tags = tagsOf(input);
       ctx.volumes.set('vol-mine', volume('vol-mine', tags, { State: 'creating', CreateTime: new Date('2026-06-02T00:00:01Z') }));
       // Someone attached it meanwhile: deleting it now would not be berth's to do.
       ctx.evolve.set('vol-mine', (v, polls) =>
