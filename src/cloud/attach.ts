@@ -5,7 +5,7 @@
  */
 import { AttachVolumeCommand, DetachVolumeCommand } from '@aws-sdk/client-ec2';
 import { BerthError, errorMessage } from '../common/errors';
-import { WaitTimeoutError, waitFor, type PollResult } from '../common/poll';
+import { WaitTimeoutError, type PollResult } from '../common/poll';
 import { attachedElsewhereError, attachmentTo, heldElsewhere } from './attachments';
 import { statusWait } from './context';
 import { waitAvailable } from './create';
@@ -46,7 +46,7 @@ export class VolumeAttacher {
   }
 
   async attach(volumeId: string, signal: AbortSignal, options: AttachOptions = {}): Promise<string> {
-    const until = (device: string) => this.untilAttached(volumeId, device, signal, options.deviceAppeared);
+    const until = (device: string, requestedAt = Date.now()) => this.untilAttached(volumeId, device, requestedAt, signal, options.deviceAppeared);
     let volume = this.parts.lookups.recentlyUnattached(volumeId) ?? (await this.parts.lookups.requireVolume(volumeId, 'attach', signal));
     this.refuseIfAttachedElsewhere(volume);
     const current = this.attachmentHere(volume);
@@ -55,7 +55,7 @@ export class VolumeAttacher {
       return current.state === 'attaching' ? until(current.device) : current.device;
     }
     if (current?.state === 'detaching') await this.waitDetached(volumeId, this.me, signal);
-    if (volume.state === 'creating') volume = await waitAvailable(this.parts.lookups, this.parts.config, volumeId, signal);
+    if (volume.state === 'creating') volume = await waitAvailable(this.parts, volumeId, signal);
     if (volume.state !== 'available' && volume.state !== 'in-use') {
       throw new BerthError('cloud', `cannot attach ${volumeId}: the volume is ${volume.state}`);
     }
@@ -63,6 +63,7 @@ export class VolumeAttacher {
     this.parts.lookups.forgetRecent(volumeId);
     for (let tries = 1; ; tries++) {
       const device = await this.allocator.allocate(volumeId, () => this.instanceDevices.namesInUse(signal));
+      const requestedAt = Date.now();
       try {
         await this.parts.ec2.send(new AttachVolumeCommand({ VolumeId: volumeId, InstanceId: this.me, Device: device }), {
           abortSignal: signal,
@@ -96,29 +97,39 @@ export class VolumeAttacher {
         throw mapEc2Error(err, `AttachVolume ${volumeId} to ${this.me} at ${device}`);
       }
       // The cached device list stays valid: the allocator keeps this name reserved until the volume is detached.
-      return until(device);
+      return until(device, requestedAt);
     }
   }
 
   async detach(volumeId: string, options: DetachOptions, signal: AbortSignal): Promise<void> {
     const instanceId = options.instanceId ?? this.me;
+    const requestedAt = Date.now();
     const requested = await this.requestDetach(volumeId, instanceId, options.force ?? false, signal);
     if (requested === 'volume-gone') return this.afterDetach(volumeId, instanceId);
-    await this.waitDetached(volumeId, instanceId, signal, options.force ?? false);
+    await this.waitDetached(volumeId, instanceId, signal, options.force ?? false, requestedAt);
     this.afterDetach(volumeId, instanceId);
   }
 
   /** EC2's word or the device itself, whichever comes first: at zero delay or on a fast attach, no poll at all. */
-  private async untilAttached(volumeId: string, device: string, signal: AbortSignal, deviceAppeared?: AttachOptions['deviceAppeared']): Promise<string> {
-    if (!deviceAppeared) return this.waitAttached(volumeId, device, signal);
+  private async untilAttached(
+    volumeId: string,
+    device: string,
+    requestedAt: number,
+    signal: AbortSignal,
+    deviceAppeared?: AttachOptions['deviceAppeared'],
+  ): Promise<string> {
+    if (!deviceAppeared) return this.waitAttached(volumeId, device, requestedAt, signal);
     const settled = new AbortController();
     const either = AbortSignal.any([signal, settled.signal]);
     const seen = deviceAppeared(device, either).then(
-      () => device,
+      () => {
+        this.parts.pace.record('attach', Date.now() - requestedAt);
+        return device;
+      },
       () => new Promise<string>(() => undefined),
     );
     try {
-      return await Promise.race([this.waitAttached(volumeId, device, signal, settled.signal), seen]);
+      return await Promise.race([this.waitAttached(volumeId, device, requestedAt, signal, settled.signal), seen]);
     } finally {
       settled.abort();
     }
@@ -128,11 +139,13 @@ export class VolumeAttacher {
    * Waits until this instance's attachment is `attached`; detaches it again when it stays `attaching`. Ends quietly
    * with the device once `settled` aborts (the device was seen first).
    */
-  private async waitAttached(volumeId: string, device: string, signal: AbortSignal, settled?: AbortSignal): Promise<string> {
+  private async waitAttached(volumeId: string, device: string, requestedAt: number, signal: AbortSignal, settled?: AbortSignal): Promise<string> {
     const boundMs = Math.min(this.parts.config.statusTimeoutMs, STUCK_ATTACHING_MS);
     const pollSignal = settled ? AbortSignal.any([signal, settled]) : signal;
     try {
-      return await waitFor<string>(
+      return await this.parts.pace.wait<string>(
+        'attach',
+        requestedAt,
         async () => {
           const volume = await this.parts.lookups.requireVolume(volumeId, 'attach', signal);
           const here = this.attachmentHere(volume);
@@ -145,11 +158,9 @@ export class VolumeAttacher {
           this.refuseIfAttachedElsewhere(volume);
           return { done: false, state: here ? `${here.state} at ${here.device}` : 'no attachment to this instance yet' };
         },
-        {
-          ...statusWait(this.parts.config, `${volumeId} to attach to ${this.me} at ${device}`, boundMs, pollSignal),
-          // While the device itself is watched, EC2's word is only the fallback: plain backoff, fewer calls.
-          ...(settled ? { precision: undefined } : {}),
-        },
+        statusWait(this.parts.config, `${volumeId} to attach to ${this.me} at ${device}`, boundMs, pollSignal),
+        // While the device itself is watched, EC2's word is only the fallback.
+        { fallback: settled !== undefined },
       );
     } catch (err) {
       // The device showed up first: the attachment is done, and this wait is simply no longer needed.
@@ -173,6 +184,7 @@ export class VolumeAttacher {
     this.allocator.release(volumeId);
     this.instanceDevices.forget();
     let outcome = 'berth has asked EC2 to detach it so that a retry starts clean';
+    this.parts.lookups.forgetRecent(volumeId);
     try {
       await this.parts.ec2.send(new DetachVolumeCommand({ VolumeId: volumeId, InstanceId: this.me, Device: device }), {
         abortSignal: AbortSignal.timeout(this.parts.config.callTimeoutMs),
@@ -201,9 +213,11 @@ export class VolumeAttacher {
     return 'requested';
   }
 
-  private async waitDetached(volumeId: string, instanceId: string, signal: AbortSignal, force = false): Promise<void> {
-    let lastRequest = Date.now();
-    await waitFor<true>(
+  private async waitDetached(volumeId: string, instanceId: string, signal: AbortSignal, force = false, requestedAt = Date.now()): Promise<void> {
+    let lastRequest = requestedAt;
+    await this.parts.pace.wait<true>(
+      'detach',
+      requestedAt,
       async (): Promise<PollResult<true>> => {
         const volume = await this.parts.lookups.describe(volumeId, signal);
         const attachment = volume && attachmentTo(volume, instanceId);

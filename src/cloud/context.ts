@@ -5,6 +5,7 @@
 import type { EC2Client } from '@aws-sdk/client-ec2';
 import type { Config } from '../config';
 import type { WaitOptions } from '../common/poll';
+import { TransitionPace } from '../common/transition-pace';
 import type { Logger } from '../log';
 import type { ClientConfig } from './client';
 import type { InstanceIdentity } from './types';
@@ -20,23 +21,15 @@ export interface CloudContext {
   logger: Logger;
 }
 
-/**
- * Status polls come at most this share of the time waited so far apart, and at most POLL_PRECISION_FLOOR_MS apart
- * in the first second (common/poll.ts `precision`): a 2 s attach is noticed within about 0.2 s instead of up to 0.9 s,
- * for about 20 DescribeVolumes calls instead of 10 (fewer when several waits share a batch).
- */
-export const POLL_PRECISION = 0.1;
-export const POLL_PRECISION_FLOOR_MS = 100;
+/** The shortest and longest gaps between two status polls of one wait (common/transition-pace.ts plans them). */
+export const POLL_FLOOR_MS = 100;
+export const POLL_MAX_GAP_MS = 2_000;
 
-/** How a status wait polls EC2: the configured first delay and bound on polls, with POLL_PRECISION. */
-export function statusWait(config: CloudConfig, what: string, timeoutMs: number, signal?: AbortSignal): WaitOptions {
-  return {
-    what,
-    initialDelayMs: config.statusInitialDelayMs,
-    maxAttempts: config.statusMaxAttempts,
-    timeoutMs,
-    signal,
-    precision: POLL_PRECISION,
-    precisionFloorMs: POLL_PRECISION_FLOOR_MS,
-  };
+export function transitionPace(config: CloudConfig): TransitionPace {
+  return new TransitionPace({ initialDelayMs: config.statusInitialDelayMs, floorMs: POLL_FLOOR_MS, maxDelayMs: POLL_MAX_GAP_MS });
+}
+
+/** The bounds of a status wait: the configured number of polls, the time given, the caller's signal. */
+export function statusWait(config: CloudConfig, what: string, timeoutMs: number, signal?: AbortSignal): Omit<WaitOptions, 'schedule' | 'startedAt'> {
+  return { what, initialDelayMs: config.statusInitialDelayMs, maxAttempts: config.statusMaxAttempts, timeoutMs, signal };
 }

@@ -5,11 +5,9 @@
  */
 import { CreateVolumeCommand, DeleteTagsCommand, DeleteVolumeCommand } from '@aws-sdk/client-ec2';
 import { BerthError, errorMessage } from '../common/errors';
-import { waitFor } from '../common/poll';
-import { statusWait, type CloudConfig } from './context';
+import { statusWait } from './context';
 import { clientToken, createVolumeInput } from './create-input';
 import { ec2Call, hasErrorCode, mapEc2Error } from './errors';
-import type { VolumeLookups } from './lookups';
 import type { CloudParts } from './parts';
 import { TAGS, isGone, isRetired, nameFilters, namespaceOf, volumeTags } from './tags';
 import type { CloudVolume, CreateVolumeSpec } from './types';
@@ -23,11 +21,12 @@ export class VolumeCreator {
   /** CreateVolume gets exactly what the spec says (zone, encryption and key included): defaults are the caller's. */
   async create(spec: CreateVolumeSpec, signal?: AbortSignal): Promise<CloudVolume> {
     const existing = this.parts.lookups.listedRecentlyWithout(spec.name) ? undefined : await this.parts.lookups.findByName(spec.name, signal);
-    if (existing) return untilAvailable(this.parts.lookups, this.parts.config, existing, signal);
+    if (existing) return untilAvailable(this.parts, existing, signal);
     const namespace = namespaceOf(this.parts.config.tag);
     for (let generation = 1; generation <= MAX_GENERATIONS; generation++) {
       const token = clientToken(namespace, spec.name, generation);
       let created: { VolumeId?: string; State?: string };
+      const requestedAt = Date.now();
       try {
         created = await this.parts.ec2.send(new CreateVolumeCommand(this.createInput(spec, generation, token)), { abortSignal: signal });
       } catch (err) {
@@ -42,7 +41,7 @@ export class VolumeCreator {
         if (winner) return winner;
         continue;
       }
-      const { volume, sameName } = await this.waitCreated(spec.name, volumeId, signal);
+      const { volume, sameName } = await this.waitCreated(spec.name, volumeId, requestedAt, signal);
       if (isGone(volume) || isRetired(volume) || volume.name !== spec.name) {
         const winner = await this.adoptAfterBurnedToken(spec.name, generation, `its token returned ${volumeId}, which is ${volume.state}${isRetired(volume) ? ' and retired' : ''}`, signal);
         if (winner) return winner;
@@ -68,6 +67,7 @@ export class VolumeCreator {
   }
 
   async markFormatted(volumeId: string, signal?: AbortSignal): Promise<void> {
+    this.parts.lookups.forgetRecent(volumeId);
     await ec2Call(`DeleteTags ${TAGS.unformatted} on ${volumeId}`, () =>
       this.parts.ec2.send(new DeleteTagsCommand({ Resources: [volumeId], Tags: [{ Key: TAGS.unformatted }] }), { abortSignal: signal }),
     );
@@ -93,7 +93,7 @@ export class VolumeCreator {
     const found = await this.parts.lookups.findByName(name, signal);
     if (found) {
       this.parts.logger.info('volume created meanwhile by another host or call; using it', { name, volumeId: found.volumeId, generation, why });
-      return untilAvailable(this.parts.lookups, this.parts.config, found, signal);
+      return untilAvailable(this.parts, found, signal);
     }
     this.parts.logger.debug('ClientToken generation already used; trying the next', { name, generation, why });
     return undefined;
@@ -118,7 +118,7 @@ export class VolumeCreator {
         this.parts.logger.warn('could not delete the duplicate volume', { volumeId: mine.volumeId, error: errorMessage(err) }),
       );
     }
-    return untilAvailable(this.parts.lookups, this.parts.config, winner, signal);
+    return untilAvailable(this.parts, winner, signal);
   }
 
   /**
@@ -127,11 +127,16 @@ export class VolumeCreator {
    * name lookup does not show it (tags seen late, or a token that returned a volume without those tags), its id
    * is described too.
    */
-  private waitCreated(name: string, volumeId: string, signal?: AbortSignal): Promise<{ volume: CloudVolume; sameName: CloudVolume[] }> {
-    return waitFor<{ volume: CloudVolume; sameName: CloudVolume[] }>(
+  private waitCreated(name: string, volumeId: string, requestedAt: number, signal?: AbortSignal): Promise<{ volume: CloudVolume; sameName: CloudVolume[] }> {
+    return this.parts.pace.wait<{ volume: CloudVolume; sameName: CloudVolume[] }>(
+      'create',
+      requestedAt,
       async () => {
+        const askedAt = Date.now();
         const sameName = await this.parts.lookups.query(nameFilters(this.parts.config.tag, name), signal);
-        const volume = sameName.find((candidate) => candidate.volumeId === volumeId) ?? (await this.parts.lookups.describe(volumeId, signal));
+        const named = sameName.find((candidate) => candidate.volumeId === volumeId);
+        if (named) this.parts.lookups.noteSeen(named, askedAt);
+        const volume = named ?? (await this.parts.lookups.describe(volumeId, signal));
         if (!volume) return { done: false, state: 'not visible yet' };
         if (volume.state === 'creating') return { done: false, state: 'creating' };
         if (volume.state === 'error') throw createFailed(volumeId);
@@ -142,23 +147,28 @@ export class VolumeCreator {
   }
 }
 
-/** Waits while the volume is `creating` (or not visible yet); resolves with the first other state seen. */
-export function waitAvailable(lookups: VolumeLookups, config: CloudConfig, volumeId: string, signal?: AbortSignal): Promise<CloudVolume> {
-  return waitFor<CloudVolume>(
+/**
+ * Waits while the volume is `creating` (or not visible yet); resolves with the first other state seen. `requestedAt`:
+ * when its CreateVolume was sent, if known.
+ */
+export function waitAvailable(parts: CloudParts, volumeId: string, signal?: AbortSignal, requestedAt = Date.now()): Promise<CloudVolume> {
+  return parts.pace.wait<CloudVolume>(
+    'create',
+    requestedAt,
     async () => {
-      const volume = await lookups.describe(volumeId, signal);
+      const volume = await parts.lookups.describe(volumeId, signal);
       if (!volume) return { done: false, state: 'not visible yet' };
       if (volume.state === 'creating') return { done: false, state: 'creating' };
       if (volume.state === 'error') throw createFailed(volumeId);
       return { done: true, value: volume };
     },
-    statusWait(config, `${volumeId} to become available`, config.statusTimeoutMs, signal),
+    statusWait(parts.config, `${volumeId} to become available`, parts.config.statusTimeoutMs, signal),
   );
 }
 
 /** The volume as it is once no longer `creating`: at once unless it still is. */
-export function untilAvailable(lookups: VolumeLookups, config: CloudConfig, volume: CloudVolume, signal?: AbortSignal): Promise<CloudVolume> {
-  return volume.state === 'creating' ? waitAvailable(lookups, config, volume.volumeId, signal) : Promise.resolve(volume);
+export function untilAvailable(parts: CloudParts, volume: CloudVolume, signal?: AbortSignal): Promise<CloudVolume> {
+  return volume.state === 'creating' ? waitAvailable(parts, volume.volumeId, signal) : Promise.resolve(volume);
 }
 
 function createFailed(volumeId: string): BerthError {

@@ -8,12 +8,12 @@ import type { EC2Client } from '@aws-sdk/client-ec2';
 import type { Logger } from '../log';
 import { VolumeAttacher } from './attach';
 import { buildEc2Client } from './client';
-import type { CloudConfig } from './context';
+import { transitionPace, type CloudConfig } from './context';
 import { VolumeCreator } from './create';
 import { VolumeLookups } from './lookups';
 import { MetadataClient, readInstanceIdentity } from './metadata';
 import { namespaceOf } from './tags';
-import type { AttachOptions, Cloud, CloudVolume, CreateVolumeSpec, DetachOptions, InstanceIdentity } from './types';
+import type { AttachOptions, Cloud, CloudVolume, CreateVolumeSpec, DetachOptions, InstanceIdentity, LookupOptions } from './types';
 import { ZoneMover } from './zone-move';
 import { RegionZones } from './zones';
 
@@ -42,7 +42,7 @@ export class EbsCloud implements Cloud {
     this.me = identity;
     this.throttled = options.throttledCount ?? (() => 0);
     this.lookups = new VolumeLookups({ ec2, config, logger, batchWindowMs: options.batchWindowMs });
-    const parts = { ec2, identity, config, logger, lookups: this.lookups };
+    const parts = { ec2, identity, config, logger, lookups: this.lookups, pace: transitionPace(config) };
     this.creator = new VolumeCreator(parts);
     this.attacher = new VolumeAttacher(parts);
     this.mover = new ZoneMover(parts);
@@ -61,16 +61,16 @@ export class EbsCloud implements Cloud {
     return this.zones.list(signal);
   }
 
-  findByName(name: string, signal?: AbortSignal): Promise<CloudVolume | undefined> {
-    return this.lookups.findByName(name, signal);
+  findByName(name: string, signal?: AbortSignal, options?: LookupOptions): Promise<CloudVolume | undefined> {
+    return this.lookups.findByName(name, signal, options);
   }
 
   listVolumes(signal?: AbortSignal): Promise<CloudVolume[]> {
     return this.lookups.listVolumes(signal);
   }
 
-  describe(volumeId: string, signal?: AbortSignal): Promise<CloudVolume | undefined> {
-    return this.lookups.describe(volumeId, signal);
+  describe(volumeId: string, signal?: AbortSignal, options?: LookupOptions): Promise<CloudVolume | undefined> {
+    return this.lookups.describe(volumeId, signal, options);
   }
 
   create(spec: CreateVolumeSpec, signal?: AbortSignal): Promise<CloudVolume> {

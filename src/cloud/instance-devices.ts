@@ -1,12 +1,14 @@
 /**
  * The device names this instance already uses, as EC2 lists them (DescribeInstances block device mappings; the
- * instance metadata can be stale), cached for a moment so that attaches in quick succession ask once.
+ * instance metadata can be stale), cached for a minute: berth's own attachments keep their names reserved in the
+ * allocator, a name freed meanwhile is only skipped, and a name something else took meanwhile makes EC2 refuse the
+ * attach, after which the list is asked for again (and the name avoided).
  */
 import { DescribeInstancesCommand, type EC2Client } from '@aws-sdk/client-ec2';
 import { CachedAnswer } from '../common/cached-answer';
 import { ec2Call } from './errors';
 
-export const INSTANCE_DEVICES_CACHE_MS = 2_000;
+export const INSTANCE_DEVICES_CACHE_MS = 60_000;
 
 export class InstanceDevices {
   private readonly names: CachedAnswer<string[]>;

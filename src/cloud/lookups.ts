@@ -20,11 +20,12 @@ import {
   rexrayNamespaceFilters,
   toCloudVolume,
 } from './tags';
-import type { CloudVolume } from './types';
+import type { CloudVolume, LookupOptions } from './types';
 
 /**
- * How long a describe() answer showing the volume unattached may serve as attach's first look: the volume
- * service describes a volume just before attaching it. A stale answer is safe: EC2 refuses the AttachVolume.
+ * How long an answer about a volume may stand in for a look-up asked with `acceptRecent`, or as attach's first look
+ * when it showed the volume unattached (the volume service looks a volume up just before attaching it). A stale
+ * answer is safe there: EC2 refuses the AttachVolume or DeleteVolume of a volume that changed meanwhile.
  */
 export const RECENT_DESCRIBE_MS = 1_000;
 /**
@@ -53,6 +54,8 @@ export class VolumeLookups {
   private readonly logger: Logger;
   private readonly batcher: Batcher<string, Volume>;
   private readonly recent = new Map<string, { volume: CloudVolume; at: number }>();
+  /** When a change was last asked for, per volume. */
+  private readonly changed = new Map<string, number>();
   private lastListing: { names: Set<string>; at: number } | undefined;
   /** Names a look-up by name found no volume of, with when. */
   private readonly recentAbsences = new Map<string, number>();
@@ -81,10 +84,13 @@ export class VolumeLookups {
     return new Map((out.Volumes ?? []).map((volume) => [volume.VolumeId ?? '', volume]));
   }
 
-  async findByName(name: string, signal?: AbortSignal): Promise<CloudVolume | undefined> {
+  async findByName(name: string, signal?: AbortSignal, options: LookupOptions = {}): Promise<CloudVolume | undefined> {
+    const recent = options.acceptRecent ? this.recentNamed(name) : undefined;
+    if (recent) return recent;
     const started = Date.now();
     const found = await this.lookUpName(name, signal);
     this.noteAbsence(name, found ? undefined : started);
+    if (found) this.noteSeen(found, started);
     return found;
   }
 
@@ -117,10 +123,13 @@ export class VolumeLookups {
     return [...byName.values()];
   }
 
-  async describe(volumeId: string, signal?: AbortSignal): Promise<CloudVolume | undefined> {
+  async describe(volumeId: string, signal?: AbortSignal, options: LookupOptions = {}): Promise<CloudVolume | undefined> {
+    const recent = options.acceptRecent ? this.recentAnswer(volumeId) : undefined;
+    if (recent) return recent;
+    const askedAt = Date.now();
     const volume = await ec2Call(`DescribeVolumes ${volumeId}`, () => this.batcher.load(volumeId, signal));
     const parsed = volume && this.parse(volume);
-    this.noteRecent(volumeId, parsed);
+    this.noteRecent(volumeId, parsed, askedAt);
     return parsed;
   }
 
@@ -174,17 +183,38 @@ export class VolumeLookups {
     return listing !== undefined && now - listing.at <= LISTING_REUSE_MS && !listing.names.has(name);
   }
 
-  /** What describe() heard within RECENT_DESCRIBE_MS, if it showed the volume available and attached nowhere. */
+  /** What a look-up heard within RECENT_DESCRIBE_MS, if it showed the volume available and attached nowhere. */
   recentlyUnattached(volumeId: string): CloudVolume | undefined {
-    const entry = this.recent.get(volumeId);
-    if (!entry || Date.now() - entry.at > RECENT_DESCRIBE_MS) return undefined;
-    const { volume } = entry;
-    return volume.state === 'available' && liveAttachments(volume).length === 0 ? volume : undefined;
+    const volume = this.recentAnswer(volumeId);
+    return volume && volume.state === 'available' && liveAttachments(volume).length === 0 ? volume : undefined;
   }
 
-  /** Called before any call that changes the volume: what describe() heard of it no longer stands. */
+  /** An answer about the volume heard otherwise (a wait's poll by name), asked for at `askedAt`, counts as recent too. */
+  noteSeen(volume: CloudVolume, askedAt: number): void {
+    this.noteRecent(volume.volumeId, volume, askedAt);
+  }
+
+  private recentAnswer(volumeId: string): CloudVolume | undefined {
+    const entry = this.recent.get(volumeId);
+    return entry && Date.now() - entry.at <= RECENT_DESCRIBE_MS ? entry.volume : undefined;
+  }
+
+  /** A recent answer about a live berth volume of this name, as findByName would pick it. */
+  private recentNamed(name: string): CloudVolume | undefined {
+    const now = Date.now();
+    for (const { volume, at } of this.recent.values()) {
+      if (now - at <= RECENT_DESCRIBE_MS && volume.name === name && !isGone(volume) && this.ownNamed([volume], name).length === 1) return volume;
+    }
+    return undefined;
+  }
+
+  /**
+   * Called before any call that changes the volume: what was heard of it no longer stands, nor does an answer to
+   * a look-up asked for before now that arrives later.
+   */
   forgetRecent(volumeId: string): void {
     this.recent.delete(volumeId);
+    this.changed.set(volumeId, Date.now());
   }
 
   private parse(volume: Volume): CloudVolume {
@@ -202,16 +232,20 @@ export class VolumeLookups {
     }
   }
 
-  private noteRecent(volumeId: string, volume: CloudVolume | undefined): void {
+  /** `at`: when the look-up was asked for (an answer is as old as its question). */
+  private noteRecent(volumeId: string, volume: CloudVolume | undefined, at: number): void {
     if (!volume) {
       this.recent.delete(volumeId);
       return;
     }
-    const now = Date.now();
-    this.recent.set(volumeId, { volume, at: now });
-    if (this.recent.size > RECENT_PRUNE_SIZE) {
-      for (const [id, entry] of this.recent) if (now - entry.at > RECENT_DESCRIBE_MS) this.recent.delete(id);
-    }
+    if ((this.changed.get(volumeId) ?? -Infinity) >= at) return;
+    this.recent.set(volumeId, { volume, at });
+    this.prune(Date.now());
+  }
+
+  private prune(now: number): void {
+    if (this.recent.size > RECENT_PRUNE_SIZE) for (const [id, entry] of this.recent) if (now - entry.at > RECENT_DESCRIBE_MS) this.recent.delete(id);
+    if (this.changed.size > RECENT_PRUNE_SIZE) for (const [id, at] of this.changed) if (now - at > RECENT_DESCRIBE_MS) this.changed.delete(id);
   }
 }
 

@@ -85,14 +85,22 @@ export interface AttachOptions {
   deviceAppeared?: (deviceName: string, signal: AbortSignal) => Promise<unknown>;
 }
 
+export interface LookupOptions {
+  /**
+   * An answer this host had from EC2 within the last second, with no change asked for since, may stand in (the
+   * look-up just before an attach or a delete: EC2 itself refuses those when the volume changed meanwhile).
+   */
+  acceptRecent?: boolean;
+}
+
 export interface Cloud {
   identity(): InstanceIdentity;
   /** The berth-owned volume of this namespace with this name (or an adopted REX-Ray one), region-wide. */
-  findByName(name: string, signal?: AbortSignal): Promise<CloudVolume | undefined>;
+  findByName(name: string, signal?: AbortSignal, options?: LookupOptions): Promise<CloudVolume | undefined>;
   /** Every volume of this namespace, region-wide (paginated underneath). */
   listVolumes(signal?: AbortSignal): Promise<CloudVolume[]>;
   /** One volume by id; concurrent calls are batched into one DescribeVolumes. */
-  describe(volumeId: string, signal?: AbortSignal): Promise<CloudVolume | undefined>;
+  describe(volumeId: string, signal?: AbortSignal, options?: LookupOptions): Promise<CloudVolume | undefined>;
   /** Idempotent create (ClientToken with generation); resolves once the volume is `available`. */
   create(spec: CreateVolumeSpec, signal?: AbortSignal): Promise<CloudVolume>;
   delete(volumeId: string, signal?: AbortSignal): Promise<void>;

@@ -11,7 +11,6 @@ import {
   DescribeSnapshotsCommand,
 } from '@aws-sdk/client-ec2';
 import { BerthError } from '../common/errors';
-import { waitFor } from '../common/poll';
 import { statusWait } from './context';
 import { waitAvailable, untilAvailable } from './create';
 import { createVolumeInput, moveToken, type VolumeToCreate } from './create-input';
@@ -45,16 +44,18 @@ export class ZoneMover {
 
   async moveToZone(volume: CloudVolume, availabilityZone: string, signal?: AbortSignal): Promise<CloudVolume> {
     const from = `${volume.volumeId} in ${volume.availabilityZone}`;
+    const snapshotRequestedAt = Date.now();
     const snapshotId = await this.snapshot(volume.volumeId, `berth: moving volume ${volume.name} from ${volume.availabilityZone} to ${availabilityZone}`, signal);
     this.parts.logger.info('moving volume to another availability zone', { name: volume.name, from, to: availabilityZone, snapshotId });
-    await this.waitSnapshotCompleted(snapshotId, signal);
+    await this.waitSnapshotCompleted(snapshotId, snapshotRequestedAt, signal);
     const token = moveToken(namespaceOf(this.parts.config.tag), volume.name, volume.volumeId, availabilityZone);
     let moved: CloudVolume;
     try {
+      const createRequestedAt = Date.now();
       const out = await this.parts.ec2.send(new CreateVolumeCommand(createVolumeInput(movedVolume(volume, availabilityZone, snapshotId, token))), {
         abortSignal: signal,
       });
-      moved = await waitAvailable(this.parts.lookups, this.parts.config, out.VolumeId ?? '', signal);
+      moved = await waitAvailable(this.parts, out.VolumeId ?? '', signal, createRequestedAt);
     } catch (err) {
       if (!hasErrorCode(err, 'IdempotentParameterMismatch')) throw err instanceof BerthError ? err : mapEc2Error(err, `CreateVolume ${volume.name} in ${availabilityZone}`);
       // Another host is moving it too (from its own snapshot): use the volume it made.
@@ -62,7 +63,7 @@ export class ZoneMover {
         (candidate) => candidate.availabilityZone === availabilityZone && candidate.tags[TAGS.movedFrom] === volume.volumeId && !isGone(candidate),
       );
       if (!theirs) throw mapEc2Error(err, `CreateVolume ${volume.name} in ${availabilityZone}`);
-      moved = await untilAvailable(this.parts.lookups, this.parts.config, theirs, signal);
+      moved = await untilAvailable(this.parts, theirs, signal);
     }
     await this.retire(volume.volumeId, 'moved', signal);
     this.parts.logger.info('volume moved', { name: volume.name, from, to: `${moved.volumeId} in ${availabilityZone}`, snapshotId });
@@ -94,14 +95,17 @@ export class ZoneMover {
     const volume = await this.parts.lookups.describe(volumeId, signal);
     if (!volume) throw new BerthError('not-found', `cannot retire ${volumeId}: no such volume`);
     const marker = `${reason} ${volume.name} ${new Date().toISOString()}`;
+    this.parts.lookups.forgetRecent(volumeId);
     await ec2Call(`retiring ${volumeId} (${volume.name})`, async () => {
       await this.parts.ec2.send(new CreateTagsCommand({ Resources: [volumeId], Tags: [{ Key: TAGS.retired, Value: marker }] }), { abortSignal: signal });
       await this.parts.ec2.send(new DeleteTagsCommand({ Resources: [volumeId], Tags: [{ Key: TAGS.namespace }, { Key: TAGS.volumeName }] }), { abortSignal: signal });
     });
   }
 
-  private waitSnapshotCompleted(snapshotId: string, signal?: AbortSignal): Promise<true> {
-    return waitFor<true>(
+  private waitSnapshotCompleted(snapshotId: string, requestedAt: number, signal?: AbortSignal): Promise<true> {
+    return this.parts.pace.wait<true>(
+      'snapshot',
+      requestedAt,
       async () => {
         const out = await ec2Call(`DescribeSnapshots ${snapshotId}`, () =>
           this.parts.ec2.send(new DescribeSnapshotsCommand({ SnapshotIds: [snapshotId] }), { abortSignal: signal }),

@@ -22,6 +22,10 @@ export interface WaitOptions {
   precision?: number;
   /** With precision: delays up to this long are always allowed (short waits need no finer polling). Default 0. */
   precisionFloorMs?: number;
+  /** When what is awaited began (default: now); the time bound and `schedule` count from it. */
+  startedAt?: number;
+  /** Replaces the built-in backoff: the delay before the next poll, given the time since `startedAt` and the polls made. */
+  schedule?: (elapsedMs: number, polls: number) => number;
 }
 
 export const DEFAULT_FACTOR = 1.5;
@@ -68,9 +72,10 @@ export class WaitTimeoutError extends BerthError {
 export async function waitFor<T>(poll: () => Promise<PollResult<T>>, options: WaitOptions): Promise<T> {
   const factor = options.factor ?? DEFAULT_FACTOR;
   const maxDelayMs = options.maxDelayMs ?? DEFAULT_MAX_DELAY_MS;
-  const started = Date.now();
+  const started = options.startedAt ?? Date.now();
   const deadline = started + options.timeoutMs;
-  let delay = Math.max(0, options.initialDelayMs);
+  const planned = (polls: number) => Math.max(0, options.schedule?.(Date.now() - started, polls) ?? 0);
+  let delay = options.schedule ? planned(0) : Math.max(0, options.initialDelayMs);
   let lastState = 'not polled yet';
   const giveUp = (reason: 'timeout' | 'attempts' | 'aborted') => new WaitTimeoutError(options.what, lastState, reason, Date.now() - started);
 
@@ -86,6 +91,10 @@ export async function waitFor<T>(poll: () => Promise<PollResult<T>>, options: Wa
     const result = await poll();
     if (result.done) return result.value;
     lastState = result.state;
+    if (options.schedule) {
+      delay = planned(attempt);
+      continue;
+    }
     delay = Math.min(maxDelayMs, Math.max(1, delay) * factor);
     if (options.precision !== undefined) {
       const cap = Math.max(options.initialDelayMs, options.precisionFloorMs ?? 0, options.precision * (Date.now() - started));

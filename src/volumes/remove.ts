@@ -12,7 +12,8 @@ import { waitWhileHeld } from './release-wait';
 /** Caller holds the volume's lock and has released berth's own mount of it. */
 export async function removeVolume(name: string, deps: ReleaseDeps, signal: AbortSignal): Promise<void> {
   const { cloud, config, logger } = deps;
-  const found = await cloud.findByName(name, signal);
+  // The release just before (a detach's last poll) may have described it: EC2 refuses to delete a volume in use.
+  const found = await cloud.findByName(name, signal, { acceptRecent: true });
   if (!found) return;
   const volume = await untilReleased(found, deps, signal);
   const holder = holderOf(volume);

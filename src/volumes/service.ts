@@ -295,13 +295,16 @@ export class VolumeService implements VolumeOperations {
     await this.refcounts.forget(name);
   }
 
-  /** The volume as EC2 sees it now (attachments matter for Mount). */
+  /**
+   * The volume as EC2 sees it now, for Mount: attachments matter, but an answer from the last second (the Create
+   * just before) will do, as EC2 refuses to attach a volume that another host took meanwhile.
+   */
   private async currentVolume(name: string, signal: AbortSignal): Promise<CloudVolume | undefined> {
     const { cloud } = this.deps;
     const known = this.catalog.known(name);
-    let volume = known ? await cloud.describe(known.volumeId, signal) : undefined;
+    let volume = known ? await cloud.describe(known.volumeId, signal, { acceptRecent: true }) : undefined;
     if (!volume || volume.name !== name || volume.state === 'deleting' || volume.state === 'deleted') {
-      volume = await cloud.findByName(name, signal);
+      volume = await cloud.findByName(name, signal, { acceptRecent: true });
     }
     if (volume) await this.catalog.remember(volume);
     else await this.catalog.forget(name);

@@ -6,7 +6,7 @@
 import { DescribeInstancesCommand, DescribeVolumesCommand, EC2Client, type DescribeVolumesCommandInput, type Volume } from '@aws-sdk/client-ec2';
 import { mockClient } from 'aws-sdk-client-mock';
 import { PassThrough } from 'node:stream';
-import type { CloudConfig } from '../../src/cloud/context';
+import { transitionPace, type CloudConfig } from '../../src/cloud/context';
 import { VolumeLookups } from '../../src/cloud/lookups';
 import type { CloudParts } from '../../src/cloud/parts';
 import type { CreateVolumeSpec, InstanceIdentity } from '../../src/cloud/types';
@@ -132,6 +132,6 @@ export function fakeEc2(config: Partial<CloudConfig> = {}) {
 export function fakeCloudParts(config: Partial<CloudConfig> = {}) {
   const fake = fakeEc2(config);
   const lookups = new VolumeLookups({ ec2: fake.ec2, config: fake.config, logger: fake.logger, batchWindowMs: 5 });
-  const parts: CloudParts = { ec2: fake.ec2, identity: fake.identity, config: fake.config, logger: fake.logger, lookups };
+  const parts: CloudParts = { ec2: fake.ec2, identity: fake.identity, config: fake.config, logger: fake.logger, lookups, pace: transitionPace(fake.config) };
   return { ...fake, lookups, parts };
 }

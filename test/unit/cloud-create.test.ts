@@ -263,7 +263,7 @@ describe('VolumeCreator: settling a race, and the waits for available', () => {
       if (describes < 3) return { Volumes: [] };
       return { Volumes: [volume('vol-1', berthTags('a'), { State: describes < 5 ? 'creating' : 'available' })] };
     });
-    const available = await waitAvailable(ctx.lookups, ctx.config, 'vol-1', ctx.signal());
+    const available = await waitAvailable(ctx.parts, 'vol-1', ctx.signal());
     expect(available.state).toBe('available');
     expect(describes).toBe(5);
   });
@@ -271,7 +271,7 @@ describe('VolumeCreator: settling a race, and the waits for available', () => {
   it('waitAvailable fails clearly when the volume enters the error state', async () => {
     const ctx = setup();
     ctx.volumes.set('vol-bad', volume('vol-bad', berthTags('a'), { State: 'error' }));
-    const err = await waitAvailable(ctx.lookups, ctx.config, 'vol-bad', ctx.signal()).catch((e: unknown) => e);
+    const err = await waitAvailable(ctx.parts, 'vol-bad', ctx.signal()).catch((e: unknown) => e);
     expect((err as BerthError).code).toBe('cloud');
     expect((err as Error).message).toMatch(/vol-bad entered the error state/);
   });
@@ -281,7 +281,7 @@ describe('VolumeCreator: settling a race, and the waits for available', () => {
     ctx.volumes.set('vol-1', volume('vol-1', berthTags('a'), { State: 'in-use' }));
     const inUse = await ctx.lookups.describe('vol-1');
     const calls = ctx.mock.commandCalls(DescribeVolumesCommand).length;
-    expect(await untilAvailable(ctx.lookups, ctx.config, inUse!, ctx.signal())).toBe(inUse);
+    expect(await untilAvailable(ctx.parts, inUse!, ctx.signal())).toBe(inUse);
     expect(ctx.mock.commandCalls(DescribeVolumesCommand)).toHaveLength(calls);
   });
 });

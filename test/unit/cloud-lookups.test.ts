@@ -192,4 +192,37 @@ describe('VolumeLookups: what an answer of a moment ago stands in for', () => {
     expect(await lookups.findByName('soon')).toBeDefined();
     expect(lookups.listedRecentlyWithout('soon')).toBe(false);
   });
+
+  it('with acceptRecent, an answer under RECENT_DESCRIBE_MS old stands in for describe() and findByName(); without it, EC2 is asked', async () => {
+    const { lookups, mock, volumes } = setup();
+    volumes.set('vol-1', volume('vol-1', berthTags('db')));
+    at(4_000_000);
+    await lookups.describe('vol-1');
+    const asked = () => mock.commandCalls(DescribeVolumesCommand).length;
+    const before = asked();
+    at(4_000_000 + RECENT_DESCRIBE_MS);
+    expect((await lookups.describe('vol-1', undefined, { acceptRecent: true }))?.volumeId).toBe('vol-1');
+    expect((await lookups.findByName('db', undefined, { acceptRecent: true }))?.volumeId).toBe('vol-1');
+    expect(asked()).toBe(before);
+    await lookups.describe('vol-1');
+    expect(asked()).toBe(before + 1);
+    at(4_000_000 + 3 * RECENT_DESCRIBE_MS);
+    await lookups.findByName('db', undefined, { acceptRecent: true });
+    expect(asked()).toBe(before + 2);
+  });
+
+  it('no answer stands in once a change of the volume was asked for, not even one that arrives after the change', async () => {
+    const { lookups, mock, volumes } = setup();
+    volumes.set('vol-1', volume('vol-1', berthTags('db')));
+    at(5_000_000);
+    const late = lookups.describe('vol-1');
+    lookups.forgetRecent('vol-1');
+    expect((await late)?.volumeId).toBe('vol-1');
+    const before = mock.commandCalls(DescribeVolumesCommand).length;
+    await lookups.describe('vol-1', undefined, { acceptRecent: true });
+    expect(mock.commandCalls(DescribeVolumesCommand)).toHaveLength(before + 1);
+    lookups.forgetRecent('vol-1');
+    expect(await lookups.findByName('db', undefined, { acceptRecent: true })).toBeDefined();
+    expect(mock.commandCalls(DescribeVolumesCommand)).toHaveLength(before + 2);
+  });
 });

@@ -1,0 +1,111 @@
+/**
+ * How long each kind of EC2 transition (a volume being created, attached, detached; a snapshot completing) takes
+ * for this host, learned from the waits it made, and status polls planned around that: the first poll when the
+ * transition usually ends, close polls just after it, then backoff when it runs long. A lifecycle with EC2-like
+ * delays polled 36 times with fixed fine-grained polling; paced, about one poll per transition.
+ */
+import { waitFor, type PollResult, type WaitOptions } from './poll';
+
+export type TransitionKind = 'create' | 'attach' | 'detach' | 'snapshot';
+
+export interface PaceLimits {
+  /** The first poll of a transition never seen before. */
+  initialDelayMs: number;
+  /** The shortest gap between two polls after the first. */
+  floorMs: number;
+  /** The longest gap between two polls. */
+  maxDelayMs: number;
+}
+
+/**
+ * Transitions remembered per kind. The expectation is their median, so one slow wait does not move it, or the
+ * latest when shorter: transitions that got faster are followed at once.
+ */
+const REMEMBERED = 3;
+/**
+ * A wait that ended at its first poll says only that the transition took at most that long: it is remembered as
+ * shorter, by this factor once more for each such wait in a row, so that the expectation comes down to the true
+ * duration (4 s to 1 s within about four waits) instead of staying wherever it was. A wait whose poll missed first
+ * says the transition ended between two polls: the midpoint is remembered.
+ */
+const FIRST_POLL_SHRINK = 0.9;
+/** The first poll comes this much after the expected end: a poll just before it would miss half the time. */
+const FIRST_POLL_MARGIN = 1.05;
+/** Gaps between polls near the expected end, as a share of the expectation. */
+const NEAR_GAP_SHARE = 0.1;
+/** Past this multiple of the expectation (or with none) polls back off, each gap this share of the time waited. */
+const LATE_AFTER = 1.5;
+const LATE_GAP_SHARE = 0.5;
+
+interface Seen {
+  /** Oldest first. */
+  durations: number[];
+  firstPollsInARow: number;
+}
+
+export class TransitionPace {
+  private readonly seen = new Map<TransitionKind, Seen>();
+
+  constructor(private readonly limits: PaceLimits) {}
+
+  /** The usual duration of `kind` here, in ms; undefined before one was seen. */
+  expectedMs(kind: TransitionKind): number | undefined {
+    const durations = this.seen.get(kind)?.durations;
+    if (!durations || durations.length === 0) return undefined;
+    const sorted = [...durations].sort((a, b) => a - b);
+    return Math.min(sorted[Math.floor(sorted.length / 2)], durations[durations.length - 1]);
+  }
+
+  /**
+   * The delay before the next poll of a `kind` transition under way for `elapsedMs`, after `polls` polls. With
+   * `fallback` (the transition is also watched another way) the first poll waits until it is overdue.
+   */
+  nextDelayMs(kind: TransitionKind, elapsedMs: number, polls: number, fallback = false): number {
+    const { initialDelayMs, floorMs, maxDelayMs } = this.limits;
+    const expected = this.expectedMs(kind);
+    if (polls === 0) return expected === undefined ? initialDelayMs : Math.max(0, expected * (fallback ? LATE_AFTER : FIRST_POLL_MARGIN) - elapsedMs);
+    if (expected !== undefined && elapsedMs < expected * LATE_AFTER) return Math.min(maxDelayMs, Math.max(floorMs, expected * NEAR_GAP_SHARE));
+    return Math.min(maxDelayMs, Math.max(floorMs, elapsedMs * LATE_GAP_SHARE));
+  }
+
+  /**
+   * A transition of `kind` was seen done `elapsedMs` after it began: by the first poll, after a poll that found it
+   * still under way `missedAtMs` after it began, or (neither) as it happened.
+   */
+  record(kind: TransitionKind, elapsedMs: number, seen: { firstPoll?: boolean; missedAtMs?: number } = {}): void {
+    const known = this.seen.get(kind) ?? { durations: [], firstPollsInARow: 0 };
+    known.firstPollsInARow = seen.firstPoll ? known.firstPollsInARow + 1 : 0;
+    const duration =
+      seen.missedAtMs !== undefined ? (seen.missedAtMs + elapsedMs) / 2 : elapsedMs * FIRST_POLL_SHRINK ** known.firstPollsInARow;
+    known.durations.push(Math.max(0, duration));
+    if (known.durations.length > REMEMBERED) known.durations.shift();
+    this.seen.set(kind, known);
+  }
+
+  /**
+   * `waitFor` with polls paced for `kind`, counted from `startedAt` (when the request that began the transition
+   * was sent); a wait that ends done teaches the pace.
+   */
+  async wait<T>(
+    kind: TransitionKind,
+    startedAt: number,
+    poll: () => Promise<PollResult<T>>,
+    options: Omit<WaitOptions, 'schedule' | 'startedAt'>,
+    { fallback = false }: { fallback?: boolean } = {},
+  ): Promise<T> {
+    let polls = 0;
+    let missedAtMs: number | undefined;
+    const value = await waitFor<T>(
+      async () => {
+        polls++;
+        const askedAtMs = Date.now() - startedAt;
+        const result = await poll();
+        if (!result.done) missedAtMs = askedAtMs;
+        return result;
+      },
+      { ...options, startedAt, schedule: (elapsedMs, made) => this.nextDelayMs(kind, elapsedMs, made, fallback) },
+    );
+    this.record(kind, Date.now() - startedAt, { firstPoll: polls === 1, missedAtMs });
+    return value;
+  }
+}
