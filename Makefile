@@ -32,11 +32,13 @@ test-integration: build
 test: build
 	$(JEST) test/unit test/host test/integration
 	$(MAKE) e2e
+	$(MAKE) fleet
 
 clean:
 	rm -rf dist build
 
 -include plugin/plugin.mk
 -include bench/bench.mk
+-include bench/fleet/fleet.mk
 -include demo/demo.mk
 -include test/swarm/swarm.mk

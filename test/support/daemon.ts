@@ -30,14 +30,16 @@ export interface DaemonOptions {
   keys?: boolean;
   /** Wait until berth has connected to EC2 (default), or only until its socket listens. */
   waitReady?: boolean;
+  /** Another build of berth's cli.js (default: this tree's dist). */
+  cli?: string;
 }
 
-export async function startDaemon({ ec2, instance, env = {}, dirs, keys = true, waitReady = true }: DaemonOptions): Promise<RunningDaemon & { root: string }> {
+export async function startDaemon({ ec2, instance, env = {}, dirs, keys = true, waitReady = true, cli = CLI }: DaemonOptions): Promise<RunningDaemon & { root: string }> {
   const root = dirs?.root ?? fs.mkdtempSync(path.join(os.tmpdir(), 'berth-d-'));
   const socket = path.join(root, 'berth.sock');
   const mountRoot = path.join(root, 'volumes');
   const stateDir = path.join(root, 'state');
-  const child = spawn(process.execPath, [CLI, 'serve'], {
+  const child = spawn(process.execPath, [cli, 'serve'], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: {
       PATH: process.env.PATH,

@@ -6,11 +6,12 @@ import {
   DescribeVolumesCommand,
 } from '@aws-sdk/client-ec2';
 import type { CloudConfig } from '../../src/cloud/context';
-import { VolumeCreator, untilAvailable, waitAvailable } from '../../src/cloud/create';
+import { NOT_VISIBLE_LIMIT_MS, VolumeCreator, untilAvailable, waitAvailable } from '../../src/cloud/create';
 import { clientToken } from '../../src/cloud/create-input';
 import type { CreateVolumeSpec } from '../../src/cloud/types';
 import { BerthError, ValidationError } from '../../src/common/errors';
 import { CONFIG, OTHER, berthTags, ec2Error, fakeCloudParts, spec, tagsOf, volume } from '../support/fake-ec2';
+import { advanceUntilSettled, useFakeClock } from '../support/fake-clock';
 
 function setup(config: Partial<CloudConfig> = {}) {
   const fake = fakeCloudParts(config);
@@ -136,6 +137,47 @@ describe('VolumeCreator.create', () => {
     const created = await ctx.creator.create(spec);
     expect(created.volumeId).toBe('vol-fresh');
     expect(created.tags['berth:generation']).toBe('2');
+  });
+
+  it('takes a token answering with a volume made before this create began for a deleted one: the next generation at once', async () => {
+    const ctx = setup();
+    ctx.mock
+      .on(CreateVolumeCommand)
+      .resolvesOnce({ VolumeId: 'vol-gone', State: 'creating', CreateTime: new Date(Date.now() - 60_000) })
+      .callsFake((input) => {
+        ctx.volumes.set('vol-fresh', volume('vol-fresh', tagsOf(input)));
+        return { VolumeId: 'vol-fresh', State: 'creating', CreateTime: new Date() };
+      });
+    const created = await ctx.creator.create(spec);
+    expect(created.volumeId).toBe('vol-fresh');
+    expect(created.tags['berth:generation']).toBe('2');
+    expect(ctx.mock.commandCalls(DescribeVolumesCommand).filter((call) => JSON.stringify(call.args[0].input).includes('vol-gone'))).toHaveLength(0);
+  });
+
+  it('takes a token whose volume EC2 never shows for a deleted one after NOT_VISIBLE_LIMIT_MS, and starts above it next time', async () => {
+    useFakeClock();
+    try {
+      const ctx = setup({ statusTimeoutMs: 60_000 });
+      const fresh = ['vol-fresh', 'vol-later'];
+      ctx.mock.on(CreateVolumeCommand).callsFake((input) => {
+        if (input.ClientToken === clientToken('default', 'pgdata', 1)) return { VolumeId: 'vol-invisible', State: 'creating', CreateTime: new Date() };
+        const id = fresh.shift() as string;
+        ctx.volumes.set(id, volume(id, tagsOf(input)));
+        return { VolumeId: id, State: 'creating', CreateTime: new Date() };
+      });
+      const started = Date.now();
+      const created = await advanceUntilSettled(ctx.creator.create(spec));
+      expect(created.volumeId).toBe('vol-fresh');
+      expect(Date.now() - started).toBeGreaterThanOrEqual(NOT_VISIBLE_LIMIT_MS);
+      expect(Date.now() - started).toBeLessThan(NOT_VISIBLE_LIMIT_MS + 5_000);
+      ctx.volumes.delete('vol-fresh');
+      const tokens = () => ctx.mock.commandCalls(CreateVolumeCommand).map((call) => call.args[0].input.ClientToken);
+      const before = tokens().length;
+      await advanceUntilSettled(ctx.creator.create(spec));
+      expect(tokens().slice(before)[0]).toBe(clientToken('default', 'pgdata', 2));
+    } finally {
+      jest.useRealTimers();
+    }
   });
 
   it('moves to the next generation when the token returns a retired volume', async () => {

@@ -3,7 +3,7 @@
  * after its answer (later EC2 calls held), or while a host tool runs: held before the tool starts, or after it
  * finished but before the daemon saw its answer. Each operation's steps are listed in the order berth takes them.
  */
-import { INSTANCE_DEVICES_CACHE_MS } from '../../../src/cloud/instance-devices';
+import { RECENT_DESCRIBE_MS } from '../../../src/cloud/lookups';
 import type { GatedTool, GateMoment } from './tool-gates';
 
 export type Operation = 'create' | 'mount-new' | 'mount-again' | 'mount-moved' | 'unmount' | 'detach-retry' | 'remove';
@@ -16,8 +16,10 @@ export interface Ec2Step {
   when: 'before' | 'after';
   /** A host tool that runs beside the call, held at its start so that the point is exact. */
   holding?: GatedTool;
-  /** Idle this long first (berth caches the answer of this call for a moment). */
+  /** Idle this long first (berth takes an answer of the last moment for this call). */
   idleFirstMs?: number;
+  /** Restart the daemon first (berth caches the answer of this call in memory for longer). */
+  freshDaemonFirst?: boolean;
 }
 
 export type Step = Ec2Step | { kind: 'tool'; tool: GatedTool; when: GateMoment };
@@ -32,8 +34,9 @@ type Ec2Call = Omit<Ec2Step, 'kind' | 'when'>;
 const STEPS: Record<Operation, Array<Ec2Call | GatedTool>> = {
   create: [{ action: 'DescribeVolumes' }, { action: 'CreateVolume' }, { action: 'DescribeVolumes', following: 'CreateVolume' }],
   'mount-new': [
-    { action: 'DescribeVolumes' },
-    { action: 'DescribeInstances', idleFirstMs: INSTANCE_DEVICES_CACHE_MS + 200 },
+    // The Create just before answered for the volume: Mount looks it up itself only once that answer is old.
+    { action: 'DescribeVolumes', idleFirstMs: RECENT_DESCRIBE_MS + 200 },
+    { action: 'DescribeInstances', freshDaemonFirst: true },
     { action: 'AttachVolume' },
     'mkfs.ext4',
     'mount',
@@ -53,7 +56,8 @@ const STEPS: Record<Operation, Array<Ec2Call | GatedTool>> = {
   unmount: ['umount', { action: 'DetachVolume' }, { action: 'DescribeVolumes', following: 'DetachVolume' }],
   // The background retry of a detach that failed at Unmount.
   'detach-retry': [{ action: 'DetachVolume' }],
-  remove: [{ action: 'DescribeVolumes' }, { action: 'DeleteVolume' }],
+  // The Unmount's last poll may answer for Remove's own look-up: idle past it.
+  remove: [{ action: 'DescribeVolumes', idleFirstMs: RECENT_DESCRIBE_MS + 200 }, { action: 'DeleteVolume' }],
 };
 
 function stepsOf(step: Ec2Call | GatedTool): Step[] {

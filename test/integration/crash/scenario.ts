@@ -124,6 +124,7 @@ async function reachedCall(rig: CrashRig, step: Ec2Step, since: number, seen: st
 /** Runs `operation`, kills the daemon at the point, and restarts it. */
 async function crashDuring(rig: CrashRig, { step }: CrashPoint, operation: () => Promise<unknown>): Promise<void> {
   if (step.kind === 'ec2' && step.idleFirstMs) await new Promise((resolve) => setTimeout(resolve, step.idleFirstMs));
+  if (step.kind === 'ec2' && step.freshDaemonFirst) await rig.reconfigure({});
   const since = await rig.lastSeq();
   if (step.kind === 'tool') rig.gates.arm(step.tool, step.when);
   else {
