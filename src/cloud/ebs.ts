@@ -5,6 +5,7 @@
  * daemon.ts loads this module only once its socket listens: connectCloud is its entry point.
  */
 import type { EC2Client } from '@aws-sdk/client-ec2';
+import type { TransitionPace } from '../common/transition-pace';
 import type { Logger } from '../log';
 import { VolumeAttacher } from './attach';
 import { buildEc2Client } from './client';
@@ -36,13 +37,15 @@ export class EbsCloud implements Cloud {
   private readonly attacher: VolumeAttacher;
   private readonly mover: ZoneMover;
   private readonly zones: RegionZones;
+  private readonly pace: TransitionPace;
 
   constructor(options: EbsCloudOptions) {
     const { ec2, identity, config, logger } = options;
     this.me = identity;
     this.throttled = options.throttledCount ?? (() => 0);
     this.lookups = new VolumeLookups({ ec2, config, logger, batchWindowMs: options.batchWindowMs });
-    const parts = { ec2, identity, config, logger, lookups: this.lookups, pace: transitionPace(config) };
+    this.pace = transitionPace(config);
+    const parts = { ec2, identity, config, logger, lookups: this.lookups, pace: this.pace };
     this.creator = new VolumeCreator(parts);
     this.attacher = new VolumeAttacher(parts);
     this.mover = new ZoneMover(parts);
@@ -51,6 +54,10 @@ export class EbsCloud implements Cloud {
 
   identity(): InstanceIdentity {
     return { ...this.me };
+  }
+
+  usualDetachMs(): number | undefined {
+    return this.pace.expectedMs('detach');
   }
 
   throttledCount(): number {

@@ -95,6 +95,8 @@ export interface LookupOptions {
 
 export interface Cloud {
   identity(): InstanceIdentity;
+  /** How long EC2 usually takes here to detach a volume, in ms (undefined before this host saw one). */
+  usualDetachMs(): number | undefined;
   /** The berth-owned volume of this namespace with this name (or an adopted REX-Ray one), region-wide. */
   findByName(name: string, signal?: AbortSignal, options?: LookupOptions): Promise<CloudVolume | undefined>;
   /** Every volume of this namespace, region-wide (paginated underneath). */

@@ -3,8 +3,19 @@ import type { Attachment, CloudVolume } from '../cloud/types';
 import { WaitTimeoutError, waitFor } from '../common/poll';
 import type { ServiceDeps } from './deps';
 
-const POLL_FIRST_MS = 100;
-const POLL_MAX_MS = 500;
+const POLL_FIRST_MS = 250;
+const POLL_FLOOR_MS = 250;
+const POLL_MAX_MS = 1_000;
+
+/**
+ * Gaps between polls: half of how long a detach usually takes here (the holder is letting go, or about to), or,
+ * before this host saw one, half of the time waited so far; within the floor and the cap. A 3 s release is seen
+ * with about 4 DescribeVolumes, not 10.
+ */
+export function releasePollDelayMs(elapsedMs: number, polls: number, usualDetachMs: number | undefined): number {
+  if (polls === 0) return POLL_FIRST_MS;
+  return Math.min(POLL_MAX_MS, Math.max(POLL_FLOOR_MS, (usualDetachMs ?? elapsedMs) / 2));
+}
 
 /**
  * The volume once `holding` finds no attachment to wait for, or as last seen when `timeoutMs` passes (the caller
@@ -33,7 +44,14 @@ export async function waitWhileHeld(
         const holder = holding(latest);
         return holder ? { done: false, state: `${holder.state} to ${holder.instanceId}` } : { done: true, value: undefined };
       },
-      { what: `${volume.volumeId} to be released`, initialDelayMs: POLL_FIRST_MS, maxDelayMs: POLL_MAX_MS, maxAttempts: Infinity, timeoutMs, signal },
+      {
+        what: `${volume.volumeId} to be released`,
+        initialDelayMs: POLL_FIRST_MS,
+        schedule: (elapsedMs, polls) => releasePollDelayMs(elapsedMs, polls, cloud.usualDetachMs()),
+        maxAttempts: Infinity,
+        timeoutMs,
+        signal,
+      },
     );
   } catch (err) {
     signal.throwIfAborted();

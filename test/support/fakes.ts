@@ -72,6 +72,10 @@ export class FakeCloud implements Cloud {
     this.faults.push({ call, times, afterEffect, error });
   }
 
+  usualDetachMs(): number | undefined {
+    return undefined;
+  }
+
   identity(): InstanceIdentity {
     return HERE;
   }
