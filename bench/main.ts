@@ -4,8 +4,9 @@
  * something broke (a benchmark that could not run, or a cleanup that failed), whatever the figures say.
  *
  * Settings (environment): BENCH_RUNS (samples per variant, default 10), BENCH_DELAYED_RUNS (5), BENCH_BULK
- * (volumes for List, 1000), BENCH_SAMPLES (protocol calls per method, 2000), BENCH_ONLY (comma-separated item
- * numbers, for working on one item), BENCH_RESULTS (output directory, default bench/results).
+ * (volumes for List, 1000), BENCH_SAMPLES (protocol calls per method, 2000), BENCH_LIST_VOLUMES (volumes for item 8,
+ * 10000), BENCH_ONLY (comma-separated item numbers, for working on one item), BENCH_RESULTS (output directory,
+ * default bench/results).
  */
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -16,6 +17,7 @@ import type { BenchContext } from './context';
 import { benchCallsPerOperation, benchListCalls } from './items/calls';
 import { benchStartup, compressedSize, startupVariants } from './items/daemon';
 import { benchDelayed, benchLifecycle, benchRemount, INJECTED_DELAYS } from './items/lifecycle';
+import { benchListScale } from './items/list-scale';
 import { benchParallel } from './items/parallel';
 import { benchProtocol } from './items/protocol';
 import { buildRows, renderTable, writeResults, type BenchResult } from './report';
@@ -55,7 +57,8 @@ async function main(): Promise<number> {
   const delayedRuns = setting('BENCH_DELAYED_RUNS', 5);
   const bulk = setting('BENCH_BULK', 1000);
   const samples = setting('BENCH_SAMPLES', 2000);
-  const only = new Set((process.env.BENCH_ONLY ?? '1,2,3,4,5,6,7').split(',').map((item) => item.trim()));
+  const listVolumes = setting('BENCH_LIST_VOLUMES', 10_000);
+  const only = new Set((process.env.BENCH_ONLY ?? '1,2,3,4,5,6,7,8').split(',').map((item) => item.trim()));
   const resultsDir = path.resolve(process.env.BENCH_RESULTS ?? path.join(REPO, 'bench/results'));
   const started = Date.now();
   const result: BenchResult = {
@@ -167,6 +170,18 @@ async function main(): Promise<number> {
     if (only.has('6')) {
       await attempt('item 6: compressed rootfs', async () => {
         result.plugin!.compressedBytes = await compressedSize(rootfs);
+      });
+    }
+    if (only.has('8')) {
+      await attempt(`item 8: List with ${listVolumes} volumes`, async () => {
+        // Its own endpoint and daemon, removed at once: 10,000 volumes should not outlive the item.
+        const own = new Cleanup();
+        cleanup.add('item 8 (if interrupted)', () => own.runAll());
+        try {
+          result.listScale = await benchListScale(own, listVolumes, progress);
+        } finally {
+          for (const problem of await own.runAll()) result.errors.push(`cleanup of item 8: ${problem}`);
+        }
       });
     }
   } catch (err) {

@@ -7,6 +7,7 @@ import type { CallsPerOperation, ListCalls } from './items/calls';
 import type { StartupResult } from './items/daemon';
 import type { DelayedResult, EndpointShare, LifecycleResult, RemountResult } from './items/lifecycle';
 import type { ProtocolBreakdown } from './context';
+import type { ListScaleResult } from './items/list-scale';
 import type { ParallelResult } from './items/parallel';
 import type { ProtocolResult } from './items/protocol';
 import { round, type Summary } from './stats';
@@ -37,6 +38,7 @@ export interface BenchResult {
   startup?: StartupResult[];
   plugin?: PluginFigures;
   delayed?: DelayedResult;
+  listScale?: ListScaleResult;
   rows?: Row[];
   errors: string[];
 }
@@ -61,7 +63,7 @@ const count = (counts: ActionCounts, action: string) => counts[action] ?? 0;
 
 export function buildRows(result: BenchResult): Row[] {
   const rows: Row[] = [];
-  const { lifecycle, remount, protocol, calls, list, parallel, startup, plugin, delayed } = result;
+  const { lifecycle, remount, protocol, calls, list, parallel, startup, plugin, delayed, listScale } = result;
   if (lifecycle) {
     rows.push({
       item: '1',
@@ -254,7 +256,61 @@ export function buildRows(result: BenchResult): Row[] {
       target: '',
     });
   }
+  if (listScale) rows.push(...listScaleRows(listScale));
   return rows;
+}
+
+/** Item 8: List with many volumes in one namespace, berth run directly (legacy mode). */
+function listScaleRows(scale: ListScaleResult): Row[] {
+  const of = `${scale.volumes} volumes`;
+  const block = scale.longestBlockMs;
+  return [
+    {
+      item: '8',
+      measure: `List of ${of} (${Math.round(scale.listBytes / 1024)} KiB), cold: first List after start`,
+      berth: ms(scale.coldMs),
+      reference: '',
+      result: ms(scale.coldMs),
+      target: '≤ 2 s',
+      met: scale.coldMs <= 2000,
+    },
+    {
+      item: '8',
+      measure: `List of ${of}, warm (from berth's cache), p50 of ${scale.warm.n}`,
+      berth: p50p99(scale.warm),
+      reference: '',
+      result: fine(scale.warm.p50),
+      target: '≤ 50 ms',
+      met: scale.warm.p50 <= 50,
+    },
+    {
+      item: '8',
+      measure: `RSS of the daemon with ${of} known (highest seen while its listing was refreshed)`,
+      berth: `${round(scale.rssMiB, 1)} MiB (after the cold List ${round(scale.rssAfterColdMiB, 1)} MiB)`,
+      reference: '',
+      result: `${round(scale.rssMiB, 1)} MiB`,
+      target: '≤ 160 MiB',
+      met: scale.rssMiB <= 160,
+    },
+    {
+      item: '8',
+      measure: `longest event-loop block during ${scale.refreshes.length} background refreshes (berth's monitorEventLoopDelay)`,
+      berth: block === undefined ? 'not logged' : `${fine(block)}; Capabilities meanwhile max ${fine(scale.probe.maxMs)} (p99 ${fine(scale.probe.p99Ms)}, ${scale.probe.calls} calls)`,
+      reference: '',
+      result: block === undefined ? '' : fine(block),
+      target: '≤ 20 ms',
+      met: block === undefined ? false : block <= 20,
+    },
+    {
+      item: '8',
+      measure: `... refreshes after one volume changed (volumes.json written again)`,
+      berth: scale.changedRefreshes.map((refresh) => fine(refresh.eventLoopMaxDelayMs)).join(', ') || 'not logged',
+      reference: '',
+      result: scale.changedRefreshes.length > 0 ? fine(Math.max(...scale.changedRefreshes.map((refresh) => refresh.eventLoopMaxDelayMs))) : '',
+      target: '≤ 20 ms',
+      met: scale.changedRefreshes.length > 0 ? scale.changedRefreshes.every((refresh) => refresh.eventLoopMaxDelayMs <= 20) : false,
+    },
+  ];
 }
 
 /** Where berth's time went per run: its protocol calls (from its log) and the endpoint's share of them. */

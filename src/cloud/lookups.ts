@@ -37,6 +37,8 @@ export const LISTING_REUSE_MS = 2_000;
 const MAX_PAGES = 1_000;
 /** EC2 refuses a call whose filters carry more values than this (FilterLimitExceeded). */
 const MAX_FILTER_VALUES = 200;
+/** Volumes of a page turned into berth's view between two turns of the event loop. */
+const PARSED_PER_TURN = 100;
 /** Past this many remembered answers, those older than RECENT_DESCRIBE_MS are dropped. */
 const RECENT_PRUNE_SIZE = 256;
 
@@ -140,7 +142,10 @@ export class VolumeLookups {
     return volume;
   }
 
-  /** Every volume matching the filters, page by page (DescribeVolumes, MaxResults 500), in no particular namespace. */
+  /**
+   * Every volume matching the filters, page by page (DescribeVolumes, MaxResults 500), in no particular namespace;
+   * each page turned into berth's view in slices (the SDK itself reads a page's XML in one go).
+   */
   async query(filters: Filter[], signal?: AbortSignal): Promise<CloudVolume[]> {
     const volumes: CloudVolume[] = [];
     let nextToken: string | undefined;
@@ -148,7 +153,11 @@ export class VolumeLookups {
       const out = await ec2Call(`DescribeVolumes ${describeFilters(filters)}`, () =>
         this.ec2.send(new DescribeVolumesCommand({ Filters: filters, MaxResults: 500, NextToken: nextToken }), { abortSignal: signal }),
       );
-      volumes.push(...(out.Volumes ?? []).map((volume) => this.parse(volume)));
+      const found = out.Volumes ?? [];
+      for (let start = 0; start < found.length; start += PARSED_PER_TURN) {
+        if (start > 0) await new Promise((resolve) => setImmediate(resolve));
+        for (const volume of found.slice(start, start + PARSED_PER_TURN)) volumes.push(this.parse(volume));
+      }
       nextToken = out.NextToken;
       if (!nextToken) break;
     }

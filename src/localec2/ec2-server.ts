@@ -2,13 +2,14 @@
  * The EC2 listener: authenticates each Query API call (SigV4, known keys only), applies EC2's request limits
  * (with --throttle) and injected faults,
  * runs the action under the simulator's lock, answers in EC2's XML and records the call. Paths under
- * /_berth/ are the admin routes (faults, call log, reset, state).
+ * /_berth/ are the admin routes (faults, call log, reset, state, volumes in bulk).
  */
 import { randomUUID } from 'node:crypto';
 import type http from 'node:http';
 import type { Mutex } from 'async-mutex';
 import type { Logger } from '../log';
 import { ACTIONS } from './actions';
+import { createBulkVolumes, parseBulkVolumes } from './bulk-volumes';
 import type { Ctx } from './actions/context';
 import type { CallLog } from './call-log';
 import type { CredentialBook } from './credentials';
@@ -187,6 +188,22 @@ function handleAdmin(deps: Ec2ServerDeps, req: http.IncomingMessage, res: http.S
   }
 }
 
+/** POST /_berth/volumes: many volumes at once (see bulk-volumes.ts), under the lock EC2 calls take. */
+async function handleBulkVolumes(deps: Ec2ServerDeps, res: http.ServerResponse, body: Buffer): Promise<void> {
+  let specs;
+  try {
+    specs = parseBulkVolumes(JSON.parse(body.toString('utf8')));
+  } catch (err) {
+    return sendJson(res, 400, { error: (err as Error).message });
+  }
+  try {
+    const volumeIds = await deps.lock.runExclusive(() => createBulkVolumes(deps.ctx, specs));
+    return sendJson(res, 200, { volumeIds });
+  } catch (err) {
+    return sendJson(res, err instanceof Ec2Error ? 400 : 500, { error: err instanceof Ec2Error ? `${err.code}: ${err.message}` : String(err) });
+  }
+}
+
 export function ec2RequestListener(deps: Ec2ServerDeps): http.RequestListener {
   return (req, res) => {
     void (async () => {
@@ -197,7 +214,8 @@ export function ec2RequestListener(deps: Ec2ServerDeps): http.RequestListener {
         if (!res.headersSent) sendJson(res, err instanceof BodyTooLarge ? 413 : 400, { error: 'could not read the request body' });
         return;
       }
-      if ((req.url ?? '').startsWith('/_berth/')) handleAdmin(deps, req, res, body);
+      if (req.method === 'POST' && new URL(req.url ?? '/', 'http://local-ec2').pathname === '/_berth/volumes') await handleBulkVolumes(deps, res, body);
+      else if ((req.url ?? '').startsWith('/_berth/')) handleAdmin(deps, req, res, body);
       else await handleEc2Call(deps, req, res, body);
     })().catch((err: unknown) => {
       deps.log.error('request handling failed', { error: String(err) });

@@ -2,12 +2,32 @@
  * What berth knows about its volumes: the last word from EC2 per name, persisted in the state dir so Get can still
  * answer for a known volume while EC2 is unreachable, and a listing no older than the List cache's lifetime.
  */
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import type { Cloud, CloudVolume } from '../cloud/types';
 import type { Logger } from '../log';
 import { StateFile } from './state-file';
 
 type StoredVolume = Omit<CloudVolume, 'createTime'> & { createTime: string };
 type Document = { version: 1; volumes: Record<string, StoredVolume> };
+
+/** Volumes handled between two turns of the event loop when a listing is taken in or written out. */
+const VOLUMES_PER_TURN = 500;
+/** The event-loop monitor's sampling interval: a reported delay is at most this much above the true one. */
+const LOOP_MONITOR_RESOLUTION_MS = 2;
+/** A refresh that held up the event loop this long (Docker calls waited as long) is worth a warning. */
+const SLOW_REFRESH_LOOP_DELAY_MS = 100;
+
+const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+/** Same plain data (objects, arrays, Dates, scalars): a listing that changed nothing is not written again. */
+function sameData(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (a instanceof Date || b instanceof Date) return a instanceof Date && b instanceof Date && a.getTime() === b.getTime();
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null || Array.isArray(a) !== Array.isArray(b)) return false;
+  const keysA = Object.keys(a);
+  if (keysA.length !== Object.keys(b).length) return false;
+  return keysA.every((key) => Object.prototype.hasOwnProperty.call(b, key) && sameData((a as Record<string, unknown>)[key], (b as Record<string, unknown>)[key]));
+}
 
 /** A cache: EC2 has the truth, so its file is not fsync'd (an older or unreadable copy only means asking EC2). */
 function catalogFile(file: string, logger?: Logger): StateFile<Document> {
@@ -97,28 +117,66 @@ export class Catalog {
     }
   }
 
-  /** One listing at a time, shared by everyone who asks meanwhile. */
+  /**
+   * One listing at a time, shared by everyone who asks meanwhile. Taken in a slice at a time, and written to the
+   * state file only when it changed something, so that keeping thousands of volumes listed never holds up the
+   * event loop for long; how long it did (at most) is logged at debug, and warned about when Docker calls waited.
+   */
   refresh(): Promise<CloudVolume[]> {
     if (!this.listing) {
       const started = this.now();
-      this.listing = this.options.cloud
+      const loop = monitorEventLoopDelay({ resolution: LOOP_MONITOR_RESOLUTION_MS });
+      loop.enable();
+      const listing = this.options.cloud
         .listVolumes()
         .then(async (volumes) => {
-          this.volumes.clear();
-          this.confirmedAt.clear();
-          for (const volume of volumes) {
-            this.volumes.set(volume.name, volume);
-            this.confirmedAt.set(volume.name, started);
-          }
+          const changed = await this.takeIn(volumes, started);
           this.listedAt = started;
-          this.persist();
-          return volumes;
+          if (changed) this.persist();
+          return { volumes, changed };
         })
         .finally(() => {
           this.listing = undefined;
         });
+      this.listing = listing.then(({ volumes }) => volumes);
+      listing
+        .then(async ({ volumes, changed }) => {
+          await this.writes;
+          this.reportRefresh(loop, { volumes: volumes.length, changed, durationMs: this.now() - started });
+        })
+        .catch(() => undefined)
+        .finally(() => loop.disable());
     }
     return this.listing;
+  }
+
+  /** Replaces the entries with a listing; true when that changed any of them. */
+  private async takeIn(volumes: CloudVolume[], confirmedAt: number): Promise<boolean> {
+    const listed = new Map<string, CloudVolume>();
+    let changed = false;
+    for (let start = 0; start < volumes.length; start += VOLUMES_PER_TURN) {
+      if (start > 0) await nextTurn();
+      for (const volume of volumes.slice(start, start + VOLUMES_PER_TURN)) {
+        listed.set(volume.name, volume);
+        changed ||= !sameData(volume, this.volumes.get(volume.name));
+      }
+    }
+    changed ||= listed.size !== this.volumes.size;
+    this.volumes.clear();
+    this.confirmedAt.clear();
+    for (const [name, volume] of listed) {
+      this.volumes.set(name, volume);
+      this.confirmedAt.set(name, confirmedAt);
+    }
+    return changed;
+  }
+
+  private reportRefresh(loop: ReturnType<typeof monitorEventLoopDelay>, figures: { volumes: number; changed: boolean; durationMs: number }): void {
+    const eventLoopMaxDelayMs = Math.round((loop.max / 1e6) * 10) / 10;
+    const fields = { ...figures, eventLoopMaxDelayMs };
+    if (eventLoopMaxDelayMs >= SLOW_REFRESH_LOOP_DELAY_MS) {
+      this.options.logger.warn('the event loop was held up while the volume listing was refreshed: Docker calls waited meanwhile', fields);
+    } else this.options.logger.debug('volume listing refreshed', fields);
   }
 
   async remember(volume: CloudVolume): Promise<void> {
@@ -168,14 +226,21 @@ export class Catalog {
     return Math.max(50, Math.min(this.options.ttlMs, this.options.ttlMs * 0.8 - age));
   }
 
-  /** In the background, one write at a time, each of the state at its start: changes meanwhile coalesce. */
+  /**
+   * In the background, one write at a time, each of the state at its start: changes meanwhile coalesce. The
+   * document is put together a slice at a time (the file's JSON text is still made in one go, in StateFile).
+   */
   private persist(): void {
     if (this.writeQueued) return;
     this.writeQueued = true;
     this.writes = this.writes.then(async () => {
       this.writeQueued = false;
+      const entries = [...this.volumes];
       const volumes: Record<string, StoredVolume> = {};
-      for (const [name, volume] of this.volumes) volumes[name] = { ...volume, createTime: volume.createTime.toISOString() };
+      for (let start = 0; start < entries.length; start += VOLUMES_PER_TURN) {
+        if (start > 0) await nextTurn();
+        for (const [name, volume] of entries.slice(start, start + VOLUMES_PER_TURN)) volumes[name] = { ...volume, createTime: volume.createTime.toISOString() };
+      }
       try {
         await this.file.write({ version: 1, volumes });
       } catch (err) {

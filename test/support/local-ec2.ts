@@ -7,7 +7,8 @@ import readline from 'node:readline';
 import { runCommandOk } from './commands';
 import { stopChild } from './processes';
 
-export const CLI = path.resolve(__dirname, '../../dist/cli.js');
+/** berth's built CLI; BERTH_CLI points the harness at another build (one compiled elsewhere, say). */
+export const CLI = process.env.BERTH_CLI ? path.resolve(process.env.BERTH_CLI) : path.resolve(__dirname, '../../dist/cli.js');
 export const TEST_ACCESS_KEY = 'AKIDBERTHTEST0000001';
 export const TEST_SECRET_KEY = 'berth-test-secret-key-do-not-log-0001';
 

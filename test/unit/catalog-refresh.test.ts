@@ -1,0 +1,103 @@
+/**
+ * The catalog's background listing (src/volumes/catalog.ts): volumes.json is written again only when a listing
+ * changed something, and every refresh says how long it held up the event loop (a warning when Docker calls waited).
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { PassThrough } from 'node:stream';
+import type { Cloud, CloudVolume } from '../../src/cloud/types';
+import { createLogger } from '../../src/log';
+import { Catalog, readCatalog } from '../../src/volumes/catalog';
+
+let dir: string;
+beforeEach(() => (dir = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-catalog-'))));
+afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+function capturingLogger() {
+  const lines: any[] = [];
+  const stream = new PassThrough();
+  stream.on('data', (chunk) => lines.push(...String(chunk).split('\n').filter(Boolean).map((line) => JSON.parse(line))));
+  return { logger: createLogger({ level: 'debug', stream }), lines };
+}
+
+function volume(name: string, extra: Partial<CloudVolume> = {}): CloudVolume {
+  return {
+    volumeId: `vol-${name}`,
+    name,
+    sizeGiB: 1,
+    volumeType: 'gp3',
+    encrypted: false,
+    availabilityZone: 'us-east-1a',
+    state: 'available',
+    createTime: new Date('2026-06-01T00:00:00Z'),
+    attachments: [],
+    tags: { 'berth:name': name, 'berth:namespace': 'default' },
+    owner: 'berth',
+    format: { fsType: 'ext4', mkfsOptions: [] },
+    unformatted: false,
+    crossAZ: 'refuse',
+    ...extra,
+  };
+}
+
+/** A cloud whose listing is `listing()` as it is when asked, a moment later, each answer a fresh copy (as EC2's would be). */
+function cloudListing(listing: () => CloudVolume[], whileListing: () => void = () => undefined): Cloud {
+  return {
+    listVolumes: async () => {
+      await new Promise<void>((resolve) => setTimeout(resolve, 20));
+      whileListing();
+      return listing().map((entry) => structuredClone(entry));
+    },
+  } as unknown as Cloud;
+}
+
+const file = () => path.join(dir, 'volumes.json');
+const inode = () => fs.statSync(file()).ino;
+
+describe('Catalog refresh', () => {
+  it('writes volumes.json again only when a listing changed something', async () => {
+    let listing = Array.from({ length: 1200 }, (_, i) => volume(`v${i}`));
+    const { logger, lines } = capturingLogger();
+    const catalog = new Catalog({ file: file(), cloud: cloudListing(() => listing), logger, ttlMs: 0 });
+    await catalog.refresh();
+    await catalog.close();
+    const written = inode();
+    expect(readCatalog(file())).toHaveLength(1200);
+
+    await catalog.refresh();
+    await catalog.close();
+    expect(inode()).toBe(written);
+
+    listing = listing.map((entry, i) => (i === 700 ? volume(entry.name, { state: 'in-use', attachments: [{ instanceId: 'i-1', device: '/dev/sdf', state: 'attached' }] }) : entry));
+    await catalog.refresh();
+    await catalog.close();
+    expect(inode()).not.toBe(written);
+    expect(readCatalog(file()).find((entry) => entry.name === 'v700')?.state).toBe('in-use');
+
+    listing = listing.slice(1);
+    await catalog.refresh();
+    await catalog.close();
+    expect(readCatalog(file())).toHaveLength(1199);
+    expect(catalog.known('v0')).toBeUndefined();
+
+    const refreshed = lines.filter((line) => line.message === 'volume listing refreshed');
+    expect(refreshed.map((line) => line.changed)).toEqual([true, false, true, true]);
+    expect(refreshed[0]).toMatchObject({ level: 'debug', volumes: 1200, eventLoopMaxDelayMs: expect.any(Number), durationMs: expect.any(Number) });
+  });
+
+  it('warns when the event loop was held up for 100 ms or more during a refresh', async () => {
+    const { logger, lines } = capturingLogger();
+    const busy = () => {
+      const until = Date.now() + 150;
+      while (Date.now() < until);
+    };
+    const catalog = new Catalog({ file: file(), cloud: cloudListing(() => [volume('a')], busy), logger, ttlMs: 0 });
+    await catalog.refresh();
+    await catalog.close();
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    const warning = lines.find((line) => line.level === 'warn');
+    expect(warning).toMatchObject({ message: expect.stringContaining('event loop was held up'), volumes: 1 });
+    expect(warning.eventLoopMaxDelayMs).toBeGreaterThanOrEqual(100);
+  });
+});
