@@ -66,7 +66,7 @@ export function figures(label: string, instances: number, seconds: number, opera
     ),
     throttledCalls: throttled.length,
     throttledByAction: countByAction(throttled),
-    failures: failed.map((op) => `${op.kind} ${op.volume} on ${op.where || '?'}${op.drain ? ' (drain)' : ''}: ${op.error}`),
+    failures: failed.map((op) => `${op.kind} ${op.volume} on ${op.where}${op.drain ? ' (drain)' : ''}: ${op.error}`),
     leftBehind,
   };
 }

@@ -118,51 +118,51 @@ export class Workload {
   private async perform(volume: PoolVolume, kind: OperationKind, drain: boolean): Promise<void> {
     volume.busy = true;
     const startedAt = Date.now();
-    let where = '';
+    const at = { where: '' };
     let error: string | undefined;
     try {
-      where = await this.step(volume, kind);
+      await this.step(volume, kind, at);
     } catch (err) {
       error = (err as Error).message.slice(0, MAX_ERROR_CHARS);
     } finally {
       volume.busy = false;
     }
-    this.operations.push({ kind, volume: volume.name, where, startedAt, durationMs: Date.now() - startedAt, error, drain });
+    this.operations.push({ kind, volume: volume.name, where: at.where, startedAt, durationMs: Date.now() - startedAt, error, drain });
   }
 
-  /** One operation; returns where it ran. Throws with the Err a user would see. */
-  private async step(volume: PoolVolume, kind: OperationKind): Promise<string> {
+  /** One operation, noting in `at` where it runs. Throws with the Err a user would see. */
+  private async step(volume: PoolVolume, kind: OperationKind, at: { where: string }): Promise<void> {
     switch (kind) {
       case 'create': {
         const host = this.pick(this.hosts);
+        at.where = host.label;
         await call(host, 'VolumeDriver.Create', { Name: volume.name, Opts: { size: '1' } });
         volume.exists = true;
         volume.zone = host.instance.az;
         volume.written = undefined;
-        return host.label;
+        return;
       }
       case 'mount': {
         const host = this.pick(this.inZone(volume.zone));
-        await this.mountOn(volume, host);
-        return host.label;
+        at.where = host.label;
+        return this.mountOn(volume, host);
       }
-      case 'unmount': {
-        const host = volume.mountedOn!;
-        await this.unmountFrom(volume);
-        return host.label;
-      }
+      case 'unmount':
+        at.where = volume.mountedOn!.label;
+        return this.unmountFrom(volume);
       case 'move': {
         const from = volume.mountedOn!;
         const to = this.pick(this.inZone(volume.zone).filter((host) => host !== from));
+        at.where = `${from.label} → ${to.label}`;
         await this.unmountFrom(volume);
-        await this.mountOn(volume, to);
-        return `${from.label} → ${to.label}`;
+        return this.mountOn(volume, to);
       }
       case 'remove': {
         const host = this.pick(this.hosts);
+        at.where = host.label;
         await call(host, 'VolumeDriver.Remove', { Name: volume.name });
         volume.exists = false;
-        return host.label;
+        return;
       }
     }
   }

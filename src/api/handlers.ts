@@ -105,6 +105,18 @@ export function handlers(driver: () => Promise<VolumeOperations>): Record<string
       if (!volume) return { Volume: null, Err: `volume ${name} not found` };
       return { Volume: dockerVolume(volume, name), Err: '' };
     },
-    list: async () => ({ Volumes: (await (await driver()).list()).map((volume) => dockerVolume(volume)), Err: '' }),
+    list: async () => listAnswer(await (await driver()).list()),
   };
+}
+
+/** Docker's List answer, made once per views array (the service hands back the same array while nothing changed). */
+const listAnswers = new WeakMap<VolumeView[], Record<string, unknown>>();
+
+function listAnswer(views: VolumeView[]): Record<string, unknown> {
+  let answer = listAnswers.get(views);
+  if (!answer) {
+    answer = { Volumes: views.map((volume) => dockerVolume(volume)), Err: '' };
+    listAnswers.set(views, answer);
+  }
+  return answer;
 }

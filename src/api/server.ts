@@ -52,10 +52,17 @@ function volumeOf(body: Record<string, unknown>): string | undefined {
   return typeof name === 'string' ? clip(name, MAX_LOGGED_NAME_CHARS) : undefined;
 }
 
+/** Answers encoded once: a handler that hands back the same object (List, while nothing changed) is not encoded again. */
+const encodedAnswers = new WeakMap<object, Buffer>();
+
 function send(res: Response, status: number, body: Record<string, unknown>): void {
-  const json = JSON.stringify(body);
-  res.writeHead(status, { 'Content-Type': ANSWER_CONTENT_TYPE, 'Content-Length': Buffer.byteLength(json) });
-  res.end(json);
+  let encoded = encodedAnswers.get(body);
+  if (!encoded) {
+    encoded = Buffer.from(JSON.stringify(body));
+    encodedAnswers.set(body, encoded);
+  }
+  res.writeHead(status, { 'Content-Type': ANSWER_CONTENT_TYPE, 'Content-Length': encoded.length });
+  res.end(encoded);
 }
 
 /** The app answering the protocol. Loads express on first use: a daemon binds its socket before that. */

@@ -72,6 +72,11 @@ export class AbandonedCreates {
     return this.retries.has(name);
   }
 
+  /** Changes whenever a name is added or settled. */
+  get version(): number {
+    return this.retries.version;
+  }
+
   /** Finishes the delete now; the caller holds the name's lock. Throws, naming the volume, while EC2 still fails. */
   async settleNow(name: string, signal?: AbortSignal): Promise<void> {
     try {

@@ -24,6 +24,8 @@ export interface RetryWork<Entry> {
 }
 
 export class BackgroundRetries<Entry> {
+  /** Changes whenever an entry is added or dropped. */
+  version = 0;
   private readonly entries: Map<string, Entry>;
   private timer?: NodeJS.Timeout;
   private delayMs = FIRST_RETRY_MS;
@@ -41,6 +43,7 @@ export class BackgroundRetries<Entry> {
 
   async add(key: string, entry: Entry): Promise<void> {
     this.entries.set(key, entry);
+    this.version++;
     await this.persist();
     this.schedule();
   }
@@ -48,6 +51,7 @@ export class BackgroundRetries<Entry> {
   /** Returns whether the key was there. */
   async drop(key: string): Promise<boolean> {
     if (!this.entries.delete(key)) return false;
+    this.version++;
     await this.persist();
     return true;
   }
@@ -86,6 +90,7 @@ export class BackgroundRetries<Entry> {
         try {
           await this.work.attempt(key, entry);
           this.entries.delete(key);
+          this.version++;
           this.logger.info(`background ${this.work.what} done`, { volume, key });
         } catch (err) {
           this.logger.warn(`background ${this.work.what} still failing`, { volume, key, error: errorMessage(err) });

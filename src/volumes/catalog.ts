@@ -57,6 +57,8 @@ export interface CatalogOptions {
 }
 
 export class Catalog {
+  /** Changes whenever an entry does (what List shows may then differ). */
+  version = 0;
   private readonly file: StateFile<Document>;
   private readonly volumes = new Map<string, CloudVolume>();
   /** When EC2 last confirmed each entry (a listing, a look-up, or berth's own change). */
@@ -162,6 +164,7 @@ export class Catalog {
       }
     }
     changed ||= listed.size !== this.volumes.size;
+    if (changed) this.version++;
     this.volumes.clear();
     this.confirmedAt.clear();
     for (const [name, volume] of listed) {
@@ -185,10 +188,13 @@ export class Catalog {
 
   async forget(name: string): Promise<void> {
     this.confirmedAt.delete(name);
-    if (this.volumes.delete(name)) this.persist();
+    if (!this.volumes.delete(name)) return;
+    this.version++;
+    this.persist();
   }
 
   private set(volume: CloudVolume, confirmedAt: number): void {
+    this.version++;
     this.volumes.set(volume.name, volume);
     this.confirmedAt.set(volume.name, confirmedAt);
     this.persist();

@@ -33,6 +33,8 @@ function idCounts(from: Record<string, number> = {}): Record<string, number> {
 }
 
 export class Refcounts {
+  /** Changes whenever a user is added or let go. */
+  version = 0;
   private readonly file: StateFile<Document>;
   private readonly mounts: Map<string, MountRecord>;
   /**
@@ -92,6 +94,7 @@ export class Refcounts {
     this.inherited.get(name)?.delete(id);
     record.ids[id] = (record.ids[id] ?? 0) + 1;
     this.mounts.set(name, record);
+    this.version++;
     await this.persist();
   }
 
@@ -100,6 +103,7 @@ export class Refcounts {
     const record = this.mounts.get(name);
     if (!record || !record.ids[id]) return this.users(name);
     record.ids[id] -= 1;
+    this.version++;
     if (record.ids[id] === 0) {
       delete record.ids[id];
       this.inherited.get(name)?.delete(id);
@@ -110,7 +114,9 @@ export class Refcounts {
 
   async forget(name: string): Promise<void> {
     this.inherited.delete(name);
-    if (this.mounts.delete(name)) await this.persist();
+    if (!this.mounts.delete(name)) return;
+    this.version++;
+    await this.persist();
   }
 
   persist(): Promise<void> {

@@ -4,23 +4,20 @@ import { WaitTimeoutError, waitFor } from '../common/poll';
 import type { ServiceDeps } from './deps';
 
 const POLL_FIRST_MS = 250;
-const POLL_FLOOR_MS = 250;
-const POLL_MAX_MS = 1_000;
+const POLL_FLOOR_MS = 500;
+const POLL_MAX_MS = 2_000;
 
 /**
- * Gaps between polls: half of how long a detach usually takes here (the holder is letting go, or about to), or,
- * before this host saw one, half of the time waited so far; within the floor and the cap. A 3 s release is seen
- * with about 4 DescribeVolumes, not 10.
+ * The first poll soon (a holder that was already letting go), then gaps of half the time waited so far, or of a
+ * usual detach here when that is longer, within the floor and the cap: the holder's own detach takes seconds
+ * on EC2, and every DescribeVolumes draws on the account's request limits. A 4 s release is seen with about 6
+ * DescribeVolumes (it took 17 at 100-500 ms apart).
  */
 export function releasePollDelayMs(elapsedMs: number, polls: number, usualDetachMs: number | undefined): number {
   if (polls === 0) return POLL_FIRST_MS;
-  return Math.min(POLL_MAX_MS, Math.max(POLL_FLOOR_MS, (usualDetachMs ?? elapsedMs) / 2));
+  return Math.min(POLL_MAX_MS, Math.max(POLL_FLOOR_MS, Math.max(usualDetachMs ?? 0, elapsedMs) / 2));
 }
 
-/**
- * The volume once `holding` finds no attachment to wait for, or as last seen when `timeoutMs` passes (the caller
- * decides what a remaining holder means). The caller's signal ending is thrown.
- */
 export async function waitWhileHeld(
   volume: CloudVolume,
   holding: (volume: CloudVolume) => Attachment | undefined,

@@ -330,6 +330,21 @@ describe('volume service', () => {
     expect(cloud.calls.length).toBe(callsAfterFirst);
   });
 
+  it('answers List with the same views while nothing changed, and with what changed as soon as it did', async () => {
+    for (let i = 0; i < 5; i += 1) cloud.add(volumeFixture(`v${i}`));
+    const volumes = service();
+    const first = await volumes.list();
+    expect(await volumes.list()).toBe(first);
+    await volumes.mount('v1', 'm1', never);
+    const mounted = await volumes.list();
+    expect(mounted.find((volume) => volume.name === 'v1')?.mountpoint).toBe('/mnt/berth/v1/data');
+    await volumes.unmount('v1', 'm1');
+    await volumes.create('v9', { size: '1' });
+    expect((await volumes.list()).map((volume) => volume.name)).toContain('v9');
+    await volumes.remove('v9');
+    expect((await volumes.list()).map((volume) => volume.name)).not.toContain('v9');
+  });
+
   it('asks EC2 for that one name on a Get of a name the cache does not hold, never for a listing: another host may have just created it', async () => {
     for (let i = 0; i < 50; i += 1) cloud.add(volumeFixture(`v${i}`));
     const volumes = service();
