@@ -36,6 +36,8 @@ const NEAR_GAP_SHARE = 0.1;
 /** Past this multiple of the expectation (or with none) polls back off, each gap this share of the time waited. */
 const LATE_AFTER = 1.5;
 const LATE_GAP_SHARE = 0.5;
+/** While the transition is watched another way (the attached device appearing), polls are at least this far apart. */
+const FALLBACK_GAP_MS = 1_000;
 
 interface Seen {
   /** Oldest first. */
@@ -61,6 +63,11 @@ export class TransitionPace {
    * `fallback` (the transition is also watched another way) the first poll waits until it is overdue.
    */
   nextDelayMs(kind: TransitionKind, elapsedMs: number, polls: number, fallback = false): number {
+    const planned = this.plannedDelayMs(kind, elapsedMs, polls, fallback);
+    return fallback ? Math.max(planned, FALLBACK_GAP_MS - (polls === 0 ? elapsedMs : 0)) : planned;
+  }
+
+  private plannedDelayMs(kind: TransitionKind, elapsedMs: number, polls: number, fallback: boolean): number {
     const { initialDelayMs, floorMs, maxDelayMs } = this.limits;
     const expected = this.expectedMs(kind);
     if (polls === 0) return expected === undefined ? initialDelayMs : Math.max(0, expected * (fallback ? LATE_AFTER : FIRST_POLL_MARGIN) - elapsedMs);

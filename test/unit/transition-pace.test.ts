@@ -69,10 +69,15 @@ describe('TransitionPace', () => {
     expect(Math.max(...lateGaps)).toBeGreaterThan(500);
   });
 
-  it('as a fallback to another watch, waits until the transition is overdue before its first poll', () => {
+  it('as a fallback to another watch, waits until the transition is overdue before its first poll, and polls at most every second', () => {
     const pace = new TransitionPace(LIMITS);
     pace.record('attach', 2_000);
     expect(pollTimes(pace, 10_000, true)[0]).toBe(3_000);
+    pace.record('attach', 5);
+    pace.record('attach', 5);
+    const times = pollTimes(pace, 3_000, true);
+    expect(times[0]).toBe(1_000);
+    expect(times.length).toBeLessThanOrEqual(3);
   });
 
   it('keeps each kind of transition apart', () => {
