@@ -1,5 +1,5 @@
 import { WaitTimeoutError } from '../../src/common/poll';
-import { TransitionPace } from '../../src/common/transition-pace';
+import { ALIGN_MS, TransitionPace } from '../../src/common/transition-pace';
 
 const LIMITS = { initialDelayMs: 25, floorMs: 100, maxDelayMs: 2_000 };
 
@@ -100,5 +100,24 @@ describe('TransitionPace', () => {
     const err = await pace.wait('detach', Date.now(), async () => ({ done: false, state: 'detaching' }), { ...options, timeoutMs: 50 }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(WaitTimeoutError);
     expect(pace.expectedMs('detach')).toBeUndefined();
+  });
+
+  it('lines up the polls of waits under way together, so that they can share one DescribeVolumes', async () => {
+    const pace = new TransitionPace({ initialDelayMs: 5, floorMs: 100, maxDelayMs: 2_000 });
+    const options = { what: 'a detach', initialDelayMs: 5, maxAttempts: 100, timeoutMs: 5_000 };
+    const polledAt: number[][] = [[], []];
+    const waitOn = (i: number) => {
+      const started = Date.now();
+      return pace.wait('detach', started, async () => {
+        polledAt[i].push(Date.now());
+        return Date.now() - started >= 900 ? { done: true, value: i } : { done: false, state: 'detaching' };
+      }, options);
+    };
+    const first = waitOn(0);
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    await Promise.all([first, waitOn(1)]);
+    const slots = (times: number[]) => times.slice(1).map((time) => Math.floor(time / ALIGN_MS));
+    const shared = slots(polledAt[1]).filter((slot) => slots(polledAt[0]).includes(slot));
+    expect(shared.length).toBeGreaterThanOrEqual(2);
   });
 });
