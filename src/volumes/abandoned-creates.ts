@@ -86,8 +86,8 @@ export class AbandonedCreates {
     }
   }
 
-  stop(): void {
-    this.retries.stop();
+  stop(): Promise<void> {
+    return this.retries.stop();
   }
 
   private async deleteFor(name: string, { startedAt }: AbandonedCreate, signal?: AbortSignal): Promise<void> {

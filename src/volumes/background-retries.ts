@@ -26,6 +26,8 @@ export interface RetryWork<Entry> {
 export class BackgroundRetries<Entry> {
   /** Changes whenever an entry is added or dropped. */
   version = 0;
+  /** The round of retries under way, if any. */
+  private underWay: Promise<void> = Promise.resolve();
   private readonly entries: Map<string, Entry>;
   private timer?: NodeJS.Timeout;
   private delayMs = FIRST_RETRY_MS;
@@ -68,15 +70,19 @@ export class BackgroundRetries<Entry> {
     await this.drop(key);
   }
 
-  stop(): void {
+  /** No retry starts any more; resolves once one under way has ended and recorded its outcome. */
+  async stop(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.timer);
+    await this.underWay;
   }
 
   private schedule(): void {
     if (this.timer || this.stopped) return;
     this.timer = setTimeout(() => {
-      this.retryAll().catch((err: unknown) => this.logger.error(`background ${this.work.what}: could not record the outcome`, { error: errorMessage(err) }));
+      this.underWay = this.retryAll().catch((err: unknown) => {
+        this.logger.error(`background ${this.work.what}: could not record the outcome`, { error: errorMessage(err) });
+      });
     }, this.delayMs).unref();
   }
 

@@ -58,7 +58,7 @@ export class PendingDetaches {
     return this.retries.runNow(volumeId, () => this.cloud.detach(volumeId, {}, signal));
   }
 
-  stop(): void {
-    this.retries.stop();
+  stop(): Promise<void> {
+    return this.retries.stop();
   }
 }

@@ -234,8 +234,7 @@ export class VolumeService implements VolumeOperations {
     await Promise.all(this.lingering.names().map((name) => this.releaseIfUnused(name, SHUTDOWN_DETACH_BOUND_MS)));
     await this.refcounts.persist();
     await this.catalog.close();
-    this.pendingDetaches.stop();
-    this.abandonedCreates.stop();
+    await Promise.all([this.pendingDetaches.stop(), this.abandonedCreates.stop()]);
   }
 
   /** Releases a volume whose linger or recheck is due, unless a Mount took it again meanwhile. */
