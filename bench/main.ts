@@ -23,20 +23,13 @@ import { benchProtocol } from './items/protocol';
 import { buildRows, renderTable, writeResults, type BenchResult } from './report';
 import { buildPlugin, Cleanup, rssMiB, startDocker, startEndpoint, startPlugin, variantPluginDir, waitReady } from './stage';
 import { round } from './stats';
+import { setting } from './settings';
 
 const REPO = path.resolve(__dirname, '..');
 /** berth's default List cache lifetime (EBS_LISTCACHE); the plugin runs with the default. */
 const LIST_CACHE_MS = 5000;
 const PLUGIN = 'berth/ebs:latest';
 const DELAYED_PLUGIN = 'berth-bench/delayed:latest';
-
-function setting(name: string, fallback: number): number {
-  const value = process.env[name];
-  if (value === undefined || value === '') return fallback;
-  const parsed = Number(value);
-  if (!Number.isInteger(parsed) || parsed < 1) throw new Error(`${name} must be a positive whole number, not ${JSON.stringify(value)}`);
-  return parsed;
-}
 
 function commit(): string {
   try {

@@ -12,20 +12,13 @@
  */
 import fs from 'node:fs';
 import { callsSince, lastCall, type EndpointCall } from '../endpoint-calls';
+import { setting } from '../settings';
 import { Cleanup } from '../stage';
 import { figures, formatFigures, type FleetFigures } from './report';
 import { Workload } from './workload';
 import { startWorld, type World } from './world';
 
 const PREFIX = 'fleet';
-
-function setting(name: string, fallback: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const value = Number(raw);
-  if (!Number.isFinite(value) || value <= 0) throw new Error(`${name}=${raw}: expected a positive number`);
-  return value;
-}
 
 /** The endpoint keeps its last 20,000 calls: they are collected as the run goes. */
 class CallCollector {
@@ -68,7 +61,7 @@ async function leftBehind(world: World, workload: Workload): Promise<string[]> {
 
 async function main(): Promise<void> {
   const instances = setting('FLEET_INSTANCES', 20);
-  const seconds = setting('FLEET_SECONDS', 60);
+  const seconds = setting('FLEET_SECONDS', 60, { whole: false });
   const label = process.env.FLEET_LABEL ?? 'this tree';
   const cleanup = new Cleanup();
   let result: FleetFigures | undefined;
@@ -78,7 +71,7 @@ async function main(): Promise<void> {
     const started = Date.now();
     const world = await startWorld(cleanup, { instances, delays, throttle, cli: process.env.FLEET_BERTH || undefined, env: { EBS_RELEASEDELAY: '0' } });
     console.log(`fleet: ${world.hosts.length} berth daemons in ${new Set(world.hosts.map((host) => host.instance.az)).size} zones up in ${((Date.now() - started) / 1000).toFixed(1)} s; endpoint delays ${delays}, throttle ${throttle}`);
-    const workload = new Workload(world.hosts, { volumes: setting('FLEET_VOLUMES', 2 * instances), rate: setting('FLEET_RATE', 2), durationMs: seconds * 1000, seed: setting('FLEET_SEED', 1) }, PREFIX);
+    const workload = new Workload(world.hosts, { volumes: setting('FLEET_VOLUMES', 2 * instances), rate: setting('FLEET_RATE', 2, { whole: false }), durationMs: seconds * 1000, seed: setting('FLEET_SEED', 1) }, PREFIX);
     const collector = new CallCollector(world, await lastCall(world.ec2));
     collector.start();
     const workStarted = Date.now();

@@ -7,6 +7,8 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import { sleep } from '../../src/common/poll';
+import { mulberry32 } from '../../test/support/hostile';
 import type { FleetHost } from './world';
 
 export type OperationKind = 'create' | 'mount' | 'unmount' | 'move' | 'remove';
@@ -61,7 +63,7 @@ export class Workload {
     prefix: string,
   ) {
     this.pool = Array.from({ length: settings.volumes }, (_, i) => ({ name: `${prefix}-${String(i + 1).padStart(3, '0')}`, exists: false, busy: false }));
-    this.random = seededRandom(settings.seed);
+    this.random = mulberry32(settings.seed);
   }
 
   /** Starts operations at the configured rate until the time is up, then waits for those under way. */
@@ -204,20 +206,4 @@ async function call(host: FleetHost, method: string, body: object): Promise<Reco
   const err = typeof reply.body.Err === 'string' ? reply.body.Err : '';
   if (reply.status !== 200 || err) throw new Error(`${method} on ${host.label}: ${err || `HTTP ${reply.status} ${reply.raw.slice(0, 200)}`}`);
   return reply.body;
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-/** mulberry32: the same seed gives the same sequence of operations. */
-function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }

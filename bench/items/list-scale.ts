@@ -21,6 +21,7 @@ import { addBulkVolumes, endpointClient } from '../bulk';
 import { PluginClient } from '../plugin-client';
 import { Cleanup, rssMiB } from '../stage';
 import { msSince, round, summarise, type Summary } from '../stats';
+import { setting } from '../settings';
 
 const REPO = path.resolve(__dirname, '../..');
 /** berth's default EBS_LISTCACHE; the daemon refreshes at 80% of it while List keeps being called. */
@@ -48,14 +49,6 @@ export interface ListScaleResult {
   longestBlockMs?: number;
   /** Slowest Capabilities answer while refreshes ran, and how many were sent. */
   probe: { maxMs: number; p99Ms: number; calls: number };
-}
-
-function setting(name: string, fallback: number): number {
-  const value = process.env[name];
-  if (value === undefined || value === '') return fallback;
-  const parsed = Number(value);
-  if (!Number.isInteger(parsed) || parsed < 1) throw new Error(`${name} must be a positive whole number, not ${JSON.stringify(value)}`);
-  return parsed;
 }
 
 /** The Node options berth ships with (the managed plugin's manifest; the legacy unit sets the same). */

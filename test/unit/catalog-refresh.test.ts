@@ -5,41 +5,17 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { PassThrough } from 'node:stream';
+import { volumeFixture } from '../support/fakes';
+import { capturingLogger } from '../support/logs';
 import type { Cloud, CloudVolume } from '../../src/cloud/types';
-import { createLogger } from '../../src/log';
 import { Catalog, readCatalog } from '../../src/volumes/catalog';
 
 let dir: string;
 beforeEach(() => (dir = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-catalog-'))));
 afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-function capturingLogger() {
-  const lines: any[] = [];
-  const stream = new PassThrough();
-  stream.on('data', (chunk) => lines.push(...String(chunk).split('\n').filter(Boolean).map((line) => JSON.parse(line))));
-  return { logger: createLogger({ level: 'debug', stream }), lines };
-}
-
-function volume(name: string, extra: Partial<CloudVolume> = {}): CloudVolume {
-  return {
-    volumeId: `vol-${name}`,
-    name,
-    sizeGiB: 1,
-    volumeType: 'gp3',
-    encrypted: false,
-    availabilityZone: 'us-east-1a',
-    state: 'available',
-    createTime: new Date('2026-06-01T00:00:00Z'),
-    attachments: [],
-    tags: { 'berth:name': name, 'berth:namespace': 'default' },
-    owner: 'berth',
-    format: { fsType: 'ext4', mkfsOptions: [] },
-    unformatted: false,
-    crossAZ: 'refuse',
-    ...extra,
-  };
-}
+/** Ids follow names: a volume made again for the same name is the same volume. */
+const volume = (name: string, extra: Partial<CloudVolume> = {}): CloudVolume => volumeFixture(name, { volumeId: `vol-${name}`, sizeGiB: 1, ...extra });
 
 /** A cloud whose listing is `listing()` as it is when asked, a moment later, each answer a fresh copy (as EC2's would be). */
 function cloudListing(listing: () => CloudVolume[], whileListing: () => void = () => undefined): Cloud {

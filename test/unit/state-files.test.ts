@@ -6,12 +6,11 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { PassThrough } from 'node:stream';
-import { createLogger } from '../../src/log';
 import { Catalog, readCatalog } from '../../src/volumes/catalog';
 import { PendingDetaches } from '../../src/volumes/pending-detaches';
 import { Refcounts } from '../../src/volumes/refcounts';
 import { StateFile } from '../../src/volumes/state-file';
+import { capturingLogger } from '../support/logs';
 import type { Cloud } from '../../src/cloud/types';
 
 const FIXTURES = path.join(__dirname, 'fixtures/state-v1');
@@ -23,13 +22,6 @@ beforeEach(() => {
   for (const name of fs.readdirSync(FIXTURES)) fs.copyFileSync(path.join(FIXTURES, name), path.join(dir, name));
 });
 afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
-
-function capturingLogger() {
-  const lines: any[] = [];
-  const stream = new PassThrough();
-  stream.on('data', (chunk) => lines.push(...String(chunk).split('\n').filter(Boolean).map((line) => JSON.parse(line))));
-  return { logger: createLogger({ level: 'debug', stream }), lines };
-}
 
 const file = (name: string) => path.join(dir, name);
 const text = (name: string) => fs.readFileSync(file(name), 'utf8');
