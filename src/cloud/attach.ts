@@ -6,6 +6,7 @@
 import { AttachVolumeCommand, DetachVolumeCommand } from '@aws-sdk/client-ec2';
 import { BerthError, errorMessage } from '../common/errors';
 import { WaitTimeoutError, type PollResult } from '../common/poll';
+import { anySignal } from '../common/signals';
 import { attachedElsewhereError, attachmentTo, heldElsewhere } from './attachments';
 import { statusWait } from './context';
 import { waitAvailable } from './create';
@@ -120,7 +121,7 @@ export class VolumeAttacher {
   ): Promise<string> {
     if (!deviceAppeared) return this.waitAttached(volumeId, device, requestedAt, signal);
     const settled = new AbortController();
-    const either = AbortSignal.any([signal, settled.signal]);
+    const either = anySignal([signal, settled.signal]);
     const seen = deviceAppeared(device, either).then(
       () => {
         this.parts.pace.record('attach', Date.now() - requestedAt);
@@ -141,7 +142,7 @@ export class VolumeAttacher {
    */
   private async waitAttached(volumeId: string, device: string, requestedAt: number, signal: AbortSignal, settled?: AbortSignal): Promise<string> {
     const boundMs = Math.min(this.parts.config.statusTimeoutMs, STUCK_ATTACHING_MS);
-    const pollSignal = settled ? AbortSignal.any([signal, settled]) : signal;
+    const pollSignal = settled ? anySignal([signal, settled]) : signal;
     try {
       return await this.parts.pace.wait<string>(
         'attach',

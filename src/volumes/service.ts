@@ -6,6 +6,7 @@ import path from 'node:path';
 import { attachedTo } from '../cloud/attachments';
 import type { CloudVolume } from '../cloud/types';
 import { BerthError, errorMessage } from '../common/errors';
+import { anySignal } from '../common/signals';
 import { AbandonedCreates } from './abandoned-creates';
 import { Catalog } from './catalog';
 import { createVolume } from './create';
@@ -103,7 +104,7 @@ export class VolumeService implements VolumeOperations {
 
   async remove(name: string): Promise<void> {
     validateVolumeName(name, this.deps.config.tag);
-    const bound = AbortSignal.any([this.shuttingDown.signal, AbortSignal.timeout(this.removeBoundMs())]);
+    const bound = anySignal([this.shuttingDown.signal, AbortSignal.timeout(this.removeBoundMs())]);
     await this.locks.run(name, async () => {
       if (this.refcounts.users(name) > 0) {
         throw new BerthError('in-use', `volume ${name} is mounted on this host by ${this.refcounts.users(name)} container(s); stop them first`);
@@ -133,7 +134,7 @@ export class VolumeService implements VolumeOperations {
   async mount(name: string, id: string, hangup: AbortSignal): Promise<string> {
     validateVolumeName(name, this.deps.config.tag);
     const deadline = AbortSignal.timeout(this.deps.config.mountTimeoutMs);
-    const signal = AbortSignal.any([hangup, deadline, this.shuttingDown.signal]);
+    const signal = anySignal([hangup, deadline, this.shuttingDown.signal]);
     const cutShort = (err: unknown) => {
       throw mountAbortReason(err, signal, `volume ${name}`, this.deps.config.mountTimeoutMs);
     };

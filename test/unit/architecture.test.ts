@@ -64,6 +64,14 @@ describe('the layout of src', () => {
     expect(violations(graph, (from, to) => !allowed(from, to))).toEqual([]);
   });
 
+  it('makes composite signals only with common/signals (AbortSignal.any alone loses deadlines on Node 20)', () => {
+    const raw = sourceFiles(SRC)
+      .filter((file) => path.relative(SRC, file) !== path.join('common', 'signals.ts'))
+      .filter((file) => fs.readFileSync(file, 'utf8').includes('AbortSignal.any('))
+      .map((file) => path.relative(SRC, file));
+    expect(raw).toEqual([]);
+  });
+
   it('places every folder and top-level file of src in a layer', () => {
     const areas = [...new Set([...graph.keys()].map(areaOf))];
     expect(areas.filter((area) => !(area in LAYERS))).toEqual([]);
