@@ -3,7 +3,18 @@ SHELL := /bin/bash
 NPM ?= npm
 JEST := npx jest
 
-.PHONY: all build deps test test-unit test-host test-integration e2e swarm-test bench demo demo-clean clean lint
+# The Docker engine the e2e and swarm suites run against (test/support/docker-engines.mjs): bookworm is the
+# installed docker.io (20.10); trixie (26.1) and sid (28.x) are fetched from Debian's archive into a cache, once.
+DOCKER_ENGINE ?= bookworm
+export DOCKER_ENGINE
+DOCKER_ENGINES ?= bookworm trixie sid
+SWARM_ENGINES ?= bookworm sid
+
+# $(call each-engine,target,engines): make the target once per engine, all of them, then fail naming those that failed.
+each-engine = failed=""; for engine in $(2); do $(MAKE) --no-print-directory $(1) DOCKER_ENGINE=$$engine || failed="$$failed $$engine"; done; \
+  if [ -n "$$failed" ]; then echo "make $(1) failed on:$$failed" >&2; exit 1; fi
+
+.PHONY: all build deps test docker-suites test-packages test-unit test-host test-integration e2e swarm-test bench demo demo-clean clean lint
 
 all: build
 
@@ -13,6 +24,19 @@ node_modules/.package-lock.json: package-lock.json
 
 build: deps
 	$(NPM) run build
+
+# What the tests need from Debian, installed with apt-get when missing (as root; as `make demo` does): filesystems
+# and loop devices, network namespaces, the Docker engine, a registry for plugin pushes, the test image's busybox.
+TEST_PACKAGES := e2fsprogs xfsprogs util-linux iproute2 docker.io docker-registry busybox-static ca-certificates systemd
+test-packages:
+	@missing=""; for package in $(TEST_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$package 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$package"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" != 0 ]; then echo "make test needs these Debian packages:$$missing (run it as root to install them)" >&2; exit 1; fi; \
+	  echo "installing Debian packages the tests need:$$missing"; \
+	  export DEBIAN_FRONTEND=noninteractive; apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
 
 # Unit tests need nothing; host and integration tests need root and loop devices (they fail in CI without them).
 # test/integration/hostile-input.test.ts fuzzes the daemon with 2000 seeded hostile requests; BERTH_FUZZ_REQUESTS=10000
@@ -29,10 +53,15 @@ test-integration: build
 
 # `test` includes the fault soak (test/integration/fault-soak.test.ts, about 1.5 min); BERTH_SOAK_SECONDS=<n>
 # runs each of its faults n seconds instead of 5, e.g. `BERTH_SOAK_SECONDS=120 make test-integration`.
-test: build
+test: test-packages build
 	$(JEST) test/unit test/host test/integration
-	$(MAKE) e2e
+	$(MAKE) docker-suites
 	$(MAKE) fleet
+
+# The e2e suite on every engine beside the swarm suite on two: they share only dist/ and build/plugin, made first.
+# Each suite's output is shown whole once it ends.
+docker-suites: build plugin-rootfs
+	$(MAKE) --no-print-directory -j2 --output-sync=target e2e-engines swarm-test-engines
 
 clean:
 	rm -rf dist build

@@ -5,7 +5,11 @@
 #   make enable                      docker plugin enable $(PLUGIN_NAME)
 #   make push REGISTRY=host:port     create $(REGISTRY)/berth/ebs:<version> and :latest, push both
 #   make install REGISTRY=host:port  docker plugin install ... --alias berth/ebs  [PLUGIN_SETTINGS="KEY=VALUE ..."]
+#   make legacy                      build/legacy: berth for the host (systemd) with the plugin's Node.js runtime
 #   make e2e                         the end-to-end tests against a private dockerd (root)
+#                                    [DOCKER_ENGINE=bookworm|trixie|sid: Docker 20.10, 26.1, 28.x; see
+#                                    test/support/docker-engines.mjs]
+#   make e2e-engines                 make e2e on every engine of DOCKER_ENGINES, then says which failed
 #
 # Every docker command honours DOCKER_HOST (the tests point it at a private dockerd).
 # The rootfs is made from this machine's Debian packages (no registry needed); the Debian part and the Node.js
@@ -28,10 +32,13 @@ endif
 
 ASSEMBLE_ARGS := --out $(PLUGIN_DIR) --cache $(PLUGIN_CACHE) --if-stale $(if $(NODE_VERSION),--node-version $(NODE_VERSION))
 
-.PHONY: plugin-rootfs plugin enable push install e2e plugin-require-registry
+.PHONY: legacy plugin-rootfs plugin enable push install e2e e2e-suite e2e-engines plugin-require-registry
 
 plugin-rootfs: deps
 	node plugin/assemble.mjs $(ASSEMBLE_ARGS)
+
+legacy: plugin-rootfs
+	node plugin/legacy/assemble.mjs --plugin $(PLUGIN_DIR) --out build/legacy
 
 # Replaces a disabled plugin of the same name; refuses to touch an enabled one (volumes may be in use).
 plugin: plugin-rootfs
@@ -63,5 +70,13 @@ push: plugin-require-registry plugin-rootfs
 install: plugin-require-registry
 	$(DOCKER) plugin install --grant-all-permissions --alias $(PLUGIN_REPO) $(REGISTRY)/$(PLUGIN_REPO):$(PLUGIN_VERSION) $(PLUGIN_SETTINGS)
 
-e2e: build
+e2e: build plugin-rootfs
+	@$(MAKE) --no-print-directory e2e-suite
+
+# The suite alone, on the dist/ and build/plugin already made (the targets above make them once for every engine).
+e2e-suite:
+	@node test/support/docker-engines.mjs --announce $(DOCKER_ENGINE)
 	$(JEST) --runInBand test/e2e
+
+e2e-engines: build plugin-rootfs
+	@$(call each-engine,e2e-suite,$(DOCKER_ENGINES))

@@ -11,7 +11,7 @@
  * Directories of these that did not exist before start() are removed by stop() when empty.
  * Containers get the cgroup parent /bt-<id> (dockerd's default, /docker, would be shared with other daemons).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -22,6 +22,35 @@ import { unmountAllUnder } from './mounts';
 import { waitFor } from './poll';
 import { descendantsOf, exited, killAndWait, processesMentioning, stopChild } from './processes';
 import { freeLoopbackPort, pingUnixSocket } from './sockets';
+
+/** A Docker engine to test against (test/support/docker-engines.mjs): its dockerd and the folders first in PATH. */
+export interface DockerEngine {
+  name: string;
+  dockerd: string;
+  binDirs: string[];
+  /** The Debian package it comes from. */
+  package: string;
+}
+
+let engine: DockerEngine | undefined;
+
+/** The engine DOCKER_ENGINE names (bookworm, the installed docker.io, unless set), fetched on first use. */
+export function dockerEngine(): DockerEngine {
+  engine ??= JSON.parse(
+    execFileSync(process.execPath, [path.join(__dirname, 'docker-engines.mjs'), process.env.DOCKER_ENGINE || 'bookworm'], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'inherit'],
+      timeout: 900_000,
+    }),
+  ) as DockerEngine;
+  return engine;
+}
+
+/** The environment dockerd runs with: the engine's own programs (docker-init, docker-proxy) first in PATH. */
+export function engineEnv(env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+  const { binDirs } = dockerEngine();
+  return { ...env, PATH: [...binDirs, env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin'].join(':') };
+}
 
 /** Why a private dockerd cannot run here, or undefined when it can. */
 export function missingDocker(): string | undefined {
@@ -71,6 +100,8 @@ export interface Dockerd {
   readonly pid: number;
   /** Milliseconds from spawning dockerd to `docker info` answering. */
   readonly startMs: number;
+  /** What the engine says it is: "28.5.2+dfsg4 (API 1.51)". */
+  readonly serverVersion: string;
   /** Environment for the docker CLI against this daemon (DOCKER_HOST, a private DOCKER_CONFIG). */
   readonly env: NodeJS.ProcessEnv;
   /** Runs the docker CLI against this daemon. Default timeout 60 s. */
@@ -130,7 +161,8 @@ export async function startDockerd(options: StartOptions = {}): Promise<PrivateD
   const launch = (): ChildProcess => {
     const logFd = fs.openSync(logFile, 'a');
     try {
-      return spawn(findExecutable('dockerd') ?? 'dockerd', args, { stdio: ['ignore', logFd, logFd], env: { ...process.env, DOCKER_HOST: undefined } });
+      const { dockerd } = dockerEngine();
+      return spawn(dockerd === 'dockerd' ? (findExecutable('dockerd') ?? dockerd) : dockerd, args, { stdio: ['ignore', logFd, logFd], env: engineEnv({ ...process.env, DOCKER_HOST: undefined }) });
     } finally {
       fs.closeSync(logFd);
     }
@@ -177,6 +209,7 @@ export async function startDockerd(options: StartOptions = {}): Promise<PrivateD
   };
 
   const startTimeoutMs = options.startTimeoutMs ?? 60_000;
+  let serverVersion = '';
   const waitUntilAnswering = async (since: number) => {
     const answering = async () => {
       if (await pingUnixSocket(socket, '/_ping', 1000)) return true;
@@ -184,7 +217,7 @@ export async function startDockerd(options: StartOptions = {}): Promise<PrivateD
       return false;
     };
     await waitFor('dockerd to answer', answering, { timeoutMs: since + startTimeoutMs - Date.now(), intervalMs: 100 });
-    await runCommandOk('docker', ['info', '--format', '{{.ServerVersion}} {{.Driver}}'], { timeoutMs: 30_000, env });
+    serverVersion = (await runCommandOk('docker', ['version', '--format', '{{.Server.Version}} (API {{.Server.APIVersion}})'], { timeoutMs: 30_000, env })).trim();
   };
   const failed = (err: unknown) => {
     const tail = fs.existsSync(logFile) ? fs.readFileSync(logFile, 'utf8').split('\n').slice(-20).join('\n') : '';
@@ -208,6 +241,9 @@ export async function startDockerd(options: StartOptions = {}): Promise<PrivateD
       return child.pid ?? -1;
     },
     startMs,
+    get serverVersion() {
+      return serverVersion;
+    },
     env,
     docker,
     dockerOk: (dockerArgs, runOptions = {}) => runCommandOk('docker', dockerArgs, { ...runOptions, env }),

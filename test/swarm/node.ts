@@ -18,7 +18,7 @@ import path from 'node:path';
 import readline from 'node:readline';
 import { removeCgroup } from '../support/cgroups';
 import { runCommand, runCommandOk, type CommandOutput, type RunOptions } from '../support/commands';
-import type { Dockerd } from '../support/dockerd';
+import { dockerEngine, engineEnv, type Dockerd } from '../support/dockerd';
 import { mountsUnder } from '../support/mounts';
 import { waitFor } from '../support/poll';
 import { exited, isAlive, killAndWait, namespaceOf, processesMentioning, processesOfNamespace, signal, stopChild, waitForExit } from '../support/processes';
@@ -71,6 +71,7 @@ export class SwarmNode implements Dockerd {
   readonly logFile: string;
   readonly env: NodeJS.ProcessEnv;
   startMs = 0;
+  serverVersion = '';
   private holder?: ChildProcess;
   private forwarder?: ChildProcess;
   private dockerd?: ChildProcess;
@@ -193,7 +194,7 @@ export class SwarmNode implements Dockerd {
     await this.waitForOldContainerd();
     const args = [
       '-t', String(this.holder!.pid), '-m', '-u', '-n', '--',
-      'dockerd',
+      dockerEngine().dockerd,
       '--config-file', this.configFile,
       '--data-root', this.dataRoot,
       '--exec-root', this.execRoot,
@@ -207,7 +208,7 @@ export class SwarmNode implements Dockerd {
       '--cgroup-parent', this.spec.cgroupParent,
     ];
     const log = fs.openSync(this.logFile, 'a');
-    const env: NodeJS.ProcessEnv = { ...process.env, DOCKER_SERVICE_PREFER_OFFLINE_IMAGE: '1' };
+    const env = engineEnv({ ...process.env, DOCKER_SERVICE_PREFER_OFFLINE_IMAGE: '1' });
     delete env.DOCKER_HOST;
     const started = Date.now();
     const child = spawn('nsenter', args, { stdio: ['ignore', log, log], env });
@@ -222,6 +223,7 @@ export class SwarmNode implements Dockerd {
       throw new Error(`${this.id}: ${err.message}\n${this.logTail()}`);
     });
     this.startMs = Date.now() - started;
+    this.serverVersion = (await this.dockerOk(['version', '--format', '{{.Server.Version}} (API {{.Server.APIVersion}})'], { timeoutMs: 30_000 })).trim();
   }
 
   /**
