@@ -2,13 +2,14 @@
 /** berth's command line: `serve` runs the plugin daemon, `local-ec2` the local EC2 and metadata endpoint. */
 import { ConfigError, loadConfig, settingsHelp } from './config';
 import type { Logger } from './log';
+import { unsupportedNode, versionLine } from './version';
 
 const USAGE = `usage: berth <command> [options]
 
 commands:
   serve       run the Docker volume plugin daemon (berth serve --help lists every setting)
   local-ec2   run the local EC2 and instance-metadata endpoint (berth local-ec2 --help)
-  version     print the version
+  version     print berth's version and the Node.js it runs on
 `;
 
 async function serve(args: string[]): Promise<void> {
@@ -18,6 +19,11 @@ async function serve(args: string[]): Promise<void> {
     // cache in use, load (start nothing) what serve loads, also what it loads only after listening.
     if (process.env.NODE_COMPILE_CACHE) await Promise.all([import('./log'), import('./daemon').then(({ loadEverything }) => loadEverything())]);
     return;
+  }
+  const nodeProblem = unsupportedNode();
+  if (nodeProblem) {
+    process.stderr.write(`berth: ${nodeProblem}\n`);
+    process.exit(2);
   }
   let config;
   try {
@@ -67,7 +73,7 @@ async function main(argv: string[]): Promise<void> {
     }
     case 'version':
     case '--version':
-      process.stdout.write(`${require('../package.json').version}\n`);
+      process.stdout.write(`${versionLine()}\n`);
       return;
     default:
       process.stderr.write(USAGE);

@@ -12,6 +12,7 @@ import type { Logger } from './log';
 import { VolumeService } from './volumes/service';
 import type { VolumeOperations } from './volumes/operations';
 import { StartingDriver } from './volumes/starting';
+import { BERTH_VERSION } from './version';
 
 const READY_WAIT_MS = 20_000;
 const INIT_RETRY_MAX_MS = 30_000;
@@ -41,7 +42,7 @@ export async function startDaemon(config: Config, logger: Logger, socket?: Plugi
   const bound = socket ?? (await bindSocket(config.socket));
   bound.serve(await createApp(driver, logger));
   const server = bound.server;
-  logger.info('listening', { socket: config.socket, config: redactedConfig(config) });
+  logger.info('listening', { version: BERTH_VERSION, node: process.versions.node, socket: config.socket, config: redactedConfig(config) });
   // Only now load the EC2 client (the heaviest module) and connect: Docker is already answered meanwhile.
   ready = initialise(config, logger, (error) => (initError = error), () => stopping).then((started) => (service = started));
   ready.catch(() => undefined);

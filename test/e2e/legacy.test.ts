@@ -1,5 +1,6 @@
 /**
- * Legacy (unmanaged) mode: `berth serve` runs on the host, as the systemd unit runs it, and Docker finds it by its
+ * Legacy (unmanaged) mode: `berth serve` runs on the host from build/legacy (`make legacy`: the plugin's bundle and
+ * its own Node.js runtime, whatever Node the host has), as the systemd unit runs it, and Docker finds it by its
  * socket /run/docker/plugins/<name>.sock. It uses its own EBS_TAG namespace and a mount root with shared propagation
  * under a temp dir (the private dockerd shares the host's mount namespace). On exit berth removes its socket.
  */
@@ -10,15 +11,16 @@ import os from 'node:os';
 import path from 'node:path';
 import { runCommandOk } from '../support/commands';
 import { missingDocker } from '../support/dockerd';
-import { CLI } from '../support/local-ec2';
 import { mountsUnder } from '../support/mounts';
 import { waitFor } from '../support/poll';
 import { describeWhen, missingRootAndLoop } from '../support/privileges';
 import { cleanUp, endpointVolumesTagged, IMAGE, setupTeardown, startSetup, type E2eSetup } from './environment';
-import { removeAllContainers } from './plugin-harness';
+import { buildPluginDir, removeAllContainers } from './plugin-harness';
 import { printTimings, timedScenarios } from './timings';
 
 const scenario = timedScenarios(__filename);
+
+const PACKAGE_VERSION = (JSON.parse(fs.readFileSync(path.resolve(__dirname, '../../package.json'), 'utf8')) as { version: string }).version;
 
 const must = (command: string, args: string[]) => runCommandOk(command, args, { timeoutMs: 60_000 });
 
@@ -29,6 +31,8 @@ describeWhen(missingDocker() ?? missingRootAndLoop(), 'legacy plugin: berth serv
   let base: string | undefined;
   let mountRoot = '';
   let daemon: ChildProcess | undefined;
+  /** build/legacy's node and cli.js, assembled into the temp dir from the plugin's build. */
+  let legacy: { node: string; cli: string; pluginNode: string };
   let exited: Promise<number | null> | undefined;
   const output: string[] = [];
 
@@ -43,6 +47,10 @@ describeWhen(missingDocker() ?? missingRootAndLoop(), 'legacy plugin: berth serv
   beforeAll(async () => {
     setup = await startSetup();
     base = fs.mkdtempSync(path.join(os.tmpdir(), 'bt-e2e-legacy-'));
+    const plugin = await buildPluginDir();
+    const out = path.join(base, 'legacy');
+    await must(process.execPath, [path.resolve(__dirname, '../../plugin/legacy/assemble.mjs'), '--plugin', plugin.dir, '--out', out]);
+    legacy = { node: path.join(out, 'bin/node'), cli: path.join(out, 'berth/cli.js'), pluginNode: path.join(plugin.dir, 'rootfs/usr/local/bin/node') };
     mountRoot = path.join(base, 'volumes');
     fs.mkdirSync(mountRoot);
     // Mounts berth makes must reach containers started later: a shared mount root (the unit's PrivateMounts=no).
@@ -89,6 +97,13 @@ describeWhen(missingDocker() ?? missingRootAndLoop(), 'legacy plugin: berth serv
     }
   }, 5 * 60_000);
 
+  scenario('build/legacy runs on the Node.js runtime the plugin ships, not the host\'s', async () => {
+    const shipped = (await must(legacy.node, ['--version'])).trim().replace(/^v/, '');
+    expect(shipped).toBe((await must(legacy.pluginNode, ['--version'])).trim().replace(/^v/, ''));
+    expect(Number(shipped.split('.')[0])).toBeGreaterThanOrEqual(22);
+    expect((await must(legacy.node, [legacy.cli, 'version'])).trim()).toBe(`berth ${PACKAGE_VERSION} (Node.js ${shipped})`);
+  }, 60_000);
+
   scenario('berth serve on the host serves volumes to the engine through --volume-driver, in its own EBS_TAG namespace', async () => {
     const env: NodeJS.ProcessEnv = {
       ...process.env,
@@ -98,7 +113,7 @@ describeWhen(missingDocker() ?? missingRootAndLoop(), 'legacy plugin: berth serv
       EBS_STATEDIR: path.join(base!, 'state'),
       EBS_TAG: name,
     };
-    daemon = spawn(process.execPath, [CLI, 'serve'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    daemon = spawn(legacy.node, [legacy.cli, 'serve'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
     daemon.stdout!.setEncoding('utf8').on('data', (chunk: string) => output.push(chunk));
     daemon.stderr!.setEncoding('utf8').on('data', (chunk: string) => output.push(chunk));
     exited = new Promise((resolve) => daemon!.once('exit', (code) => resolve(code)));

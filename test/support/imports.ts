@@ -27,7 +27,8 @@ export function readImportGraph(root: string): ImportGraph {
     const { importedFiles } = ts.preProcessFile(fs.readFileSync(file, 'utf8'), true, true);
     const targets = importedFiles
       .map(({ fileName }) => fileName)
-      .filter((specifier) => specifier.startsWith('.'))
+      // A JSON file (package.json's version) is data, not a module of the layout.
+      .filter((specifier) => specifier.startsWith('.') && !specifier.endsWith('.json'))
       .map((specifier) => resolveModule(path.dirname(file), specifier))
       .map((target) => moduleId(root, target));
     graph.set(moduleId(root, file), [...new Set(targets)]);

@@ -14,6 +14,7 @@ const MAX_LINES = 400;
 const LAYERS: Record<string, readonly string[]> = {
   common: [],
   config: ['common'],
+  version: [],
   log: ['common', 'config'],
   cloud: ['common', 'config', 'log'],
   host: ['common', 'log'],
