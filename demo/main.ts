@@ -301,15 +301,28 @@ async function endpointVolume(settings: Settings): Promise<EndpointVolume | unde
   return state?.volumes.find((v) => v.tags?.Name === VOLUME || Object.values(v.tags ?? {}).includes(VOLUME));
 }
 
+/**
+ * What became of the volume once its container ended, as EC2 shows it now. Docker unmounted it when the container's
+ * command ended (not at docker rm); after a use shorter than a second berth keeps it attached EBS_RELEASEDELAY (2 s).
+ */
+function releaseState(attachmentStatus: string | undefined): string {
+  const unmounted = 'Docker unmounted the volume when the container\'s command ended';
+  switch (attachmentStatus) {
+    case undefined:
+      return `${unmounted}, and berth has detached it`;
+    case 'attached':
+      return `${unmounted}; it is still attached: after a use shorter than a second berth keeps it so for\n EBS_RELEASEDELAY (2 s) in case it is mounted again, then detaches it`;
+    default:
+      return `${unmounted}, and berth is detaching it now (EC2 says ${attachmentStatus})`;
+  }
+}
+
 async function removeWriter(settings: Settings) {
   return step('Remove that container', async (show) => {
     show(['docker', 'rm', WRITER]);
     const output = await dockerOk(['rm', WRITER]);
     const attachment = (await endpointVolume(settings))?.attachment;
-    const release = attachment
-      ? `berth unmounted the volume; after a use this short it stays ${attachment.status}\n for EBS_RELEASEDELAY (2 s), then berth detaches it`
-      : 'berth unmounted the volume and detached it';
-    return `${output}(it is gone; ${release}: the data stays on the volume)`;
+    return `${output}(it is gone; ${releaseState(attachment?.status)}: the data stays on the volume)`;
   });
 }
 

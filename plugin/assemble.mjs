@@ -250,7 +250,9 @@ async function assembleLocked({ out, entry, nodeVersion, cache, arch, ifStale, l
     const info = { name: pkg.name, version: pkg.version, commit: gitCommit(), node: node.version, arch: node.arch, debianBase: base.stamp };
     fs.writeFileSync(path.join(app, 'build-info.json'), `${JSON.stringify(info, null, 2)}\n`);
     linkOldStateDir(rootfs, manifest);
-    fs.writeFileSync(path.join(staging, 'config.json'), `${JSON.stringify(manifest, null, 2)}\n`);
+    // `docker plugin ls` and `inspect` show the description: it names the release.
+    const described = { ...manifest, description: manifest.description.replace(/^berth:/, `berth ${pkg.version}:`) };
+    fs.writeFileSync(path.join(staging, 'config.json'), `${JSON.stringify(described, null, 2)}\n`);
 
     warnAboutMissingTools(bundled.outdir, rootfs, log);
     verifyRootfs(rootfs, manifest, log);

@@ -87,6 +87,9 @@ describeWhen(missingDocker() ?? missingRootAndLoop(), 'managed plugin in a priva
   scenario('is enabled with the settings given by docker plugin set, and only those', async () => {
     const plugins = await ok(['plugin', 'ls', '--format', '{{.Name}} {{.Enabled}}']);
     expect(plugins.trim().split('\n')).toContain(`${PLUGIN} true`);
+    // The description names the release (docker plugin ls shows it).
+    const { version } = JSON.parse(fs.readFileSync(path.resolve(__dirname, '../../package.json'), 'utf8')) as { version: string };
+    expect((await ok(['plugin', 'inspect', '--format', '{{.Config.Description}}', PLUGIN])).trim().startsWith(`berth ${version}: `)).toBe(true);
     const env = JSON.parse(await ok(['plugin', 'inspect', '--format', '{{json .Settings.Env}}', PLUGIN])) as string[];
     expect(env).toContain(`EBS_ENDPOINT=${setup!.ec2.ec2}`);
     expect(env).toContain(`EBS_DEVICEDIR=${setup!.devdir}`);
@@ -144,6 +147,11 @@ describeWhen(missingDocker() ?? missingRootAndLoop(), 'managed plugin in a priva
       expect(mountedHere('mt')).toBe(true);
       const inUse = await inspect('mt');
       expect(inUse.Status).toEqual(expect.objectContaining({ state: 'in-use', attachedTo: setup!.instance.id, attachmentState: 'attached' }));
+      // Every engine (20.10, 26.1, 28.x) shows the plugin's own path as the volume's Mountpoint, and the host's path
+      // (under the plugin's propagated mount) as the container's mount source.
+      expect(inUse.Mountpoint).toBe('/var/lib/libstorage/volumes/mt/data');
+      const [source] = JSON.parse(await ok(['inspect', '--format', '{{json .Mounts}}', 'mt-writer'])) as Array<{ Source: string }>;
+      expect(source.Source).toBe(path.join(propagatedMount(), 'mt', 'data'));
       const [ebs] = await endpointVolumesTagged(setup!.ec2, 'berth:name', 'mt');
       expect(ebs.attachment).toEqual(expect.objectContaining({ instanceId: setup!.instance.id, status: 'attached' }));
     } finally {
@@ -303,6 +311,11 @@ describeWhen(missingDocker() ?? missingRootAndLoop(), 'managed plugin in a priva
     const pruned = await ok(['volume', 'prune', '--force']);
     expect(pruned).not.toMatch(/^unused$/m);
     expect(await listed()).toContain(`${PLUGIN} unused`);
+    // Since Docker 23 (API 1.42) prune removes only anonymous volumes unless --all is given: with it too.
+    if (Number((await ok(['version', '--format', '{{.Server.APIVersion}}'])).trim()) >= 1.42) {
+      expect(await ok(['volume', 'prune', '--all', '--force'])).not.toMatch(/^unused$/m);
+      expect(await listed()).toContain(`${PLUGIN} unused`);
+    }
     expect(await callsSince(setup!.ec2, since, 'DeleteVolume')).toEqual([]);
 
     // EBS_REMOVE unset: docker volume rm deletes berth's own EBS volume.
