@@ -57,9 +57,11 @@ describe('Catalog refresh', () => {
     expect(readCatalog(file())).toHaveLength(1199);
     expect(catalog.known('v0')).toBeUndefined();
 
-    const refreshed = lines.filter((line) => line.message === 'volume listing refreshed');
+    // One line per refresh: at debug, or a warning when this machine was busy enough for the loop to wait 100 ms.
+    const refreshed = lines.filter((line) => line.message === 'volume listing refreshed' || String(line.message).includes('while the volume listing was refreshed'));
     expect(refreshed.map((line) => line.changed)).toEqual([true, false, true, true]);
-    expect(refreshed[0]).toMatchObject({ level: 'debug', volumes: 1200, eventLoopMaxDelayMs: expect.any(Number), durationMs: expect.any(Number) });
+    expect(refreshed[0]).toMatchObject({ volumes: 1200, eventLoopMaxDelayMs: expect.any(Number), durationMs: expect.any(Number) });
+    expect(['debug', 'warn']).toContain(refreshed[0].level);
   });
 
   it('warns when the event loop was held up for 100 ms or more during a refresh', async () => {
