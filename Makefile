@@ -11,7 +11,12 @@ DOCKER_ENGINES ?= bookworm trixie sid
 SWARM_ENGINES ?= bookworm sid
 
 # $(call each-engine,target,engines): make the target once per engine, all of them, then fail naming those that failed.
-each-engine = failed=""; for engine in $(2); do $(MAKE) --no-print-directory $(1) DOCKER_ENGINE=$$engine || failed="$$failed $$engine"; done; \
+# Each run's output goes to build/test-logs/<target>-<engine>.log and is shown whole when it ends (two suites run
+# side by side in docker-suites).
+each-engine = mkdir -p build/test-logs; failed=""; for engine in $(2); do \
+    log=build/test-logs/$(1)-$$engine.log; echo "make $(1) DOCKER_ENGINE=$$engine: started (output in $$log)"; \
+    $(MAKE) --no-print-directory $(1) DOCKER_ENGINE=$$engine > $$log 2>&1 || failed="$$failed $$engine"; cat $$log; \
+  done; \
   if [ -n "$$failed" ]; then echo "make $(1) failed on:$$failed" >&2; exit 1; fi
 
 .PHONY: all build deps test docker-suites test-packages test-unit test-host test-integration e2e swarm-test bench demo demo-clean clean lint
@@ -59,9 +64,8 @@ test: test-packages build
 	$(MAKE) fleet
 
 # The e2e suite on every engine beside the swarm suite on two: they share only dist/ and build/plugin, made first.
-# Each suite's output is shown whole once it ends.
 docker-suites: build plugin-rootfs
-	$(MAKE) --no-print-directory -j2 --output-sync=target e2e-engines swarm-test-engines
+	$(MAKE) --no-print-directory -j2 e2e-engines swarm-test-engines
 
 clean:
 	rm -rf dist build

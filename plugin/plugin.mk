@@ -1,6 +1,7 @@
 # The managed plugin: included by the top-level Makefile.
 #
 #   make plugin-rootfs               build/plugin (config.json + rootfs/), nothing else
+#                                    [PLUGIN_ARCH=arm64: build/plugin-arm64, Debian's arm64 packages and Node runtime]
 #   make plugin                      ... and `docker plugin create $(PLUGIN_NAME)` (disabled)
 #   make enable                      docker plugin enable $(PLUGIN_NAME)
 #   make push REGISTRY=host:port     create $(REGISTRY)/berth/ebs:<version> and :latest, push both
@@ -17,7 +18,9 @@
 
 PLUGIN_NAME ?= berth/ebs:latest
 PLUGIN_REPO ?= berth/ebs
-PLUGIN_DIR ?= build/plugin
+HOST_ARCH := $(shell dpkg --print-architecture 2>/dev/null || echo amd64)
+PLUGIN_ARCH ?= $(HOST_ARCH)
+PLUGIN_DIR ?= build/plugin$(if $(filter-out $(HOST_ARCH),$(PLUGIN_ARCH)),-$(PLUGIN_ARCH))
 PLUGIN_CACHE ?= /var/cache/berth
 PLUGIN_ENABLE_TIMEOUT ?= 120
 PLUGIN_SETTINGS ?=
@@ -30,7 +33,7 @@ ifdef DOCKER_HOST
 export DOCKER_HOST
 endif
 
-ASSEMBLE_ARGS := --out $(PLUGIN_DIR) --cache $(PLUGIN_CACHE) --if-stale $(if $(NODE_VERSION),--node-version $(NODE_VERSION))
+ASSEMBLE_ARGS := --out $(PLUGIN_DIR) --arch $(PLUGIN_ARCH) --cache $(PLUGIN_CACHE) --if-stale $(if $(NODE_VERSION),--node-version $(NODE_VERSION))
 
 .PHONY: legacy plugin-rootfs plugin enable push install e2e e2e-suite e2e-engines plugin-require-registry
 
@@ -79,4 +82,4 @@ e2e-suite:
 	$(JEST) --runInBand test/e2e
 
 e2e-engines: build plugin-rootfs
-	@$(call each-engine,e2e-suite,$(DOCKER_ENGINES))
+	+@$(call each-engine,e2e-suite,$(DOCKER_ENGINES))

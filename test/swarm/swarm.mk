@@ -19,4 +19,4 @@ swarm-suite:
 	$(JEST) --runInBand test/swarm
 
 swarm-test-engines: build plugin-rootfs
-	@$(call each-engine,swarm-suite,$(SWARM_ENGINES))
+	+@$(call each-engine,swarm-suite,$(SWARM_ENGINES))
