@@ -31,8 +31,10 @@ build: deps
 	$(NPM) run build
 
 # What the tests need from Debian, installed with apt-get when missing (as root; as `make demo` does): filesystems
-# and loop devices, network namespaces, the Docker engine, a registry for plugin pushes, the test image's busybox.
-TEST_PACKAGES := e2fsprogs xfsprogs util-linux iproute2 docker.io docker-registry busybox-static ca-certificates systemd
+# and loop devices, network namespaces, the Docker engine, a registry for plugin pushes, the test image's busybox,
+# and the arm64 emulator with its cross strip (the arm64 plugin build and its tests).
+TEST_PACKAGES := e2fsprogs xfsprogs util-linux iproute2 docker.io docker-registry busybox-static ca-certificates systemd file \
+  qemu-user-static binutils-aarch64-linux-gnu
 test-packages:
 	@missing=""; for package in $(TEST_PACKAGES); do \
 	  dpkg-query -W -f='$${Status}' $$package 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$package"; \

@@ -19,6 +19,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { addSharedLibraries, debianArch, ensureBase, TOOLS } from './base.mjs';
+import { foreignArch } from './foreign-sysroot.mjs';
 import { bundle } from './bundle.mjs';
 import { DEFAULT_NODE_VERSION, ensureNode, nodeArch } from './node-runtime.mjs';
 
@@ -86,16 +87,70 @@ function duBytes(dir) {
   return Number(run('du', ['-sb', dir]).split(/\s+/)[0]);
 }
 
-/** Runs the rootfs's own programs in a chroot: every tool must load its libraries, the daemon must start. */
-function verifyRootfs(rootfs, manifest, log) {
+/** Where the emulator is put inside a rootfs of another architecture while it is checked (removed afterwards). */
+const EMULATOR_IN_ROOTFS = '.emulator';
+const ROOTFS_PATH = ['/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin'];
+
+/** A command's path inside the rootfs, as PATH finds it there. */
+function inRootfs(rootfs, command) {
+  if (command.startsWith('/')) return command;
+  const dir = ROOTFS_PATH.find((candidate) => {
+    try {
+      fs.accessSync(path.join(rootfs, candidate, command), fs.constants.X_OK);
+      return true;
+    } catch {
+      return false;
+    }
+  });
+  if (!dir) throw new Error(`assemble: ${command} is not in the rootfs`);
+  return path.posix.join(dir, command);
+}
+
+function isScript(file) {
+  const fd = fs.openSync(file, 'r');
+  try {
+    const start = Buffer.alloc(2);
+    fs.readSync(fd, start, 0, 2, 0);
+    return start.toString() === '#!';
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/**
+ * Runs the rootfs's own programs in a chroot: every tool must load its libraries, the daemon must start. A rootfs
+ * of another architecture runs them under its emulator (copied into the rootfs for the check): there, a shell
+ * script cannot start the programs it runs (nothing tells the kernel about the emulator), so scripts are only
+ * parsed, and the programs they run are checked themselves.
+ */
+function verifyRootfs(rootfs, manifest, arch, log) {
   if (process.getuid?.() !== 0) {
     log('assemble: not root, skipping the chroot check of the rootfs');
     return;
   }
-  const env = { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', LC_ALL: 'C' };
+  const foreign = arch === debianArch() ? undefined : foreignArch(arch);
+  if (foreign) {
+    fs.mkdirSync(path.join(rootfs, EMULATOR_IN_ROOTFS));
+    fs.copyFileSync(foreign.emulator, path.join(rootfs, EMULATOR_IN_ROOTFS, path.basename(foreign.emulator)));
+    fs.chmodSync(path.join(rootfs, EMULATOR_IN_ROOTFS, path.basename(foreign.emulator)), 0o755);
+  }
+  try {
+    verifyInChroot(rootfs, manifest, foreign && `/${EMULATOR_IN_ROOTFS}/${path.basename(foreign.emulator)}`);
+  } finally {
+    if (foreign) fs.rmSync(path.join(rootfs, EMULATOR_IN_ROOTFS), { recursive: true, force: true });
+  }
+}
+
+function verifyInChroot(rootfs, manifest, emulator) {
+  const env = { PATH: ROOTFS_PATH.join(':'), LC_ALL: 'C' };
+  const chrooted = ([command, ...args]) => {
+    if (!emulator) return [rootfs, command, ...args];
+    const program = inRootfs(rootfs, command);
+    return isScript(path.join(rootfs, program)) ? [rootfs, emulator, inRootfs(rootfs, 'sh'), '-n', program] : [rootfs, emulator, program, ...args];
+  };
   const check = (args, exitCodes = [0]) => {
     try {
-      return run('chroot', [rootfs, ...args], { env, timeout: 60_000 });
+      return run('chroot', chrooted(args), { env, timeout: 120_000 });
     } catch (err) {
       if (typeof err.status === 'number' && exitCodes.includes(err.status)) return err.stdout;
       throw new Error(`assemble: in the rootfs, ${args.join(' ')} failed: ${String(err.stderr || err.stdout || err.message).trim()}`);
@@ -116,7 +171,7 @@ function verifyRootfs(rootfs, manifest, log) {
   // the manifest's fixed environment, so the compile cache it names is warm for the plugin's first start.
   const fixed = Object.fromEntries((manifest.env ?? []).filter((e) => !e.settable && e.value !== undefined).map((e) => [e.name, e.value]));
   try {
-    run('chroot', [rootfs, ...manifest.entrypoint, '--help'], { env: { ...env, ...fixed }, timeout: 60_000 });
+    run('chroot', chrooted([...manifest.entrypoint, '--help']), { env: { ...env, ...fixed }, timeout: 300_000 });
   } catch (err) {
     throw new Error(`assemble: in the rootfs, ${manifest.entrypoint.join(' ')} --help failed: ${String(err.stderr || err.message).trim()}`);
   }
@@ -204,12 +259,8 @@ export async function assemble({
   log = console.error,
 } = {}) {
   const started = Date.now();
-  if (nodeArch(arch) !== nodeArch(debianArch())) {
-    throw new Error(
-      `assemble: the rootfs is made from this machine's Debian packages (${debianArch()}), so it cannot be built for ${arch} here; ` +
-        'build on a machine of that architecture or with the Dockerfile (docker buildx --platform)',
-    );
-  }
+  nodeArch(arch); // refuses an architecture Node.js is not published for
+  if (arch !== debianArch()) foreignArch(arch);
   const manifest = readManifest();
   fs.mkdirSync(cache, { recursive: true });
   // Tests may build from several processes at once: one build at a time per cache (and so per machine).
@@ -217,7 +268,7 @@ export async function assemble({
 }
 
 async function assembleLocked({ out, entry, nodeVersion, cache, arch, ifStale, log, manifest, started }) {
-  const base = ensureBase({ cacheDir: path.join(cache, 'plugin-base'), log });
+  const base = ensureBase({ arch, cacheDir: path.join(cache, 'plugin-base'), log });
   const inputs = inputsHash({ entry, nodeVersion, baseStamp: base.stamp });
   const inputsFile = path.join(out, INPUTS_FILE);
   if (ifStale && fs.existsSync(inputsFile) && fs.readFileSync(inputsFile, 'utf8').trim() === inputs) {
@@ -238,7 +289,7 @@ async function assembleLocked({ out, entry, nodeVersion, cache, arch, ifStale, l
     fs.mkdirSync(path.dirname(runtime), { recursive: true });
     fs.copyFileSync(node.path, runtime);
     fs.chmodSync(runtime, 0o755);
-    addSharedLibraries(rootfs, node.path);
+    addSharedLibraries(rootfs, node.path, base);
 
     const app = path.join(rootfs, APP_IN_ROOTFS);
     fs.mkdirSync(app, { recursive: true });
@@ -255,7 +306,7 @@ async function assembleLocked({ out, entry, nodeVersion, cache, arch, ifStale, l
     fs.writeFileSync(path.join(staging, 'config.json'), `${JSON.stringify(described, null, 2)}\n`);
 
     warnAboutMissingTools(bundled.outdir, rootfs, log);
-    verifyRootfs(rootfs, manifest, log);
+    verifyRootfs(rootfs, manifest, arch, log);
     fs.writeFileSync(path.join(staging, INPUTS_FILE), `${inputs}\n`);
     fs.rmSync(out, { recursive: true, force: true });
     fs.renameSync(staging, out);

@@ -3,6 +3,10 @@
  * (and the dynamic loader), CA certificates and a minimal /etc. Copied from this machine's installed Debian
  * packages (installed with apt-get when missing), so it builds without any container registry.
  *
+ * For another architecture (arm64, built here on amd64) the same files come from that architecture's Debian packages,
+ * unpacked into a sysroot (plugin/foreign-sysroot.mjs), and the target's own loader, run under emulation, names the
+ * libraries each tool needs.
+ *
  * The result is cached outside the repository (default /var/cache/berth/plugin-base/<arch>) and rebuilt when it
  * is missing or when the tool list, this script or the versions of the packages it copies from have changed.
  */
@@ -11,6 +15,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { ensureSysroot, foreignLibraries } from './foreign-sysroot.mjs';
 
 /** Debian packages the tools come from. */
 export const PACKAGES = ['e2fsprogs', 'xfsprogs', 'util-linux', 'mount', 'ca-certificates', 'dash', 'coreutils', 'libc-bin'];
@@ -102,11 +107,29 @@ export function ensurePackages(packages = PACKAGES, log = console.error) {
   return versions;
 }
 
-function findOnPath(name) {
+/**
+ * Where the files come from: this machine (root /, its dpkg database, ldd) or a sysroot of another architecture's
+ * packages (its own index, the target's loader under emulation). Paths are as seen from the source's root.
+ */
+function hostSource() {
+  return { arch: debianArch(), root: '/', libraries: sharedLibraries, owner: owningPackage, versionOf: (name) => installedVersions([name])[name] };
+}
+
+function sysrootSource(arch, sysroot) {
+  return {
+    arch,
+    root: sysroot.root,
+    libraries: (file) => foreignLibraries(arch, sysroot.root, file),
+    owner: (file) => sysroot.files[file] ?? sysroot.files[realpathIn(sysroot.root, file)],
+    versionOf: (name) => sysroot.packages[name],
+  };
+}
+
+function findOnPath(name, source) {
   for (const dir of SEARCH_DIRS) {
     const candidate = path.join(dir, name);
     try {
-      fs.accessSync(candidate, fs.constants.X_OK);
+      fs.accessSync(path.join(source.root, candidate), fs.constants.X_OK);
       return candidate;
     } catch {
       // next directory
@@ -149,64 +172,106 @@ function lexists(file) {
   }
 }
 
+const MERGED_INTO_USR = ['bin', 'sbin', 'lib'];
+
+/** A path inside `root` with every symlink resolved inside `root` too (an absolute link target is taken from it). */
+function realpathIn(root, file) {
+  const parts = file.split('/').filter(Boolean);
+  let resolved = '/';
+  for (let i = 0, hops = 0; i < parts.length; i++) {
+    const next = path.posix.join(resolved, parts[i]);
+    let stat;
+    try {
+      stat = fs.lstatSync(path.join(root, next));
+    } catch {
+      return path.posix.join(next, ...parts.slice(i + 1));
+    }
+    if (!stat.isSymbolicLink()) {
+      resolved = next;
+      continue;
+    }
+    if (++hops > 40) throw new Error(`plugin-base: too many symlinks under ${root} in ${file}`);
+    const link = fs.readlinkSync(path.join(root, next));
+    const rest = parts.slice(i + 1);
+    parts.splice(0, parts.length, ...(link.startsWith('/') ? link : path.posix.join(resolved, link)).split('/').filter(Boolean), ...rest);
+    resolved = '/';
+    i = -1;
+  }
+  return resolved;
+}
+
 /**
- * Copies host paths into a rootfs at the same (canonical) place, keeping symlinks as symlinks and following them
- * to copy their targets too. Writes only under the rootfs: host paths are resolved on the host first, so a symlink
- * inside the rootfs is never followed while building.
+ * Copies paths of a package source (this machine, root /, or a foreign sysroot) into a rootfs at the same
+ * (canonical) place, keeping symlinks as symlinks and following them to copy their targets too. Writes only under
+ * the rootfs: paths are resolved in the source first, so a symlink inside the rootfs is never followed while
+ * building.
  */
 class RootfsWriter {
-  constructor(root) {
+  constructor(root, sourceRoot = '/') {
     this.root = root;
+    this.sourceRoot = sourceRoot;
     this.copied = new Set();
+    const bin = path.join(sourceRoot, 'bin');
+    this.mergesUsr = !(lexists(bin) && fs.lstatSync(bin).isSymbolicLink());
   }
 
-  /** Mirrors the host's merged-/usr links (/bin -> usr/bin, ...). */
+  /**
+   * The rootfs has merged /usr (/bin -> usr/bin, ...): mirrored from the source where it has them (this machine),
+   * made where it does not (a sysroot of unpacked packages, whose /bin, /sbin and /lib files then go under usr/).
+   */
   mirrorTopLevelLinks() {
+    if (this.mergesUsr) {
+      for (const name of MERGED_INTO_USR) fs.symlinkSync(`usr/${name}`, path.join(this.root, name));
+      return;
+    }
     for (const name of ['bin', 'sbin', 'lib', 'lib32', 'lib64', 'libx32']) {
-      const host = `/${name}`;
       let stat;
       try {
-        stat = fs.lstatSync(host);
+        stat = fs.lstatSync(path.join(this.sourceRoot, name));
       } catch {
         continue;
       }
-      if (stat.isSymbolicLink()) fs.symlinkSync(fs.readlinkSync(host), path.join(this.root, name));
+      if (stat.isSymbolicLink()) fs.symlinkSync(fs.readlinkSync(path.join(this.sourceRoot, name)), path.join(this.root, name));
     }
   }
 
-  target(hostPath) {
-    const dir = fs.realpathSync(path.dirname(hostPath));
-    return { canonical: path.join(dir, path.basename(hostPath)), inRoot: path.join(this.root, dir, path.basename(hostPath)) };
+  target(sourcePath) {
+    const dir = realpathIn(this.sourceRoot, path.posix.dirname(sourcePath));
+    const canonical = path.posix.join(dir, path.posix.basename(sourcePath));
+    const top = canonical.split('/')[1];
+    const placed = this.mergesUsr && MERGED_INTO_USR.includes(top) ? `/usr${canonical}` : canonical;
+    return { canonical, inSource: path.join(this.sourceRoot, canonical), inRoot: path.join(this.root, placed) };
   }
 
-  /** Copies hostPath (a file or a symlink chain); returns the canonical host paths of regular files copied. */
-  copy(hostPath) {
-    const { canonical, inRoot } = this.target(hostPath);
+  /** Copies a source path (a file or a symlink chain); returns the canonical source paths of regular files copied. */
+  copy(sourcePath) {
+    const { canonical, inSource, inRoot } = this.target(sourcePath);
     if (this.copied.has(canonical)) return [];
     this.copied.add(canonical);
     if (lexists(inRoot)) return [];
     fs.mkdirSync(path.dirname(inRoot), { recursive: true });
-    const stat = fs.lstatSync(canonical);
+    const stat = fs.lstatSync(inSource);
     if (stat.isSymbolicLink()) {
-      const link = fs.readlinkSync(canonical);
+      const link = fs.readlinkSync(inSource);
       fs.symlinkSync(link, inRoot);
-      return this.copy(path.resolve(path.dirname(canonical), link));
+      return this.copy(link.startsWith('/') ? link : path.posix.resolve(path.posix.dirname(canonical), link));
     }
-    if (!stat.isFile()) throw new Error(`plugin-base: ${canonical} is not a regular file`);
-    fs.copyFileSync(canonical, inRoot);
+    if (!stat.isFile()) throw new Error(`plugin-base: ${inSource} is not a regular file`);
+    fs.copyFileSync(inSource, inRoot);
     fs.chmodSync(inRoot, stat.mode & 0o7777);
     return [canonical];
   }
 }
 
 /**
- * Adds to an assembled rootfs the shared libraries an ELF file (placed there separately) needs, from this machine's
- * Debian packages. Returns the host paths of the files added.
+ * Adds to an assembled rootfs the shared libraries an ELF file of this machine (placed there separately) needs,
+ * from the Debian packages of the base's architecture (`base`, as ensureBase returns it). Returns the paths added.
  */
-export function addSharedLibraries(root, elfFile) {
-  const writer = new RootfsWriter(root);
-  const added = sharedLibraries(elfFile).flatMap((library) => writer.copy(library));
-  recordProvenance(root, added);
+export function addSharedLibraries(root, elfFile, base) {
+  const source = base?.source ?? hostSource();
+  const writer = new RootfsWriter(root, source.root);
+  const added = source.libraries(elfFile).flatMap((library) => writer.copy(library));
+  recordProvenance(root, added, source);
   return added;
 }
 
@@ -235,19 +300,33 @@ function stampOf(arch, versions) {
   return hash.digest('hex').slice(0, 16);
 }
 
+/** What a rootfs of another architecture needs on this machine: the emulator and that architecture's strip. */
+const FOREIGN_HOST_PACKAGES = ['qemu-user-static', 'binutils-aarch64-linux-gnu', 'ca-certificates'];
+
 /**
- * Returns the directory of an up-to-date base rootfs for this machine's architecture, building it if needed.
- * Options: cacheDir (default /var/cache/berth/plugin-base), log.
+ * Returns the directory of an up-to-date base rootfs for `arch` (Debian's name; default this machine's), building
+ * it if needed. Options: arch, cacheDir (default /var/cache/berth/plugin-base), log.
  */
-export function ensureBase({ cacheDir = '/var/cache/berth/plugin-base', log = console.error } = {}) {
-  const arch = debianArch();
-  const versions = ensurePackages(PACKAGES, log);
+export function ensureBase({ arch = debianArch(), cacheDir = '/var/cache/berth/plugin-base', log = console.error } = {}) {
+  let source;
+  let versions;
+  if (arch === debianArch()) {
+    source = hostSource();
+    versions = ensurePackages(PACKAGES, log);
+  } else {
+    const host = ensurePackages(FOREIGN_HOST_PACKAGES, log);
+    // The CA bundle is made from this machine's certificates (ca-certificates is the same for every architecture).
+    const packages = PACKAGES.filter((name) => name !== 'ca-certificates');
+    const sysroot = ensureSysroot({ arch, packages, dir: path.join(cacheDir, `${arch}-sysroot`), log });
+    source = sysrootSource(arch, sysroot);
+    versions = { ...Object.fromEntries(packages.map((name) => [name, sysroot.packages[name]])), 'ca-certificates': host['ca-certificates'] };
+  }
   const stamp = stampOf(arch, versions);
   const dir = path.join(cacheDir, arch);
   const stampFile = path.join(dir, 'stamp');
   const rootfs = path.join(dir, 'rootfs');
   if (fs.existsSync(stampFile) && fs.readFileSync(stampFile, 'utf8').trim() === stamp && fs.existsSync(rootfs)) {
-    return { rootfs, stamp, arch, rebuilt: false };
+    return { rootfs, stamp, arch, source, rebuilt: false };
   }
   log(`plugin-base: building ${dir}`);
   const started = Date.now();
@@ -256,26 +335,26 @@ export function ensureBase({ cacheDir = '/var/cache/berth/plugin-base', log = co
   fs.rmSync(staging, { recursive: true, force: true });
   const root = path.join(staging, 'rootfs');
   fs.mkdirSync(root, { recursive: true, mode: 0o755 });
-  buildBaseRootfs(root, versions);
+  buildBaseRootfs(root, versions, source);
   fs.writeFileSync(path.join(staging, 'stamp'), `${stamp}\n`);
   fs.renameSync(staging, dir);
   log(`plugin-base: built in ${((Date.now() - started) / 1000).toFixed(1)} s`);
-  return { rootfs, stamp, arch, rebuilt: true };
+  return { rootfs, stamp, arch, source, rebuilt: true };
 }
 
-function buildBaseRootfs(root, versions) {
-  const writer = new RootfsWriter(root);
+function buildBaseRootfs(root, versions, source) {
+  const writer = new RootfsWriter(root, source.root);
   writer.mirrorTopLevelLinks();
   const files = [];
   for (const tool of TOOLS) {
-    const found = findOnPath(tool);
+    const found = findOnPath(tool, source);
     files.push(...writer.copy(found));
   }
   for (const file of [...files]) {
-    if (!isElf(file)) continue;
-    for (const library of sharedLibraries(file)) files.push(...writer.copy(library));
+    if (!isElf(path.join(source.root, file))) continue;
+    for (const library of source.libraries(file)) files.push(...writer.copy(library));
   }
-  for (const config of CONFIG_FILES) if (fs.existsSync(config)) files.push(...writer.copy(config));
+  for (const config of CONFIG_FILES) if (fs.existsSync(path.join(source.root, config))) files.push(...writer.copy(config));
   fs.mkdirSync(path.join(root, 'etc/ssl/certs'), { recursive: true });
   fs.writeFileSync(path.join(root, CA_BUNDLE), debianCaBundle(), { mode: 0o644 });
 
@@ -289,12 +368,12 @@ function buildBaseRootfs(root, versions) {
     fs.chmodSync(path.join(root, relative), mode);
   }
 
-  recordProvenance(root, files);
+  recordProvenance(root, files, source);
   fs.appendFileSync(
     path.join(root, DEBIAN_FILES),
     `ca-certificates ${versions['ca-certificates']}\n  ${CA_BUNDLE} (the certificates enabled in ${CA_CONFIG})\n`,
   );
-  copyCopyright(root, 'ca-certificates');
+  copyCopyright(root, 'ca-certificates', hostSource());
 }
 
 /**
@@ -317,9 +396,9 @@ function debianCaBundle() {
 }
 
 /** Copies a package's copyright file; identical texts (util-linux's libraries, gcc's) become hard links. */
-function copyCopyright(root, pkg) {
+function copyCopyright(root, pkg, source) {
   const name = pkg.split(':')[0];
-  const copyright = `/usr/share/doc/${name}/copyright`;
+  const copyright = path.join(source.root, `usr/share/doc/${name}/copyright`);
   const target = path.join(root, 'usr/share/doc', name, 'copyright');
   if (!fs.existsSync(copyright) || fs.existsSync(target)) return;
   fs.mkdirSync(path.dirname(target), { recursive: true });
@@ -334,19 +413,19 @@ function copyCopyright(root, pkg) {
 }
 
 /** Licences and provenance: appends which Debian package (and version) each copied file came from. */
-function recordProvenance(root, files) {
+function recordProvenance(root, files, source) {
   const owners = new Map();
   for (const file of files) {
-    const owner = owningPackage(file) ?? '(not from a package)';
+    const owner = source.owner(file) ?? '(not from a package)';
     owners.set(owner, [...(owners.get(owner) ?? []), file]);
   }
   const lines = [...owners.entries()]
     .sort(([a], [b]) => a.localeCompare(b))
     .map(([pkg, list]) => {
       const name = pkg.split(':')[0];
-      return `${pkg} ${installedVersions([name])[name] ?? ''}\n${list.map((file) => `  ${file}`).join('\n')}\n`;
+      return `${pkg} ${source.versionOf(name) ?? ''}\n${list.map((file) => `  ${file}`).join('\n')}\n`;
     });
   fs.mkdirSync(path.dirname(path.join(root, DEBIAN_FILES)), { recursive: true });
   fs.appendFileSync(path.join(root, DEBIAN_FILES), lines.join(''));
-  for (const pkg of owners.keys()) copyCopyright(root, pkg);
+  for (const pkg of owners.keys()) copyCopyright(root, pkg, source);
 }

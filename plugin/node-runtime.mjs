@@ -9,6 +9,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { ensurePackages } from './base.mjs';
+import { FOREIGN } from './foreign-sysroot.mjs';
 
 /** Node 24 LTS, pinned so that two builds of one commit carry the same runtime. */
 export const DEFAULT_NODE_VERSION = '24.21.0';
@@ -25,10 +26,18 @@ function run(command, args, options = {}) {
   return execFileSync(command, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], ...options });
 }
 
-function canStrip(log) {
+/** binutils' strip for this machine's binaries; the cross binutils' for another architecture's. */
+function stripFor(node) {
+  if (node === nodeArch(process.arch)) return { command: 'strip', pkg: 'binutils' };
+  const debian = Object.keys(FOREIGN).find((arch) => nodeArch(arch) === node);
+  return debian ? { command: FOREIGN[debian].strip, pkg: `binutils-${FOREIGN[debian].strip.replace(/-strip$/, '')}` } : undefined;
+}
+
+function canStrip(tool, log) {
+  if (!tool) return false;
   const present = () => {
     try {
-      run('strip', ['--version']);
+      run(tool.command, ['--version']);
       return true;
     } catch {
       return false;
@@ -36,9 +45,9 @@ function canStrip(log) {
   };
   if (present()) return true;
   try {
-    ensurePackages(['binutils'], log);
+    ensurePackages([tool.pkg], log);
   } catch (err) {
-    log(`node-runtime: cannot install binutils: ${err.message}`);
+    log(`node-runtime: cannot install ${tool.pkg}: ${err.message}`);
   }
   return present();
 }
@@ -71,9 +80,10 @@ export function ensureNode({
     run('tar', ['-xzf', path.join(work, filename), '-C', work, 'package/bin/node']);
     const binary = path.join(work, 'package/bin/node');
     let stripped = false;
-    if (canStrip(log)) {
+    const strip = stripFor(node);
+    if (canStrip(strip, log)) {
       try {
-        run('strip', ['--strip-all', binary]);
+        run(strip.command, ['--strip-all', binary]);
         stripped = true;
       } catch (err) {
         log(`node-runtime: keeping debug symbols, strip failed: ${String(err.stderr ?? err.message).trim()}`);

@@ -4,8 +4,10 @@
 #                                    [PLUGIN_ARCH=arm64: build/plugin-arm64, Debian's arm64 packages and Node runtime]
 #   make plugin                      ... and `docker plugin create $(PLUGIN_NAME)` (disabled)
 #   make enable                      docker plugin enable $(PLUGIN_NAME)
-#   make push REGISTRY=host:port     create $(REGISTRY)/berth/ebs:<version> and :latest, push both
+#   make push REGISTRY=host:port     create $(REGISTRY)/berth/ebs:<version>-<arch> and :latest-<arch> (amd64 also
+#                                    :<version> and :latest) for each of PLUGIN_ARCHES, push them
 #   make install REGISTRY=host:port  docker plugin install ... --alias berth/ebs  [PLUGIN_SETTINGS="KEY=VALUE ..."]
+#                                    [PLUGIN_ARCH=arm64: the -arm64 tag]
 #   make legacy                      build/legacy: berth for the host (systemd) with the plugin's Node.js runtime
 #   make e2e                         the end-to-end tests against a private dockerd (root)
 #                                    [DOCKER_ENGINE=bookworm|trixie|sid: Docker 20.10, 26.1, 28.x; see
@@ -61,17 +63,27 @@ plugin-require-registry:
 
 # docker plugin has no tag command: create one local plugin per pushed name, push it, remove it
 # (an enabled plugin of that name is left alone: the rm fails and so does push).
-push: plugin-require-registry plugin-rootfs
-	@set -e; for tag in $(PLUGIN_VERSION) latest; do \
-	  ref=$(REGISTRY)/$(PLUGIN_REPO):$$tag; \
-	  if $(DOCKER) plugin inspect $$ref >/dev/null 2>&1; then $(DOCKER) plugin rm $$ref >/dev/null; fi; \
-	  $(DOCKER) plugin create $$ref $(PLUGIN_DIR); \
-	  $(DOCKER) plugin push $$ref || { $(DOCKER) plugin rm $$ref >/dev/null; exit 1; }; \
-	  $(DOCKER) plugin rm $$ref >/dev/null; \
+# A plugin's config names no architecture, and docker plugin install resolves no index (manifest list) of plugins
+# ("did not find plugin config for specified reference", Docker 20.10 to 28.5): each architecture gets its own tags,
+# <version>-<arch> and latest-<arch>; amd64 also gets <version> and latest, what `docker plugin install berth/ebs`
+# takes. PLUGIN_ARCHES="amd64 arm64" pushes both.
+PLUGIN_ARCHES ?= $(HOST_ARCH)
+push: plugin-require-registry
+	@set -e; for arch in $(PLUGIN_ARCHES); do \
+	  $(MAKE) --no-print-directory plugin-rootfs PLUGIN_ARCH=$$arch PLUGIN_DIR=build/plugin$$([ $$arch = $(HOST_ARCH) ] || echo -$$arch); \
+	  dir=build/plugin$$([ $$arch = $(HOST_ARCH) ] || echo -$$arch); \
+	  tags="$(PLUGIN_VERSION)-$$arch latest-$$arch"; if [ $$arch = amd64 ]; then tags="$(PLUGIN_VERSION) latest $$tags"; fi; \
+	  for tag in $$tags; do \
+	    ref=$(REGISTRY)/$(PLUGIN_REPO):$$tag; \
+	    if $(DOCKER) plugin inspect $$ref >/dev/null 2>&1; then $(DOCKER) plugin rm $$ref >/dev/null; fi; \
+	    $(DOCKER) plugin create $$ref $$dir; \
+	    $(DOCKER) plugin push $$ref || { $(DOCKER) plugin rm $$ref >/dev/null; exit 1; }; \
+	    $(DOCKER) plugin rm $$ref >/dev/null; \
+	  done; \
 	done
 
 install: plugin-require-registry
-	$(DOCKER) plugin install --grant-all-permissions --alias $(PLUGIN_REPO) $(REGISTRY)/$(PLUGIN_REPO):$(PLUGIN_VERSION) $(PLUGIN_SETTINGS)
+	$(DOCKER) plugin install --grant-all-permissions --alias $(PLUGIN_REPO) $(REGISTRY)/$(PLUGIN_REPO):$(PLUGIN_VERSION)$(if $(filter-out amd64,$(PLUGIN_ARCH)),-$(PLUGIN_ARCH)) $(PLUGIN_SETTINGS)
 
 e2e: build plugin-rootfs
 	@$(MAKE) --no-print-directory e2e-suite

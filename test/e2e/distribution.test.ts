@@ -53,10 +53,10 @@ describeWhen(missingDocker() ?? missingRegistry() ?? missingRootAndLoop(), 'plug
     if (problems.length > 0) throw new Error(`cleanup: ${problems.join('\n')}`);
   }, 5 * 60_000);
 
-  scenario('make push publishes the version and latest, leaving no plugin behind on the building engine', async () => {
+  scenario('make push publishes the version and latest (and their -amd64 twins), leaving no plugin behind on the building engine', async () => {
     await make(builder!, ['push', `REGISTRY=${registry!.address}`]);
     const tags = (await (await fetch(`http://${registry!.address}/v2/berth/ebs/tags/list`)).json()) as { tags: string[] };
-    expect(tags.tags.sort()).toEqual([VERSION, 'latest'].sort());
+    expect(tags.tags.sort()).toEqual([VERSION, 'latest', `${VERSION}-amd64`, 'latest-amd64'].sort());
     expect((await builder!.dockerOk(['plugin', 'ls', '--quiet'])).trim()).toBe('');
   }, 10 * 60_000);
 

@@ -4,6 +4,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { CLI, TEST_ACCESS_KEY, TEST_SECRET_KEY, type EndpointInstance } from './local-ec2';
+import { mountsUnder } from './mounts';
 import { waitFor } from './poll';
 import { stopChild } from './processes';
 import { callPlugin, type PluginReply } from './socket-client';
@@ -32,14 +33,28 @@ export interface DaemonOptions {
   waitReady?: boolean;
   /** Another build of berth's cli.js (default: this tree's dist). */
   cli?: string;
+  /** What runs cli.js (default: this Node.js), e.g. an emulator and another architecture's node. */
+  runtime?: string[];
+  /** Bound of the waits for the socket and for readiness (default 10 s and 20 s). */
+  startTimeoutMs?: number;
 }
 
-export async function startDaemon({ ec2, instance, env = {}, dirs, keys = true, waitReady = true, cli = CLI }: DaemonOptions): Promise<RunningDaemon & { root: string }> {
+export async function startDaemon({
+  ec2,
+  instance,
+  env = {},
+  dirs,
+  keys = true,
+  waitReady = true,
+  cli = CLI,
+  runtime = [process.execPath],
+  startTimeoutMs,
+}: DaemonOptions): Promise<RunningDaemon & { root: string }> {
   const root = dirs?.root ?? fs.mkdtempSync(path.join(os.tmpdir(), 'berth-d-'));
   const socket = path.join(root, 'berth.sock');
   const mountRoot = path.join(root, 'volumes');
   const stateDir = path.join(root, 'state');
-  const child = spawn(process.execPath, [cli, 'serve'], {
+  const child = spawn(runtime[0], [...runtime.slice(1), cli, 'serve'], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: {
       PATH: process.env.PATH,
@@ -59,12 +74,15 @@ export async function startDaemon({ ec2, instance, env = {}, dirs, keys = true, 
   const logs: string[] = [];
   child.stdout!.on('data', (chunk) => logs.push(String(chunk)));
   child.stderr!.on('data', (chunk) => logs.push(String(chunk)));
-  const withLogs = (err: Error) => {
+  // A daemon that never came up is stopped, and the directories made for it removed, before the error is thrown.
+  const withLogs = async (err: Error) => {
+    await stopChild(child, 10_000).catch(() => undefined);
+    if (!dirs && mountsUnder([root]).length === 0) fs.rmSync(root, { recursive: true, force: true });
     throw new Error(`${err.message}: ${logs.join('')}`);
   };
-  await waitFor('the daemon to listen', () => fs.existsSync(socket), { timeoutMs: 10_000, intervalMs: 25 }).catch(withLogs);
+  await waitFor('the daemon to listen', () => fs.existsSync(socket), { timeoutMs: startTimeoutMs ?? 10_000, intervalMs: 25 }).catch(withLogs);
   const call = (method: string, body: object = {}) => callPlugin(socket, method, body);
-  if (waitReady) await waitFor('the daemon to be ready', () => /"message":"ready"/.test(logs.join('')), { timeoutMs: 20_000, intervalMs: 25 }).catch(withLogs);
+  if (waitReady) await waitFor('the daemon to be ready', () => /"message":"ready"/.test(logs.join('')), { timeoutMs: startTimeoutMs ?? 20_000, intervalMs: 25 }).catch(withLogs);
   return {
     root,
     socket,

@@ -183,7 +183,9 @@ export async function startDockerd(options: StartOptions = {}): Promise<PrivateD
   const stop = async () => {
     if (stopped) return;
     stopped = true;
-    const pluginIds = pluginIdsOf(dataRoot);
+    // Plugins removed before the stop are named only in the log; a failed enable leaves their socket directory too.
+    const logged = fs.existsSync(logFile) ? [...fs.readFileSync(logFile, 'utf8').matchAll(/plugin=([0-9a-f]{64})\b/g)].map((match) => match[1]) : [];
+    const pluginIds = [...new Set([...pluginIdsOf(dataRoot), ...logged])];
     await terminate();
     // After a SIGKILL, containerd shims (and what they run) outlive dockerd: they all name our exec root.
     const shims = processesMentioning(`${execRoot}/`);
