@@ -43,6 +43,8 @@ export interface Config {
   listCacheMs: number;
   releaseDelayMs: number;
   releaseWaitMs: number;
+  /** host:port of the Prometheus metrics endpoint; empty: none. */
+  metricsAddr: string;
 }
 
 /** REX-Ray's names, read only when berth's own name is unset. */
@@ -130,6 +132,21 @@ convict.addFormat({
     } catch {
       throw new Error(`must be a URL such as https://ec2.us-east-1.amazonaws.com, not ${JSON.stringify(value)}`);
     }
+  },
+});
+
+/** "127.0.0.1:9573", "[::1]:9573" or "0.0.0.0:9573" into host and port; throws naming what is allowed. */
+export function parseListenAddress(value: string): { host: string; port: number } {
+  const match = /^(?:\[([0-9a-fA-F:.]+)\]|([A-Za-z0-9.-]+)):(\d{1,5})$/.exec(value);
+  const port = Number(match?.[3]);
+  if (!match || port > 65535) throw new Error(`must be host:port such as 127.0.0.1:9573 (port 0 to 65535), not ${JSON.stringify(value)}`);
+  return { host: match[1] ?? match[2], port };
+}
+
+convict.addFormat({
+  name: 'listen-address',
+  validate(value: unknown) {
+    if (value !== '') parseListenAddress(String(value));
   },
 });
 
@@ -229,6 +246,7 @@ export const SCHEMA: Record<keyof Config, Setting> = {
     '10s',
     'How long a Mount waits for another instance to release the volume before refusing or, with preemption, force-detaching it; a Remove waits as long before refusing',
   ),
+  metricsAddr: setting('EBS_METRICSADDR', 'metrics-addr', 'listen-address', '', 'host:port where Prometheus metrics are served at /metrics (e.g. 127.0.0.1:9573); unset: none'),
 };
 
 /** Drops empty values and lets berth's own names win over REX-Ray's. */

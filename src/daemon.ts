@@ -13,6 +13,7 @@ import { VolumeService } from './volumes/service';
 import type { VolumeOperations } from './volumes/operations';
 import { StartingDriver } from './volumes/starting';
 import { BERTH_VERSION } from './version';
+import type { Telemetry } from './common/telemetry';
 
 const READY_WAIT_MS = 20_000;
 const INIT_RETRY_MAX_MS = 30_000;
@@ -40,11 +41,12 @@ export async function startDaemon(config: Config, logger: Logger, socket?: Plugi
   const driver = async (): Promise<VolumeOperations> => service ?? starting;
 
   const bound = socket ?? (await bindSocket(config.socket));
-  bound.serve(await createApp(driver, logger));
+  const metrics = config.metricsAddr ? await startMetrics(config.metricsAddr, () => service, logger) : undefined;
+  bound.serve(await createApp(driver, logger, metrics?.telemetry));
   const server = bound.server;
   logger.info('listening', { version: BERTH_VERSION, node: process.versions.node, socket: config.socket, config: redactedConfig(config) });
   // Only now load the EC2 client (the heaviest module) and connect: Docker is already answered meanwhile.
-  ready = initialise(config, logger, (error) => (initError = error), () => stopping).then((started) => (service = started));
+  ready = initialise(config, logger, metrics?.telemetry, (error) => (initError = error), () => stopping).then((started) => (service = started));
   ready.catch(() => undefined);
 
   return {
@@ -59,6 +61,7 @@ export async function startDaemon(config: Config, logger: Logger, socket?: Plugi
       server.closeAllConnections();
       await closed;
       fs.rmSync(config.socket, { force: true });
+      await metrics?.close();
       logger.info('stopped');
     },
   };
@@ -69,11 +72,28 @@ export async function loadEverything(): Promise<void> {
   await Promise.all([import('./cloud/ebs'), import('express')]);
 }
 
-async function initialise(config: Config, logger: Logger, onError: (error: unknown) => void, stopping: () => boolean): Promise<VolumeService> {
+/** The metrics door (EBS_METRICSADDR): its telemetry feeds the counters, the service the gauges once it is ready. */
+async function startMetrics(listen: string, service: () => VolumeService | undefined, logger: Logger): Promise<{ telemetry: Telemetry; close(): Promise<void> }> {
+  const [{ createMetrics }, { serveMetrics }] = await Promise.all([import('./metrics/registry'), import('./metrics/server')]);
+  const { registry, telemetry } = createMetrics(service);
+  const served = await serveMetrics(listen, registry).catch((err: Error) => {
+    throw new Error(`cannot serve metrics on EBS_METRICSADDR=${listen}: ${err.message}`);
+  });
+  logger.info('metrics listening', { address: served.address, path: '/metrics' });
+  return { telemetry, close: () => served.close() };
+}
+
+async function initialise(
+  config: Config,
+  logger: Logger,
+  telemetry: Telemetry | undefined,
+  onError: (error: unknown) => void,
+  stopping: () => boolean,
+): Promise<VolumeService> {
   for (let attempt = 1, delay = 1000; ; attempt += 1, delay = Math.min(delay * 2, INIT_RETRY_MAX_MS)) {
     try {
       const { connectCloud } = await import('./cloud/ebs');
-      const cloud = await connectCloud(config, logger);
+      const cloud = await connectCloud(config, logger, telemetry);
       const host = new LinuxHost({ deviceDir: config.deviceDir, logger });
       const service = new VolumeService({ cloud, host, config, logger });
       await service.reconcile();

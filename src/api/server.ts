@@ -18,6 +18,7 @@ import http from 'node:http';
 import path from 'node:path';
 import { BerthError } from '../common/errors';
 import { clip, quote } from '../common/text';
+import { NO_TELEMETRY, type Telemetry } from '../common/telemetry';
 import type { Logger } from '../log';
 import { ComplaintLimiter } from './complaints';
 import { dockerErr, isUserError } from './errors';
@@ -66,7 +67,7 @@ function send(res: Response, status: number, body: Record<string, unknown>): voi
 }
 
 /** The app answering the protocol. Loads express on first use: a daemon binds its socket before that. */
-export async function createApp(driver: () => Promise<VolumeOperations>, logger: Logger): Promise<Express> {
+export async function createApp(driver: () => Promise<VolumeOperations>, logger: Logger, telemetry: Telemetry = NO_TELEMETRY): Promise<Express> {
   const { default: express } = await import('express');
   const app = express();
   app.disable('x-powered-by');
@@ -89,7 +90,7 @@ export async function createApp(driver: () => Promise<VolumeOperations>, logger:
       if (depth > MAX_NESTING) return send(res, 200, { Err: `berth: request body nests JSON ${depth} levels deep; at most ${MAX_NESTING} are accepted` });
       const body = parseBody(text);
       if (typeof body === 'string') return send(res, 200, { Err: body });
-      void serve(route, body, res, logger, complaints);
+      void serve(route, body, res, { logger, complaints, telemetry });
     });
   });
   app.use((req: Request, res: Response) => send(res, 404, { Err: `berth: unknown method ${req.method} ${clip(req.path, MAX_SHOWN_PATH_CHARS)}` }));
@@ -161,18 +162,27 @@ function parseBody(text: string): Record<string, unknown> | string {
   return `berth: request body is ${Array.isArray(parsed) ? 'a list' : `a ${typeof parsed}`}: the protocol's bodies are JSON objects`;
 }
 
-async function serve(route: Route, body: Record<string, unknown>, res: Response, logger: Logger, complaints: ComplaintLimiter): Promise<void> {
+interface CallReporting {
+  logger: Logger;
+  complaints: ComplaintLimiter;
+  telemetry: Telemetry;
+}
+
+async function serve(route: Route, body: Record<string, unknown>, res: Response, { logger, complaints, telemetry }: CallReporting): Promise<void> {
   const started = process.hrtime.bigint();
+  const method = route.method.replace(/^VolumeDriver\./, '');
   try {
     const answer = await route.handler(body, { signal: route.cancellable ? hangupSignal(res) : NEVER_ABORTED });
     send(res, 200, answer);
     const err = typeof answer.Err === 'string' && answer.Err ? answer.Err : undefined;
     const durationMs = elapsedMs(started);
+    telemetry.dockerCall(method, err ? 'error' : 'ok', durationMs / 1000);
     const level = route.read && durationMs < SLOW_READ_MS ? 'debug' : 'info';
     logCall(logger, level, { method: route.method, volume: volumeOf(body), durationMs, outcome: err ? 'not-found' : 'ok' });
   } catch (error) {
     const message = dockerErr(error);
     send(res, 200, { Err: message });
+    telemetry.dockerCall(method, 'error', elapsedMs(started) / 1000);
     const { log, suppressed } = complaints.admit(`${route.method} ${error instanceof BerthError ? error.code : 'internal'}`);
     if (!log) return;
     logCall(logger, isUserError(error) ? 'warn' : 'error', {

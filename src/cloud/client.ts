@@ -6,6 +6,7 @@ import { EC2Client, type EC2ClientConfig } from '@aws-sdk/client-ec2';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import type http from 'node:http';
 import type { Config } from '../config';
+import { NO_TELEMETRY, type Telemetry } from '../common/telemetry';
 import type { Logger } from '../log';
 import { errorCodeOf, isExpiredCredentialsError, isThrottlingError } from './errors';
 import { metadataOrigin } from './metadata';
@@ -24,7 +25,7 @@ export interface Ec2Connection {
 /** The environment variable through which the SDK's credential chain finds instance metadata. */
 export const SDK_METADATA_ENDPOINT_ENV = 'AWS_EC2_METADATA_SERVICE_ENDPOINT';
 
-export function buildEc2Client(config: ClientConfig, region: string, logger: Logger): Ec2Connection {
+export function buildEc2Client(config: ClientConfig, region: string, logger: Logger, telemetry: Telemetry = NO_TELEMETRY): Ec2Connection {
   const agent = proxyAgentFor(config);
   const clientConfig: EC2ClientConfig = {
     region: config.region || region,
@@ -47,6 +48,7 @@ export function buildEc2Client(config: ClientConfig, region: string, logger: Log
   }
   const client = new EC2Client(clientConfig);
   if (!clientConfig.credentials) refreshExpiredCredentials(client, logger);
+  reportRequests(client, telemetry);
   return { client, throttledCount: countThrottling(client, logger) };
 }
 
@@ -82,6 +84,25 @@ export function refreshExpiredCredentials(client: EC2Client, logger: Logger): vo
 }
 
 /** Counts throttled attempts. Sits inside the SDK's retry loop, so it sees every attempt. */
+/** Every attempt of every call (inside the SDK's retries), as EC2 saw it: its action, outcome and duration. */
+export function reportRequests(client: EC2Client, telemetry: Telemetry): void {
+  client.middlewareStack.add(
+    (next, context) => async (args) => {
+      const action = (context.commandName ?? 'unknown').replace(/Command$/, '');
+      const started = performance.now();
+      try {
+        const result = await next(args);
+        telemetry.ec2Request(action, 'ok', (performance.now() - started) / 1000);
+        return result;
+      } catch (err) {
+        telemetry.ec2Request(action, errorCodeOf(err) || 'error', (performance.now() - started) / 1000);
+        throw err;
+      }
+    },
+    { step: 'finalizeRequest', priority: 'low', name: 'berthRequestReporter' },
+  );
+}
+
 export function countThrottling(client: EC2Client, logger: Logger): () => number {
   let throttled = 0;
   client.middlewareStack.add(

@@ -8,6 +8,7 @@ import type { EC2Client } from '@aws-sdk/client-ec2';
 import type { TransitionPace } from '../common/transition-pace';
 import type { Logger } from '../log';
 import { VolumeAttacher } from './attach';
+import type { Telemetry } from '../common/telemetry';
 import { buildEc2Client } from './client';
 import { transitionPace, type CloudConfig } from './context';
 import { VolumeCreator } from './create';
@@ -114,7 +115,7 @@ export class EbsCloud implements Cloud {
 }
 
 /** Reads this instance's identity from metadata, then builds the EC2 client. */
-export async function connectCloud(config: CloudConfig, logger: Logger): Promise<EbsCloud> {
+export async function connectCloud(config: CloudConfig, logger: Logger, telemetry?: Telemetry): Promise<EbsCloud> {
   const metadata = new MetadataClient({ endpoint: config.metadataEndpoint, timeoutMs: config.callTimeoutMs, logger });
   const found = await readInstanceIdentity(metadata);
   const region = config.region || found.region;
@@ -124,7 +125,7 @@ export async function connectCloud(config: CloudConfig, logger: Logger): Promise
       instance: found.region,
     });
   }
-  const { client, throttledCount } = buildEc2Client(config, region, logger);
+  const { client, throttledCount } = buildEc2Client(config, region, logger, telemetry);
   const identity = { ...found, region };
   logger.info('cloud ready', { ...identity, endpoint: config.endpoint || 'default', namespace: namespaceOf(config.tag) });
   return new EbsCloud({ ec2: client, identity, config, logger, throttledCount });

@@ -82,6 +82,11 @@ export class Catalog {
     return this.volumes.get(name);
   }
 
+  /** How many volumes the cache holds, whatever their age. */
+  count(): number {
+    return this.volumes.size;
+  }
+
 
   /**
    * One volume: the cached entry while EC2 confirmed it within the cache lifetime, otherwise EC2 asked for that name

@@ -14,6 +14,18 @@ export interface VolumeView {
   status?: Record<string, unknown>;
 }
 
+/** What this host holds now, from its own state (never asking EC2): for the metrics door. */
+export interface VolumeUsage {
+  /** Volumes of the namespace in the volume cache. */
+  known: number;
+  /** Volumes mounted on this host, with how many containers use each. */
+  mounted: Array<{ name: string; users: number }>;
+}
+
+export interface VolumeUsageSource {
+  usage(): VolumeUsage;
+}
+
 export interface VolumeOperations {
   create(name: string, opts: Record<string, string> | null): Promise<void>;
   remove(name: string): Promise<void>;

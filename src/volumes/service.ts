@@ -15,7 +15,7 @@ import { HeldRechecks } from './held-rechecks';
 import { Lingering } from './lingering';
 import { KeyedLocks } from './locks';
 import { mountAbortReason, mountVolume } from './mount';
-import type { VolumeOperations, VolumeView } from './operations';
+import type { VolumeOperations, VolumeUsage, VolumeUsageSource, VolumeView } from './operations';
 import { validateVolumeName } from './names';
 import { namesAvailabilityZone, parseCreateOptions } from './options';
 import { PendingDetaches } from './pending-detaches';
@@ -38,7 +38,7 @@ function attachedMomentsAgo(record: MountRecord): boolean {
   return record.since !== undefined && Date.now() - record.since < RECENTLY_CONFIRMED_MS;
 }
 
-export class VolumeService implements VolumeOperations {
+export class VolumeService implements VolumeOperations, VolumeUsageSource {
   private readonly locks = new KeyedLocks();
   private readonly refcounts: Refcounts;
   private readonly catalog: Catalog;
@@ -204,6 +204,13 @@ export class VolumeService implements VolumeOperations {
    * The same array as the last answer while nothing it shows changed: with thousands of volumes, building the views
    * (and Docker's answer from them, which the front door keeps per array) costs more than the rest of a List.
    */
+  usage(): VolumeUsage {
+    return {
+      known: this.catalog.count(),
+      mounted: this.refcounts.names().map((name) => ({ name, users: this.refcounts.users(name) })),
+    };
+  }
+
   async list(): Promise<VolumeView[]> {
     const { volumes, stale } = await this.catalog.list();
     const key = `${this.catalog.version} ${this.refcounts.version} ${this.abandonedCreates.version} ${stale}`;

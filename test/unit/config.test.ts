@@ -32,7 +32,16 @@ describe('configuration', () => {
       releaseDelayMs: 2_000,
       releaseWaitMs: 10_000,
       region: '',
+      metricsAddr: '',
     });
+  });
+
+  it('takes a metrics address as host:port, and refuses anything else naming the setting', () => {
+    expect(loadConfig([], { EBS_METRICSADDR: '127.0.0.1:9573' }).metricsAddr).toBe('127.0.0.1:9573');
+    expect(loadConfig(['--metrics-addr', '[::1]:0'], {}).metricsAddr).toBe('[::1]:0');
+    for (const bad of ['9573', 'localhost', '127.0.0.1:70000', 'http://127.0.0.1:9573']) {
+      expect(() => loadConfig([], { EBS_METRICSADDR: bad })).toThrow(/metricsAddr.*must be host:port such as 127\.0\.0\.1:9573/s);
+    }
   });
 
   it('applies defaults < config file < environment < flags', () => {
