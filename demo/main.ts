@@ -309,11 +309,11 @@ function releaseState(attachmentStatus: string | undefined): string {
   const unmounted = 'Docker unmounted the volume when the container\'s command ended';
   switch (attachmentStatus) {
     case undefined:
-      return `${unmounted}, and berth has detached it`;
+      return `${unmounted},\n and berth has detached it`;
     case 'attached':
-      return `${unmounted}; it is still attached: after a use shorter than a second berth keeps it so for\n EBS_RELEASEDELAY (2 s) in case it is mounted again, then detaches it`;
+      return `${unmounted};\n it is still attached: after a use shorter than a second berth keeps it attached for\n EBS_RELEASEDELAY (2 s) in case it is mounted again, then detaches it`;
     default:
-      return `${unmounted}, and berth is detaching it now (EC2 says ${attachmentStatus})`;
+      return `${unmounted},\n and berth is detaching it now (EC2 says ${attachmentStatus})`;
   }
 }
 
@@ -322,7 +322,7 @@ async function removeWriter(settings: Settings) {
     show(['docker', 'rm', WRITER]);
     const output = await dockerOk(['rm', WRITER]);
     const attachment = (await endpointVolume(settings))?.attachment;
-    return `${output}(it is gone; ${releaseState(attachment?.status)}: the data stays on the volume)`;
+    return `${output}(it is gone. ${releaseState(attachment?.status)};\n the data stays on the volume)`;
   });
 }
 

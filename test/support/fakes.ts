@@ -21,7 +21,6 @@ export function serviceConfig(stateDir: string, overrides: Partial<ServiceConfig
     listCacheMs: 5000,
     releaseDelayMs: 0,
     releaseWaitMs: 300,
-    metricsAddr: '',
     ...overrides,
   };
 }
