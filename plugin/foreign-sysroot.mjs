@@ -10,9 +10,8 @@ import { execFileSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import { debianArchive, privateApt } from './private-apt.mjs';
 
-const KEYRING = '/usr/share/keyrings/debian-archive-keyring.gpg';
-const FALLBACK_ARCHIVE = 'http://deb.debian.org/debian';
 
 /** Per Debian architecture: the emulator (Debian's qemu-user-static) and the loader programs name as interpreter. */
 export const FOREIGN = {
@@ -29,42 +28,6 @@ export function foreignArch(arch) {
   return known;
 }
 
-/** The Debian archive and suite this machine's apt uses for its main packages. */
-function archiveAndSuite() {
-  const codename = /^VERSION_CODENAME=(\S+)$/m.exec(fs.readFileSync('/etc/os-release', 'utf8'))?.[1] ?? 'bookworm';
-  const sources = '/etc/apt/sources.list.d';
-  for (const file of fs.existsSync(sources) ? fs.readdirSync(sources).filter((name) => name.endsWith('.sources')) : []) {
-    for (const stanza of fs.readFileSync(path.join(sources, file), 'utf8').split(/\n\s*\n/)) {
-      const uri = /^URIs:\s*(\S+)/m.exec(stanza)?.[1];
-      const suites = /^Suites:\s*(.+)$/m.exec(stanza)?.[1]?.split(/\s+/) ?? [];
-      if (uri && suites.includes(codename) && !uri.includes('security')) return { archive: uri.replace(/\/$/, ''), suite: codename };
-    }
-  }
-  if (fs.existsSync('/etc/apt/sources.list')) {
-    for (const line of fs.readFileSync('/etc/apt/sources.list', 'utf8').split('\n')) {
-      const match = new RegExp(`^deb\\s+(?:\\[[^\\]]*\\]\\s+)?(\\S+)\\s+${codename}\\s`).exec(line.trim());
-      if (match && !match[1].includes('security')) return { archive: match[1].replace(/\/$/, ''), suite: codename };
-    }
-  }
-  return { archive: FALLBACK_ARCHIVE, suite: codename };
-}
-
-function aptOptions(state, arch) {
-  return [
-    '-o', `Dir::Etc::SourceList=${path.join(state, 'sources.list')}`,
-    '-o', 'Dir::Etc::SourceParts=/dev/null',
-    '-o', 'Dir::Etc::Preferences=/dev/null',
-    '-o', 'Dir::Etc::PreferencesParts=/dev/null',
-    '-o', `Dir::State::Lists=${path.join(state, 'lists')}`,
-    '-o', `Dir::State::status=${path.join(state, 'status')}`,
-    '-o', `Dir::Cache=${path.join(state, 'cache')}`,
-    '-o', `APT::Architecture=${arch}`,
-    '-o', `APT::Architectures::=${arch}`,
-    '-o', 'Debug::NoLocking=1',
-    '-o', 'APT::Sandbox::User=root',
-  ];
-}
-
 /**
  * Returns { root, packages, files } for `packages` of `arch` and their dependencies: root is the sysroot, packages
  * maps each unpacked package to its version, files maps each unpacked file (a path inside the sysroot) to its
@@ -77,15 +40,12 @@ export function ensureSysroot({ arch, packages, dir, log = console.error }) {
     const known = JSON.parse(fs.readFileSync(index, 'utf8'));
     if (known.stamp === stamp && fs.existsSync(known.root)) return known;
   }
-  const { archive, suite } = archiveAndSuite();
+  const { archive, suite } = debianArchive();
   log(`foreign-sysroot: downloading ${packages.join(' ')} for ${arch} and their dependencies from ${archive} ${suite}`);
   const started = Date.now();
   fs.rmSync(dir, { recursive: true, force: true });
   const state = path.join(dir, 'apt');
-  for (const sub of ['lists/partial', 'cache/archives/partial']) fs.mkdirSync(path.join(state, sub), { recursive: true });
-  fs.writeFileSync(path.join(state, 'status'), '');
-  fs.writeFileSync(path.join(state, 'sources.list'), `deb [arch=${arch} signed-by=${KEYRING}] ${archive} ${suite} main\n`);
-  const apt = aptOptions(state, arch);
+  const apt = privateApt(state, { archive, suite, arch });
   run('apt-get', [...apt, '-qq', 'update']);
   run('apt-get', [...apt, '-qq', '-y', '--no-install-recommends', '--download-only', 'install', ...packages], { env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
 

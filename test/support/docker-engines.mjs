@@ -12,56 +12,21 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { debianArchive, privateApt } from '../../plugin/private-apt.mjs';
 
 export const ENGINES = ['bookworm', 'trixie', 'sid'];
 export const DEFAULT_ENGINE = 'bookworm';
 const INSTALLED = 'bookworm';
 const DEFAULT_CACHE = '/var/cache/berth/engines';
-const FALLBACK_ARCHIVE = 'http://deb.debian.org/debian';
-const KEYRING = '/usr/share/keyrings/debian-archive-keyring.gpg';
-
-/** The Debian archive this machine's apt already uses (so a mirror or proxy set up for it is used too). */
-export function debianArchive() {
-  const candidates = [];
-  const sourcesDir = '/etc/apt/sources.list.d';
-  for (const file of fs.existsSync(sourcesDir) ? fs.readdirSync(sourcesDir).filter((name) => name.endsWith('.sources')) : []) {
-    const text = fs.readFileSync(path.join(sourcesDir, file), 'utf8');
-    for (const stanza of text.split(/\n\s*\n/)) {
-      const uris = /^URIs:\s*(\S+)/m.exec(stanza)?.[1];
-      const suites = /^Suites:\s*(.+)$/m.exec(stanza)?.[1] ?? '';
-      if (uris && /(^|\s)bookworm(\s|$)/.test(suites)) candidates.push(uris);
-    }
-  }
-  if (fs.existsSync('/etc/apt/sources.list')) {
-    for (const line of fs.readFileSync('/etc/apt/sources.list', 'utf8').split('\n')) {
-      const match = /^deb\s+(?:\[[^\]]*\]\s+)?(\S+)\s+bookworm\s/.exec(line.trim());
-      if (match) candidates.push(match[1]);
-    }
-  }
-  return (candidates.find((uri) => !uri.includes('security')) ?? FALLBACK_ARCHIVE).replace(/\/$/, '');
-}
-
-function aptOptions(aptDir) {
-  return [
-    '-o', `Dir::Etc::SourceList=${path.join(aptDir, 'sources.list')}`,
-    '-o', 'Dir::Etc::SourceParts=/dev/null',
-    '-o', `Dir::State::Lists=${path.join(aptDir, 'lists')}`,
-    '-o', `Dir::Cache=${path.join(aptDir, 'cache')}`,
-    '-o', 'Debug::NoLocking=1',
-    '-o', 'APT::Sandbox::User=root',
-  ];
-}
 
 function fetchEngine(name, dir, log) {
-  const aptDir = path.join(dir, 'apt');
   const scratch = path.join(dir, 'download');
-  for (const sub of ['lists/partial', 'cache/archives/partial']) fs.mkdirSync(path.join(aptDir, sub), { recursive: true });
   fs.rmSync(scratch, { recursive: true, force: true });
   fs.mkdirSync(scratch, { recursive: true });
-  const archive = debianArchive();
-  fs.writeFileSync(path.join(aptDir, 'sources.list'), `deb [signed-by=${KEYRING}] ${archive} ${name} main\n`);
+  const { archive } = debianArchive();
+  const apt = privateApt(path.join(dir, 'apt'), { archive, suite: name });
   log(`docker-engines: fetching docker.io of Debian ${name} from ${archive} into ${dir}`);
-  const run = (args, cwd) => execFileSync('apt-get', [...aptOptions(aptDir), ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'], timeout: 600_000 });
+  const run = (args, cwd) => execFileSync('apt-get', [...apt, ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'], timeout: 600_000 });
   run(['-qq', 'update']);
   run(['-qq', 'download', 'docker.io'], scratch);
   const deb = fs.readdirSync(scratch).find((file) => /^docker\.io_.*\.deb$/.test(file));
