@@ -2,10 +2,10 @@
 import type { Delays } from './actions/context';
 import { checkInstanceSpec, type InstanceSpec } from './instance-setup';
 
-const DELAY_NAMES: (keyof Delays)[] = ['create', 'attach', 'detach', 'delete', 'modify', 'snapshot'];
+const DELAY_NAMES: (keyof Delays)[] = ['create', 'attach', 'detach', 'delete', 'modify', 'snapshot', 'instance'];
 
 /** Roughly what EC2 takes for each step; `--delays realistic`. */
-export const REALISTIC_DELAYS: Delays = { create: 2000, attach: 3000, detach: 3000, delete: 2000, modify: 5000, snapshot: 5000 };
+export const REALISTIC_DELAYS: Delays = { create: 2000, attach: 3000, detach: 3000, delete: 2000, modify: 5000, snapshot: 5000, instance: 5000 };
 
 /** `500ms`, `2s`, `1m`, or a bare number of milliseconds. */
 export function parseDuration(text: string): number {
@@ -33,7 +33,7 @@ export function parseDelays(text: string): Partial<Delays> {
   return delays;
 }
 
-/** `id=i-...,az=us-east-1a,imds=127.0.0.1:0,devdir=/d,devices=nitro|xvd,imdsv2=required|optional,type=m5.large,maxvolumes=N,role=R` */
+/** `id=i-...,az=us-east-1a,imds=127.0.0.1:0,devdir=/d,devices=nitro|xvd,imdsv2=required|optional,hoplimit=N,type=m5.large,maxvolumes=N,role=R` */
 export function parseInstanceSpec(text: string): InstanceSpec {
   const spec: InstanceSpec = {};
   for (const entry of text.split(',').map((part) => part.trim()).filter(Boolean)) {
@@ -70,8 +70,12 @@ export function parseInstanceSpec(text: string): InstanceSpec {
       case 'role':
         spec.role = value;
         break;
+      case 'hoplimit':
+        if (!/^\d+$/.test(value)) throw new Error(`--instance hoplimit=${value}: expected a whole number from 1 to 64`);
+        spec.hopLimit = Number(value);
+        break;
       default:
-        throw new Error(`--instance: unknown field ${JSON.stringify(key)} (id, az, imds, devdir, devices, imdsv2, type, maxvolumes, role)`);
+        throw new Error(`--instance: unknown field ${JSON.stringify(key)} (id, az, imds, devdir, devices, imdsv2, hoplimit, type, maxvolumes, role)`);
     }
   }
   checkInstanceSpec(spec);

@@ -1,6 +1,6 @@
 /**
- * The EC2 listener: authenticates each Query API call (SigV4, known keys only), applies EC2's request limits
- * (with --throttle) and injected faults,
+ * The EC2 listener: authenticates each Query API call (SigV4, known keys only), refuses actions the "deny" fault
+ * denies, applies EC2's request limits (with --throttle) and injected faults,
  * runs the action under the simulator's lock, answers in EC2's XML and records the call. Paths under
  * /_berth/ are the admin routes (faults, call log, reset, state, volumes in bulk).
  */
@@ -9,10 +9,11 @@ import type http from 'node:http';
 import type { Mutex } from 'async-mutex';
 import type { Logger } from '../log';
 import { ACTIONS } from './actions';
+import { unauthorizedOperation, principalArn } from './authorization';
 import { createBulkVolumes, parseBulkVolumes } from './bulk-volumes';
 import type { Ctx } from './actions/context';
 import type { CallLog } from './call-log';
-import type { CredentialBook } from './credentials';
+import type { CredentialBook, KnownKey } from './credentials';
 import { Ec2Error } from './ec2-error';
 import { FaultSpecError, type Faults, parseFaultSpec } from './faults';
 import { QueryParams, rejectUnknownParameters } from './query';
@@ -63,8 +64,8 @@ function header(req: http.IncomingMessage, name: string): string | undefined {
 
 const authFailure = (message = 'AWS was not able to validate the provided access credentials') => new Ec2Error('AuthFailure', message, 401);
 
-/** Verifies the request's signature and key; returns the region of its credential scope. */
-function authenticate(deps: Ec2ServerDeps, req: http.IncomingMessage, body: Buffer): string {
+/** Verifies the request's signature and key; returns the key and the region of its credential scope. */
+function authenticate(deps: Ec2ServerDeps, req: http.IncomingMessage, body: Buffer): { region: string; key: KnownKey } {
   const auth = parseAuthorization(header(req, 'authorization'));
   if (!auth) throw authFailure('The request is not signed with AWS Signature Version 4 (no valid Authorization header).');
   if (auth.service !== 'ec2') throw authFailure("Credential should be scoped to correct service: 'ec2'.");
@@ -88,7 +89,7 @@ function authenticate(deps: Ec2ServerDeps, req: http.IncomingMessage, body: Buff
     if (sessionToken !== key.credential.sessionToken) throw authFailure('The security token included in the request is invalid.');
     if (Date.parse(key.credential.expiration) <= Date.now()) throw new Ec2Error('RequestExpired', 'Request has expired.');
   }
-  return auth.region;
+  return { region: auth.region, key };
 }
 
 function sleep(ms: number): Promise<void> {
@@ -113,10 +114,13 @@ async function handleEc2Call(deps: Ec2ServerDeps, req: http.IncomingMessage, res
   let result = 'ok';
   let xml: string;
   try {
-    const region = authenticate(deps, req, body);
+    const { region, key } = authenticate(deps, req, body);
     if (!action) throw new Ec2Error('MissingAction', 'The request must contain the parameter Action');
     const handler = ACTIONS[action];
     if (!handler) throw new Ec2Error('InvalidAction', `The action ${action} is not valid for this web service.`);
+    if (deps.faults.denies(action)) {
+      throw unauthorizedOperation({ action, principal: principalArn(key, deps.ctx.accountId), params, region, accountId: deps.ctx.accountId });
+    }
     if (deps.rateLimits && !deps.rateLimits.take(region, action, params)) throw new Ec2Error('RequestLimitExceeded', 'Request limit exceeded.', 503);
     const decision = deps.faults.decide(action);
     if (decision.latencyMs > 0) await sleep(decision.latencyMs);
@@ -158,7 +162,7 @@ function handleAdmin(deps: Ec2ServerDeps, req: http.IncomingMessage, res: http.S
     case 'POST /_berth/faults': {
       let spec;
       try {
-        spec = parseFaultSpec(body.length ? JSON.parse(body.toString('utf8')) : {});
+        spec = parseFaultSpec(body.length ? JSON.parse(body.toString('utf8')) : {}, Object.keys(ACTIONS));
       } catch (err) {
         const message = err instanceof FaultSpecError || err instanceof SyntaxError ? err.message : String(err);
         return sendJson(res, 400, { error: message });

@@ -11,12 +11,18 @@
  *   "stuckAttaching": true | ["vol-..."],                    -- new attachments stay "attaching" until detached
  *   "missingDevice":  true | ["vol-..."],                    -- attach succeeds, no loop device and no link appear
  *   "credentials": { "expireIssued"?: true,                  -- every credential issued so far expires now
- *                    "ttlSeconds"?: N }                      -- lifetime of credentials issued from now on
+ *                    "ttlSeconds"?: N },                     -- lifetime of credentials issued from now on
+ *   "deny": ["ModifyVolume", ...],                           -- as if no IAM policy allowed these actions
+ *   "imdsClientHops": N                                      -- how many hops every metadata client is away (1-255)
  * }
  *
  * A throttle or serverError block fails the matching calls (all actions when "actions" is absent): every
  * Nth matching call with "everyNth", a random share with "percent", otherwise every one; "count" stops it
  * after that many failures. Throttled calls get RequestLimitExceeded with HTTP 503, as EC2 sends it.
+ * A denied action gets UnauthorizedOperation (HTTP 403, see authorization.ts) before it has any effect, DryRun or
+ * not; "deny" names only actions the endpoint serves. "imdsClientHops" (default 1: the host itself) beyond an
+ * instance's HttpPutResponseHopLimit makes its metadata service take IMDSv2 token PUTs and never answer them,
+ * as EC2's answer dies on the way when its IP TTL (the hop limit) runs out; IMDSv1 requests are answered.
  */
 import { Ec2Error } from './ec2-error';
 
@@ -39,7 +45,14 @@ export interface FaultSpec {
   stuckAttaching?: boolean | string[];
   missingDevice?: boolean | string[];
   credentials?: { expireIssued?: boolean; ttlSeconds?: number };
+  deny?: string[];
+  imdsClientHops?: number;
 }
+
+/** A client on the instance itself is one hop from its metadata service. */
+export const DEFAULT_IMDS_CLIENT_HOPS = 1;
+/** The most an IP TTL can hold. */
+const MAX_HOPS = 255;
 
 export class FaultSpecError extends Error {}
 
@@ -85,9 +98,20 @@ function checkVolumeSelector(where: string, value: unknown): void {
   throw new FaultSpecError(`${where} must be true, false or a list of volume ids`);
 }
 
-export function parseFaultSpec(input: unknown): FaultSpec {
+function checkDeny(value: unknown, actionNames: readonly string[]): void {
+  if (!(Array.isArray(value) && value.every((action) => typeof action === 'string'))) {
+    throw new FaultSpecError('deny must be a list of action names');
+  }
+  const unknown = value.filter((action) => !actionNames.includes(action));
+  if (unknown.length > 0) {
+    throw new FaultSpecError(`deny: unknown action ${unknown.map((action) => JSON.stringify(action)).join(', ')} (allowed: ${actionNames.join(', ')})`);
+  }
+}
+
+/** `actionNames`: the actions the endpoint serves, the only ones "deny" may name. */
+export function parseFaultSpec(input: unknown, actionNames: readonly string[]): FaultSpec {
   if (!isRecord(input)) throw new FaultSpecError('the fault set must be a JSON object');
-  checkKeys('faults', input, ['throttle', 'serverError', 'latencyMs', 'stuckAttaching', 'missingDevice', 'credentials']);
+  checkKeys('faults', input, ['throttle', 'serverError', 'latencyMs', 'stuckAttaching', 'missingDevice', 'credentials', 'deny', 'imdsClientHops']);
   if (input.throttle !== undefined) checkErrorFault('throttle', input.throttle, []);
   if (input.serverError !== undefined) {
     checkErrorFault('serverError', input.serverError, ['code', 'afterEffect']);
@@ -110,6 +134,9 @@ export function parseFaultSpec(input: unknown): FaultSpec {
     const { expireIssued } = input.credentials;
     if (expireIssued !== undefined && typeof expireIssued !== 'boolean') throw new FaultSpecError('credentials.expireIssued must be a boolean');
   }
+  if (input.deny !== undefined) checkDeny(input.deny, actionNames);
+  checkNumber('imdsClientHops', input.imdsClientHops, 1, MAX_HOPS);
+  if (input.imdsClientHops !== undefined && !Number.isInteger(input.imdsClientHops)) throw new FaultSpecError('imdsClientHops must be a whole number');
   return input as FaultSpec;
 }
 
@@ -182,5 +209,13 @@ export class Faults {
 
   credentialTtlSeconds(): number | undefined {
     return this.spec.credentials?.ttlSeconds;
+  }
+
+  denies(action: string): boolean {
+    return this.spec.deny?.includes(action) ?? false;
+  }
+
+  imdsClientHops(): number {
+    return this.spec.imdsClientHops ?? DEFAULT_IMDS_CLIENT_HOPS;
   }
 }

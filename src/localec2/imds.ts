@@ -1,13 +1,16 @@
 /**
  * One instance's metadata service (IMDS), on its own address: IMDSv2 tokens (PUT /latest/api/token),
  * IMDSv1 unless the instance requires tokens, and the paths berth and the SDK read, including the
- * instance role's temporary credentials.
+ * instance role's temporary credentials. A PUT from a client more hops away than the instance's
+ * HttpPutResponseHopLimit (the imdsClientHops fault) is taken and never answered: on EC2 the answer's IP TTL
+ * is the hop limit, so it dies on the way and the client waits until it gives up. Such a request holds its
+ * connection open until the client closes it or the endpoint stops (which closes every connection).
  */
 import { randomBytes } from 'node:crypto';
 import type http from 'node:http';
 import type { Logger } from '../log';
 import { regionOfZone, zoneIdOf } from './ids';
-import type { InstanceRecord, TemporaryCredential } from './state';
+import { DEFAULT_HOP_LIMIT, type InstanceRecord, type TemporaryCredential } from './state';
 
 const MAX_TOKEN_TTL_SECONDS = 21600;
 
@@ -17,6 +20,8 @@ export interface ImdsDeps {
   attachedDevices(): string[];
   /** The role credentials to serve now (issues or rotates them). */
   roleCredentials(): TemporaryCredential;
+  /** How many hops every metadata client is away (1: on the instance itself). */
+  clientHops(): number;
   accountId: string;
   log: Logger;
 }
@@ -126,6 +131,11 @@ export function imdsRequestListener(deps: ImdsDeps): http.RequestListener {
     const requestPath = decodeURIComponent(new URL(req.url ?? '/', 'http://imds').pathname);
 
     if (requestPath === '/latest/api/token') {
+      const hopLimit = deps.instance().hopLimit ?? DEFAULT_HOP_LIMIT;
+      if (req.method === 'PUT' && deps.clientHops() > hopLimit) {
+        deps.log.debug('metadata token PUT left unanswered: the client is beyond the hop limit', { clientHops: deps.clientHops(), hopLimit });
+        return;
+      }
       if (req.method !== 'PUT') return send(405, 'Method Not Allowed');
       if (req.headers['x-forwarded-for'] !== undefined) return send(403, 'Forbidden');
       const ttlText = req.headers['x-aws-ec2-metadata-token-ttl-seconds'];

@@ -15,6 +15,8 @@ export interface InstanceSpec {
   devdir?: string;
   devices?: DeviceNaming;
   imdsv2?: 'required' | 'optional';
+  /** The metadata option HttpPutResponseHopLimit, 1 to 64 (EC2's default 1). */
+  hopLimit?: number;
   type?: string;
   /** Overrides the instance type's data-volume attachment limit. */
   maxVolumes?: number;
@@ -26,12 +28,17 @@ export const DEFAULT_ZONE = 'us-east-1a';
 export const DEFAULT_INSTANCE_TYPE = 'm5.large';
 export const DEFAULT_ROLE = 'berth-local-instance-role';
 const ROOT_VOLUME_GIB = 8;
+/** What ModifyInstanceMetadataOptions accepts for HttpPutResponseHopLimit. */
+export const MAX_HOP_LIMIT = 64;
 
 export function checkInstanceSpec(spec: InstanceSpec): void {
   if (spec.id !== undefined && !isInstanceId(spec.id)) throw new Error(`instance id ${JSON.stringify(spec.id)}: expected i- and 17 hex digits`);
   if (spec.az !== undefined && !isZoneName(spec.az)) throw new Error(`instance az ${JSON.stringify(spec.az)}: expected a zone name such as us-east-1a`);
   if (spec.devices !== undefined && spec.devices !== 'xvd' && spec.devices !== 'nitro') throw new Error(`instance devices must be xvd or nitro`);
   if (spec.imdsv2 !== undefined && spec.imdsv2 !== 'required' && spec.imdsv2 !== 'optional') throw new Error(`instance imdsv2 must be required or optional`);
+  if (spec.hopLimit !== undefined && !(Number.isInteger(spec.hopLimit) && spec.hopLimit >= 1 && spec.hopLimit <= MAX_HOP_LIMIT)) {
+    throw new Error(`instance hoplimit must be a whole number from 1 to ${MAX_HOP_LIMIT}`);
+  }
   if (spec.type !== undefined && !/^[a-z][a-z0-9-]*\.[a-z0-9]+$/.test(spec.type)) throw new Error(`instance type ${JSON.stringify(spec.type)} is not an instance type name`);
   if (spec.maxVolumes !== undefined && !(Number.isInteger(spec.maxVolumes) && spec.maxVolumes >= 0)) throw new Error('instance maxvolumes must be a whole number');
   if (spec.role !== undefined && !/^[\w+=,.@-]{1,64}$/.test(spec.role)) throw new Error(`instance role ${JSON.stringify(spec.role)} is not a valid role name`);
@@ -56,6 +63,8 @@ function createInstance(state: LocalEc2State, spec: InstanceSpec, dataDir: strin
     reservationId: newReservationId(),
     launchTime,
     tags: {},
+    state: 'running',
+    hopLimit: spec.hopLimit,
   };
   state.instances[id] = instance;
   state.attachmentSeq += 1;
@@ -92,6 +101,7 @@ function updateInstance(instance: InstanceRecord, spec: InstanceSpec): void {
   if (spec.imdsv2 !== undefined) instance.imdsv2 = spec.imdsv2;
   if (spec.imds !== undefined) instance.imdsListen = spec.imds;
   if (spec.role !== undefined) instance.role = spec.role;
+  if (spec.hopLimit !== undefined) instance.hopLimit = spec.hopLimit;
   instance.maxVolumes = spec.maxVolumes;
 }
 

@@ -18,11 +18,11 @@ export type { InstanceSpec } from './instance-setup';
 export { cleanupLocalEc2 } from './cleanup';
 
 const USAGE = `usage: local-ec2 --listen 127.0.0.1:<port|0>|unix:<path> --data-dir <dir> [--instance <spec>]...
-                 [--delays create=1s,attach=2s,detach=1s,delete=0,modify=0,snapshot=0|realistic]
+                 [--delays create=1s,attach=2s,detach=1s,delete=0,modify=0,snapshot=0,instance=0|realistic]
                  [--throttle off|aws|aws/N] [--access-key <id> --secret-key <secret>] [--account-id <12 digits>]
                  [--log-level error|warn|info|debug]
        local-ec2 cleanup --data-dir <dir>
-instance spec: id=i-...,az=us-east-1a,imds=127.0.0.1:0,devdir=<dir>,devices=nitro|xvd,imdsv2=required|optional,type=m5.large,maxvolumes=N,role=<name>`;
+instance spec: id=i-...,az=us-east-1a,imds=127.0.0.1:0,devdir=<dir>,devices=nitro|xvd,imdsv2=required|optional,hoplimit=1..64,type=m5.large,maxvolumes=N,role=<name>`;
 
 function logLevel(text: string | undefined): LogLevel {
   const level = text ?? 'info';

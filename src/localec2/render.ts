@@ -1,7 +1,16 @@
 /** Records as EC2 writes them in XML (element names as the SDK's deserializer reads them). */
 import { regionOfZone, zoneIdOf } from './ids';
 import { instanceTypeInfo } from './instance-types';
-import type { AttachmentRecord, InstanceRecord, ModificationRecord, SnapshotRecord, VolumeRecord } from './state';
+import {
+  type AttachmentRecord,
+  DEFAULT_HOP_LIMIT,
+  type InstanceRecord,
+  type InstanceStateName,
+  type ModificationRecord,
+  type SnapshotRecord,
+  type VolumeRecord,
+  instanceState,
+} from './state';
 import type { XmlObject } from './xml';
 
 export function tagSet(tags: Record<string, string>): XmlObject[] | undefined {
@@ -46,14 +55,15 @@ export function volumeXml(volume: VolumeRecord): XmlObject {
   };
 }
 
-export function snapshotXml(snapshot: SnapshotRecord, ownerId: string): XmlObject {
+/** `progress` as EC2 writes it, "NN%" (see progress.ts). */
+export function snapshotXml(snapshot: SnapshotRecord, ownerId: string, progress: string): XmlObject {
   return {
     snapshotId: snapshot.id,
     volumeId: snapshot.volumeId,
     status: snapshot.state,
     startTime: snapshot.startTime,
     completionTime: snapshot.completionTime,
-    progress: snapshot.state === 'completed' ? '100%' : '0%',
+    progress,
     ownerId,
     volumeSize: snapshot.volumeSizeGiB,
     description: snapshot.description,
@@ -64,7 +74,8 @@ export function snapshotXml(snapshot: SnapshotRecord, ownerId: string): XmlObjec
   };
 }
 
-export function modificationXml(modification: ModificationRecord): XmlObject {
+/** `progress` 0-100 (see progress.ts). */
+export function modificationXml(modification: ModificationRecord, progress: number): XmlObject {
   return {
     volumeId: modification.volumeId,
     modificationState: modification.state,
@@ -78,9 +89,38 @@ export function modificationXml(modification: ModificationRecord): XmlObject {
     originalVolumeType: modification.originalVolumeType,
     originalThroughput: modification.originalThroughput,
     originalMultiAttachEnabled: false,
-    progress: modification.progress,
+    progress,
     startTime: modification.startTime,
     endTime: modification.endTime,
+  };
+}
+
+/** EC2's InstanceState codes (the low byte; EC2 documents the high byte as internal). */
+const INSTANCE_STATE_CODES: Record<InstanceStateName, number> = {
+  pending: 0,
+  running: 16,
+  'shutting-down': 32,
+  terminated: 48,
+  stopping: 64,
+  stopped: 80,
+};
+
+export function instanceStateXml(name: InstanceStateName): XmlObject {
+  return { code: INSTANCE_STATE_CODES[name], name };
+}
+
+export function instanceStateCode(name: InstanceStateName): number {
+  return INSTANCE_STATE_CODES[name];
+}
+
+export function metadataOptionsXml(instance: InstanceRecord, state: 'pending' | 'applied'): XmlObject {
+  return {
+    state,
+    httpTokens: instance.imdsv2,
+    httpPutResponseHopLimit: instance.hopLimit ?? DEFAULT_HOP_LIMIT,
+    httpEndpoint: 'enabled',
+    httpProtocolIpv6: 'disabled',
+    instanceMetadataTags: 'disabled',
   };
 }
 
@@ -92,10 +132,10 @@ export function instanceXml(instance: InstanceRecord, volumes: VolumeRecord[]): 
   return {
     instanceId: instance.id,
     imageId: instance.imageId,
-    instanceState: { code: 16, name: 'running' },
+    instanceState: instanceStateXml(instanceState(instance)),
     privateDnsName: '',
     dnsName: '',
-    reason: '',
+    reason: instance.stateTransitionReason ?? '',
     amiLaunchIndex: 0,
     productCodes: [],
     instanceType: instance.instanceType,
@@ -121,15 +161,11 @@ export function instanceXml(instance: InstanceRecord, volumes: VolumeRecord[]): 
     })),
     virtualizationType: 'hvm',
     hypervisor: 'xen',
+    stateReason: instance.stateReason ? { code: instance.stateReason.code, message: instance.stateReason.message } : undefined,
     tagSet: tagSet(instance.tags),
     ebsOptimized: info.hypervisor === 'nitro',
     enaSupport: info.hypervisor === 'nitro',
-    metadataOptions: {
-      state: 'applied',
-      httpTokens: instance.imdsv2,
-      httpPutResponseHopLimit: 2,
-      httpEndpoint: 'enabled',
-    },
+    metadataOptions: metadataOptionsXml(instance, 'applied'),
   };
 }
 

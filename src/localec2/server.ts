@@ -9,6 +9,7 @@ import { Mutex } from 'async-mutex';
 import { type Logger, silentLogger } from '../log';
 import { adoptAttachments, attachedTo } from './actions/attachments';
 import { type Ctx, type Delays, NO_DELAYS } from './actions/context';
+import { resumeInstanceTransitions } from './actions/instance-states';
 import { resumeModifications } from './actions/modify';
 import { resumeSnapshots } from './actions/snapshots';
 import { resumeVolumeTransitions } from './actions/volumes';
@@ -93,6 +94,7 @@ export async function startLocalEc2(options: LocalEc2Options): Promise<LocalEc2>
     await resumeVolumeTransitions(ctx);
     await resumeModifications(ctx);
     await resumeSnapshots(ctx);
+    await resumeInstanceTransitions(ctx);
   });
 
   const servers: http.Server[] = [];
@@ -138,6 +140,7 @@ export async function startLocalEc2(options: LocalEc2Options): Promise<LocalEc2>
               .sort((a, b) => a.attachment!.seq - b.attachment!.seq)
               .map((volume) => volume.attachment!.device),
           roleCredentials: () => credentials.issue(instance, faults.credentialTtlSeconds() ?? DEFAULT_CREDENTIAL_TTL_SECONDS),
+          clientHops: () => faults.imdsClientHops(),
           accountId,
           log,
         }),

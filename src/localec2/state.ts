@@ -42,6 +42,8 @@ export interface VolumeRecord {
   attachment?: AttachmentRecord;
   /** Set on an instance's root volume: it has no backing file and cannot be detached. */
   rootOf?: string;
+  /** When each ModifyVolume of the last 24 hours started (EC2 allows four in a rolling 24 hours). */
+  modificationStarts?: string[];
 }
 
 export type SnapshotState = 'pending' | 'completed' | 'error';
@@ -80,6 +82,14 @@ export interface ModificationRecord {
 
 export type DeviceNaming = 'xvd' | 'nitro';
 
+export type InstanceStateName = 'pending' | 'running' | 'stopping' | 'stopped' | 'shutting-down' | 'terminated';
+
+/** Why the instance last changed state, as DescribeInstances' stateReason shows it. */
+export interface StateReason {
+  code: string;
+  message: string;
+}
+
 export interface InstanceRecord {
   id: string;
   availabilityZone: string;
@@ -97,6 +107,19 @@ export interface InstanceRecord {
   reservationId: string;
   launchTime: string;
   tags: Record<string, string>;
+  /** Absent in state files written before instances had a lifecycle: those are running. */
+  state?: InstanceStateName;
+  /** EC2's StateTransitionReason, e.g. "User initiated (2024-05-01 12:00:00 GMT)". */
+  stateTransitionReason?: string;
+  stateReason?: StateReason;
+  /** The metadata option HttpPutResponseHopLimit (EC2's default: 1). */
+  hopLimit?: number;
+}
+
+export const DEFAULT_HOP_LIMIT = 1;
+
+export function instanceState(instance: InstanceRecord): InstanceStateName {
+  return instance.state ?? 'running';
 }
 
 export interface ClientTokenRecord {

@@ -20,6 +20,8 @@ describe('local-ec2 command line', () => {
       role: 'r',
     });
     expect(parseInstanceSpec('')).toEqual({});
+    expect(parseInstanceSpec('hoplimit=2')).toEqual({ hopLimit: 2 });
+    expect(() => parseInstanceSpec('hoplimit=65')).toThrow(/hoplimit must be a whole number from 1 to 64/);
     expect(() => parseInstanceSpec('id=i-123')).toThrow(/17 hex/);
     expect(() => parseInstanceSpec('az=mars')).toThrow(/zone name/);
   });
@@ -27,6 +29,7 @@ describe('local-ec2 command line', () => {
   it('parses delays and durations', () => {
     expect(parseDelays('create=1s,attach=2s,detach=1s,delete=0,modify=0,snapshot=0')).toEqual({ create: 1000, attach: 2000, detach: 1000, delete: 0, modify: 0, snapshot: 0 });
     expect(parseDelays('realistic,attach=250ms')).toMatchObject({ create: 2000, attach: 250 });
+    expect(parseDelays('instance=2s')).toEqual({ instance: 2000 });
     expect(parseDuration('1.5m')).toBe(90_000);
     expect(() => parseDelays('mount=1s')).toThrow(/--delays entry/);
   });

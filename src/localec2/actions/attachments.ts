@@ -26,7 +26,8 @@ import {
 import { checkInstanceId, checkVolumeId } from '../ids';
 import { dataVolumeLimit } from '../instance-types';
 import { attachmentXml, volumeStatus } from '../render';
-import type { AttachmentRecord, InstanceRecord, LocalEc2State, VolumeRecord } from '../state';
+import { type AttachmentRecord, type InstanceRecord, type LocalEc2State, type VolumeRecord, instanceState } from '../state';
+import type { XmlObject } from '../xml';
 import { type Action, type Ctx, nowIso } from './context';
 import { findInstance, findVolume } from './lookups';
 
@@ -86,6 +87,12 @@ export const attachVolume: Action = {
     const device = params.require('Device');
     const volume = findVolume(ctx.state, region, volumeId);
     const instance = findInstance(ctx.state, region, instanceId);
+    const state = instanceState(instance);
+    if (state !== 'running' && state !== 'stopped') {
+      // AttachVolume's reference: "Attaches an EBS volume to a running or stopped instance". The code is
+      // IncorrectInstanceState (EC2's for an instance in the wrong state); the message could not be verified.
+      throw new Ec2Error('IncorrectInstanceState', `The instance '${instance.id}' is not in the 'running' or 'stopped' state (it is '${state}').`);
+    }
     if (volume.lifecycle !== 'available') throw incorrectState(`${volume.id} is not 'available'.`);
     if (volume.attachment) throw new Ec2Error('VolumeInUse', `${volume.id} is already attached to an instance`);
     if (volume.availabilityZone !== instance.availabilityZone) {
@@ -174,16 +181,25 @@ export const detachVolume: Action = {
       );
     }
     if (dryRun) throw dryRunSucceeded();
-    const alreadyDetaching = attachment.status === 'detaching' || attachment.status === 'busy';
-    if (alreadyDetaching && (!force || attachment.forced)) return attachmentXml(volume.id, attachment);
-    attachment.status = 'detaching';
-    attachment.forced = force;
-    ctx.commit();
-    const response = attachmentXml(volume.id, attachment);
-    await ctx.scheduler.schedule(ctx.delays.detach, `detach ${volume.id}`, () => completeDetach(ctx, volume.id, attachment.seq));
-    return response;
+    return beginDetach(ctx, volume, force);
   },
 };
+
+/**
+ * Starts detaching (unless already detaching, or forced now where it was not before) and answers with the
+ * attachment as it is then. TerminateInstances detaches this way too, forced: the instance is gone.
+ */
+export async function beginDetach(ctx: Ctx, volume: VolumeRecord, force: boolean): Promise<XmlObject> {
+  const attachment = volume.attachment!;
+  const alreadyDetaching = attachment.status === 'detaching' || attachment.status === 'busy';
+  if (alreadyDetaching && (!force || attachment.forced)) return attachmentXml(volume.id, attachment);
+  attachment.status = 'detaching';
+  attachment.forced = force;
+  ctx.commit();
+  const response = attachmentXml(volume.id, attachment);
+  await ctx.scheduler.schedule(ctx.delays.detach, `detach ${volume.id}`, () => completeDetach(ctx, volume.id, attachment.seq));
+  return response;
+}
 
 async function restoreDevice(ctx: Ctx, volume: VolumeRecord, attachment: AttachmentRecord, instance: InstanceRecord): Promise<void> {
   const file = volumeFile(ctx.dataDir, volume.id);

@@ -14,9 +14,11 @@ export interface Delays {
   delete: number;
   modify: number;
   snapshot: number;
+  /** An instance's pending -> running, stopping -> stopped and shutting-down -> terminated. */
+  instance: number;
 }
 
-export const NO_DELAYS: Delays = { create: 0, attach: 0, detach: 0, delete: 0, modify: 0, snapshot: 0 };
+export const NO_DELAYS: Delays = { create: 0, attach: 0, detach: 0, delete: 0, modify: 0, snapshot: 0, instance: 0 };
 
 export interface Ctx {
   readonly state: LocalEc2State;

@@ -1,7 +1,9 @@
 /** The EC2 actions the simulator implements, by Query API name. */
 import { attachVolume, detachVolume } from './attachments';
 import type { Action } from './context';
+import { startInstances, stopInstances, terminateInstances } from './instance-states';
 import { describeAvailabilityZones, describeInstances } from './instances';
+import { modifyInstanceMetadataOptions } from './metadata-options';
 import { describeVolumesModifications, modifyVolume } from './modify';
 import { createSnapshot, deleteSnapshot, describeSnapshots } from './snapshots';
 import { createTags, deleteTags } from './tags';
@@ -21,5 +23,9 @@ export const ACTIONS: Record<string, Action> = {
   CreateTags: createTags,
   DeleteTags: deleteTags,
   DescribeInstances: describeInstances,
+  StopInstances: stopInstances,
+  StartInstances: startInstances,
+  TerminateInstances: terminateInstances,
+  ModifyInstanceMetadataOptions: modifyInstanceMetadataOptions,
   DescribeAvailabilityZones: describeAvailabilityZones,
 };

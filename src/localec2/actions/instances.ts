@@ -2,8 +2,8 @@
 import { dryRunSucceeded, invalidParameterCombination, invalidParameterValue } from '../ec2-error';
 import { applyFilters, checkMaxResults, paginate, tagFilterValues } from '../filters';
 import { checkInstanceId, zoneIdOf } from '../ids';
-import { availabilityZoneXml, instanceXml } from '../render';
-import type { InstanceRecord, LocalEc2State } from '../state';
+import { availabilityZoneXml, instanceStateCode, instanceXml } from '../render';
+import { type InstanceRecord, type LocalEc2State, instanceState } from '../state';
 import type { Action } from './context';
 import { findInstance, instancesInRegion } from './lookups';
 import { attachedTo } from './attachments';
@@ -31,9 +31,9 @@ function instanceFilterField(state: LocalEc2State) {
       case 'instance-type':
         return [instance.instanceType];
       case 'instance-state-name':
-        return ['running'];
+        return [instanceState(instance)];
       case 'instance-state-code':
-        return ['16'];
+        return [String(instanceStateCode(instanceState(instance)))];
       case 'block-device-mapping.volume-id':
         return attachments.map((volume) => volume.id);
       case 'block-device-mapping.device-name':

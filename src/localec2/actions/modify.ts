@@ -1,20 +1,28 @@
 /**
- * ModifyVolume and DescribeVolumesModifications. A modification goes modifying -> optimizing -> completed
- * (each step takes the "modify" delay); the new size is usable from "optimizing" on, as on EC2: the backing
- * file grows then, and an attached loop device is refreshed so the instance sees the larger disk.
+ * ModifyVolume and DescribeVolumesModifications. A modification goes modifying (the "modify" delay) ->
+ * optimizing (OPTIMIZING_DELAYS times that) -> completed, its Progress rising with the time (progress.ts); the new
+ * size is usable from "optimizing" on, as on EC2: the backing file grows then, and an attached loop device is
+ * refreshed so the instance sees the larger disk. Repeated modifications are limited as on EC2
+ * (modification-limits.ts).
  */
 import { Ec2Error, dryRunSucceeded, incorrectState, invalidParameterCombination, invalidParameterValue } from '../ec2-error';
 import { growFile, refreshLoop, volumeFile } from '../devices';
 import { applyFilters, checkMaxResults, paginate } from '../filters';
 import { checkVolumeId, regionOfZone } from '../ids';
+import { OPTIMIZING_DELAYS, modificationProgress } from '../progress';
 import { modificationXml } from '../render';
 import type { ModificationRecord, VolumeRecord } from '../state';
 import { checkVolumeType, resolveVolumeSpec } from '../volume-types';
 import { type Action, type Ctx, nowIso } from './context';
 import { findVolume } from './lookups';
+import { checkModificationAllowed, recordModificationStart } from './modification-limits';
 
-function inProgress(modification: ModificationRecord | undefined): boolean {
-  return modification?.state === 'modifying' || modification?.state === 'optimizing';
+function optimizingDelay(ctx: Ctx): number {
+  return ctx.delays.modify * OPTIMIZING_DELAYS;
+}
+
+function renderModification(ctx: Ctx, modification: ModificationRecord) {
+  return modificationXml(modification, modificationProgress(modification, ctx.delays.modify));
 }
 
 /** Provisioned IOPS carry over to a type that takes them; gp2's reported baseline is not provisioned. */
@@ -50,10 +58,10 @@ async function startOptimizing(ctx: Ctx, volumeId: string, startTime: string): P
   volume.iops = modification.targetIops;
   volume.throughput = modification.targetThroughput;
   modification.state = 'optimizing';
-  modification.progress = 50;
+  modification.progress = modificationProgress(modification, ctx.delays.modify);
   ctx.commit();
   ctx.log.info('volume modified', { volumeId, sizeGiB: volume.sizeGiB, volumeType: volume.volumeType });
-  await ctx.scheduler.schedule(ctx.delays.modify, `optimize ${volumeId}`, () => finishModification(ctx, volumeId, startTime));
+  await ctx.scheduler.schedule(optimizingDelay(ctx), `optimize ${volumeId}`, () => finishModification(ctx, volumeId, startTime));
 }
 
 export const modifyVolume: Action = {
@@ -61,9 +69,7 @@ export const modifyVolume: Action = {
   async handle(ctx, { params, region, dryRun }) {
     const volume = findVolume(ctx.state, region, params.require('VolumeId'));
     if (volume.lifecycle !== 'available') throw incorrectState(`Volume ${volume.id} is in the '${volume.lifecycle}' state and cannot be modified.`);
-    if (inProgress(ctx.state.modifications[volume.id])) {
-      throw new Ec2Error('IncorrectModificationState', `Volume ${volume.id} is already being modified.`);
-    }
+    checkModificationAllowed(volume, ctx.state.modifications[volume.id]);
     if (params.bool('MultiAttachEnabled')) throw invalidParameterValue('local-ec2 does not simulate Multi-Attach: MultiAttachEnabled must be false.');
     const targetType = params.get('VolumeType') ?? volume.volumeType;
     const targetSize = params.int('Size', 'size') ?? volume.sizeGiB;
@@ -100,8 +106,9 @@ export const modifyVolume: Action = {
       startTime: nowIso(),
     };
     ctx.state.modifications[volume.id] = modification;
+    recordModificationStart(volume, modification.startTime);
     ctx.commit();
-    const response = modificationXml(modification);
+    const response = renderModification(ctx, modification);
     await ctx.scheduler.schedule(ctx.delays.modify, `modify ${volume.id}`, () => startOptimizing(ctx, volume.id, modification.startTime));
     return { volumeModification: response };
   },
@@ -151,7 +158,7 @@ export const describeVolumesModifications: Action = {
     const filtered = applyFilters(modifications, params.filters(), modificationFilterField, MODIFICATION_FILTERS);
     const page = paginate(filtered, (modification) => modification.volumeId, maxResults, params.get('NextToken'), 500);
     if (dryRun) throw dryRunSucceeded();
-    return { volumeModificationSet: page.items.map(modificationXml), nextToken: page.nextToken };
+    return { volumeModificationSet: page.items.map((modification) => renderModification(ctx, modification)), nextToken: page.nextToken };
   },
 };
 
@@ -161,7 +168,7 @@ export async function resumeModifications(ctx: Ctx): Promise<void> {
     if (modification.state === 'modifying') {
       await ctx.scheduler.schedule(ctx.delays.modify, `modify ${volumeId}`, () => startOptimizing(ctx, volumeId, startTime));
     } else if (modification.state === 'optimizing') {
-      await ctx.scheduler.schedule(ctx.delays.modify, `optimize ${volumeId}`, () => finishModification(ctx, volumeId, startTime));
+      await ctx.scheduler.schedule(optimizingDelay(ctx), `optimize ${volumeId}`, () => finishModification(ctx, volumeId, startTime));
     }
   }
 }

@@ -1,16 +1,24 @@
 /**
  * CreateSnapshot, DescribeSnapshots, DeleteSnapshot. A snapshot is a sparse copy of the volume's file taken
- * when the call arrives (point in time); it is "pending" for the snapshot delay, then "completed".
+ * when the call arrives (point in time); it is "pending" for the snapshot delay, its Progress rising with the time
+ * (progress.ts), then "completed". A volume made from a snapshot copies it when CreateVolume arrives, so deleting the
+ * snapshot while that volume is still creating harms nothing; EC2's DeleteSnapshot refuses only a snapshot of a
+ * registered AMI's root device, and there are no AMIs here.
  */
 import { dryRunSucceeded, incorrectState, invalidParameterCombination, invalidParameterValue } from '../ec2-error';
 import { copySparse, createSparseFile, removeFile, snapshotFile, volumeFile } from '../devices';
 import { applyFilters, checkMaxResults, paginate, tagFilterValues } from '../filters';
 import { checkSnapshotId, newSnapshotId } from '../ids';
+import { snapshotProgress } from '../progress';
 import { snapshotXml } from '../render';
 import type { SnapshotRecord } from '../state';
 import { type Action, type Ctx, nowIso } from './context';
 import { findSnapshot, findVolume, snapshotsInRegion } from './lookups';
 import { tagsFromSpecifications } from './tags';
+
+function renderSnapshot(ctx: Ctx, snapshot: SnapshotRecord) {
+  return snapshotXml(snapshot, ctx.accountId, snapshotProgress(snapshot, ctx.delays.snapshot));
+}
 
 async function completeSnapshot(ctx: Ctx, snapshotId: string): Promise<void> {
   const snapshot = ctx.state.snapshots[snapshotId];
@@ -42,7 +50,7 @@ export const createSnapshot: Action = {
       kmsKeyId: volume.kmsKeyId,
       tags,
     };
-    const response = snapshotXml(snapshot, ctx.accountId);
+    const response = renderSnapshot(ctx, snapshot);
     const target = snapshotFile(ctx.dataDir, snapshot.id);
     try {
       if (volume.rootOf) await createSparseFile(target, volume.sizeGiB);
@@ -60,7 +68,7 @@ export const createSnapshot: Action = {
 
 const SNAPSHOT_FILTERS = ['description', 'encrypted', 'owner-id', 'progress', 'snapshot-id', 'start-time', 'status', 'storage-tier', 'volume-id', 'volume-size'];
 
-function snapshotFilterField(accountId: string) {
+function snapshotFilterField(ctx: Ctx) {
   return (snapshot: SnapshotRecord, name: string): string[] | undefined => {
     switch (name) {
       case 'description':
@@ -68,9 +76,9 @@ function snapshotFilterField(accountId: string) {
       case 'encrypted':
         return [String(snapshot.encrypted)];
       case 'owner-id':
-        return [accountId];
+        return [ctx.accountId];
       case 'progress':
-        return [snapshot.state === 'completed' ? '100%' : '0%'];
+        return [snapshotProgress(snapshot, ctx.delays.snapshot)];
       case 'snapshot-id':
         return [snapshot.id];
       case 'start-time':
@@ -103,10 +111,10 @@ export const describeSnapshots: Action = {
     if (owners.length > 0 && !owners.some((owner) => owner === 'self' || owner === ctx.accountId)) snapshots = [];
     for (const id of ids) findSnapshot(ctx.state, region, id);
     if (ids.length > 0) snapshots = snapshots.filter((snapshot) => ids.includes(snapshot.id));
-    const filtered = applyFilters(snapshots, params.filters(), snapshotFilterField(ctx.accountId), SNAPSHOT_FILTERS);
+    const filtered = applyFilters(snapshots, params.filters(), snapshotFilterField(ctx), SNAPSHOT_FILTERS);
     const page = paginate(filtered, (snapshot) => snapshot.id, maxResults, params.get('NextToken'), 1000);
     if (dryRun) throw dryRunSucceeded();
-    return { snapshotSet: page.items.map((snapshot) => snapshotXml(snapshot, ctx.accountId)), nextToken: page.nextToken };
+    return { snapshotSet: page.items.map((snapshot) => renderSnapshot(ctx, snapshot)), nextToken: page.nextToken };
   },
 };
 
