@@ -27,6 +27,8 @@ const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const RUNTIME_IN_ROOTFS = 'usr/local/bin/node';
 const APP_IN_ROOTFS = 'berth';
 const INPUTS_FILE = '.inputs';
+/** The CLI for the host (plugin/berth-on-host.sh), at /berth/berth in the rootfs. */
+const HOST_CLI_NAME = 'berth';
 
 /** Host tools that berth might be changed to run; a bundle naming one the rootfs lacks gets a loud warning. */
 const KNOWN_TOOLS = [
@@ -48,7 +50,7 @@ function inputsHash({ entry, nodeVersion, baseStamp }) {
   hash.update(JSON.stringify({ entry: path.relative(REPO, entry), nodeVersion, baseStamp }));
   const files = [
     ...listFiles(path.join(REPO, 'src')),
-    ...listFiles(path.join(REPO, 'plugin')).filter((file) => file.endsWith('.mjs')),
+    ...listFiles(path.join(REPO, 'plugin')).filter((file) => file.endsWith('.mjs') || file.endsWith('.sh')),
     path.join(REPO, 'config.json'),
     path.join(REPO, 'package.json'),
     path.join(REPO, 'package-lock.json'),
@@ -297,6 +299,8 @@ async function assembleLocked({ out, entry, nodeVersion, cache, arch, ifStale, l
       if (file === 'meta.json') continue;
       fs.copyFileSync(path.join(bundled.outdir, file), path.join(app, file));
     }
+    fs.copyFileSync(path.join(REPO, 'plugin/berth-on-host.sh'), path.join(app, HOST_CLI_NAME));
+    fs.chmodSync(path.join(app, HOST_CLI_NAME), 0o755);
     const pkg = JSON.parse(fs.readFileSync(path.join(REPO, 'package.json'), 'utf8'));
     const info = { name: pkg.name, version: pkg.version, commit: gitCommit(), node: node.version, arch: node.arch, debianBase: base.stamp };
     fs.writeFileSync(path.join(app, 'build-info.json'), `${JSON.stringify(info, null, 2)}\n`);

@@ -1,5 +1,8 @@
 #!/usr/bin/env node
-/** berth's command line: `serve` runs the plugin daemon, `local-ec2` the local EC2 and metadata endpoint. */
+/**
+ * berth's command line: `serve` runs the plugin daemon, `local-ec2` the local EC2 and metadata endpoint, and the admin
+ * commands (volume, snapshot, doctor) talk to a running daemon's admin socket (src/client/).
+ */
 import { ConfigError, loadConfig, settingsHelp } from './config';
 import type { Logger } from './log';
 import { unsupportedNode, versionLine } from './version';
@@ -10,6 +13,25 @@ commands:
   serve       run the Docker volume plugin daemon (berth serve --help lists every setting)
   local-ec2   run the local EC2 and instance-metadata endpoint (berth local-ec2 --help)
   version     print berth's version and the Node.js it runs on
+
+admin commands (a running daemon's admin socket, root only; each takes --json, --socket PATH and --help):
+  volume ls                                  list berth's volumes
+  volume inspect NAME                        one volume as EC2 has it now, with its latest modification
+  volume resize NAME SIZE                    grow a volume and its filesystem to SIZE GiB (20, 20G, 20GiB)
+  volume modify NAME [--size N] [--type T] [--iops N] [--throughput N]
+  volume release NAME [--force]              detach a volume from the instance that holds it
+  snapshot create NAME [--tag KEY=VALUE]...  snapshot a volume, waiting until it is completed
+  snapshot ls [NAME]                         list the snapshots berth made
+  snapshot rm SNAPSHOT                       delete a snapshot berth made
+  doctor                                     check what berth needs, with a fix for each problem
+
+exit codes of the admin commands:
+  0  success
+  1  the operation failed (EC2, the host, the filesystem, a timeout), or doctor found a failed check
+  2  bad usage or invalid input
+  3  not found
+  4  refused because of the volume's state (in use, attached elsewhere, in another zone)
+  5  the berth daemon could not be reached or is not ready
 `;
 
 async function serve(args: string[]): Promise<void> {
@@ -70,6 +92,13 @@ async function main(argv: string[]): Promise<void> {
     case 'local-ec2': {
       const { localEc2Main } = await import('./localec2/main');
       return localEc2Main(args);
+    }
+    case 'volume':
+    case 'snapshot':
+    case 'doctor': {
+      const { clientMain } = await import('./client/main');
+      process.exitCode = await clientMain(argv, { env: process.env, stdout: process.stdout, stderr: process.stderr });
+      return;
     }
     case 'version':
     case '--version':

@@ -319,6 +319,21 @@ export function loadConfig(args: string[], env: NodeJS.ProcessEnv = process.env)
   return config;
 }
 
+export type SettingSource = 'default' | 'file' | 'environment' | 'flag';
+
+/**
+ * Where loadConfig(args, env) takes a setting's value from, by the same precedence. The CLI uses it to tell a plugin
+ * socket set on purpose (a legacy install) from the default.
+ */
+export function settingSource(key: keyof Config, args: string[], env: NodeJS.ProcessEnv = process.env): SettingSource {
+  const { env: variable, arg } = SCHEMA[key];
+  if (args.some((word) => word === `--${arg}` || word.startsWith(`--${arg}=`))) return 'flag';
+  if (normaliseEnv(env)[variable] !== undefined) return 'environment';
+  const { configFile } = loadConfig(args, env);
+  if (configFile && Object.hasOwn(JSON.parse(fs.readFileSync(configFile, 'utf8')) ?? {}, key)) return 'file';
+  return 'default';
+}
+
 /** convict says "key: message"; add the env var and flag that set it. */
 function explainValidation(message: string): string {
   return message

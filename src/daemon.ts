@@ -13,9 +13,26 @@ import { VolumeService } from './volumes/service';
 import type { VolumeOperations } from './volumes/operations';
 import { StartingDriver } from './volumes/starting';
 import { BERTH_VERSION } from './version';
-import type { Telemetry } from './common/telemetry';
+import { NO_TELEMETRY, timedSteps, type Telemetry } from './common/telemetry';
+import type { Cloud } from './cloud/types';
+import type { Host } from './host/types';
+import type { DoctorCheck } from './common/checks';
+import { adminSocketBeside } from './admin/protocol';
+import { serveAdmin } from './admin/server';
+import type { DoctorReport } from './volumes/operations';
 
 const READY_WAIT_MS = 20_000;
+/** The steps of a volume's life the metrics time (berth_volume_step_duration_seconds), by the method doing each. */
+const CLOUD_STEPS: Partial<Record<keyof Cloud, string>> = { create: 'create', attach: 'attach', detach: 'detach', delete: 'delete', modifyVolume: 'modify', moveToZone: 'zone-move' };
+const HOST_STEPS: Partial<Record<keyof Host, string>> = {
+  format: 'format',
+  check: 'fsck',
+  mount: 'mount',
+  unmount: 'unmount',
+  growBeforeMount: 'grow',
+  growAfterMount: 'grow',
+  growMounted: 'grow',
+};
 const INIT_RETRY_MAX_MS = 30_000;
 
 export interface Daemon {
@@ -43,8 +60,16 @@ export async function startDaemon(config: Config, logger: Logger, socket?: Plugi
   const bound = socket ?? (await bindSocket(config.socket));
   const metrics = config.metricsAddr ? await startMetrics(config.metricsAddr, () => service, logger) : undefined;
   bound.serve(await createApp(driver, logger, metrics?.telemetry));
+  const admin = await serveAdmin(adminSocketBeside(config.socket), {
+    operations: async () => {
+      await whenReady();
+      return service!.admin;
+    },
+    doctor: () => runDoctor(config, logger, () => service, () => initError),
+    logger,
+  });
   const server = bound.server;
-  logger.info('listening', { version: BERTH_VERSION, node: process.versions.node, socket: config.socket, config: redactedConfig(config) });
+  logger.info('listening', { version: BERTH_VERSION, node: process.versions.node, socket: config.socket, admin: admin.socketPath, config: redactedConfig(config) });
   // Only now load the EC2 client (the heaviest module) and connect: Docker is already answered meanwhile.
   ready = initialise(config, logger, metrics?.telemetry, (error) => (initError = error), () => stopping).then((started) => (service = started));
   ready.catch(() => undefined);
@@ -54,6 +79,7 @@ export async function startDaemon(config: Config, logger: Logger, socket?: Plugi
     ready,
     async stop() {
       stopping = true;
+      await admin.close();
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
       // In-flight calls hold their connections open: abort them (they roll back) before waiting for the server.
@@ -83,19 +109,38 @@ async function startMetrics(listen: string, service: () => VolumeService | undef
   return { telemetry, close: () => served.close() };
 }
 
+/** `berth doctor`: EC2, metadata and this machine checked afresh, and whether the service got going. */
+async function runDoctor(config: Config, logger: Logger, service: () => VolumeService | undefined, initError: () => unknown): Promise<DoctorReport> {
+  const [{ diagnoseCloud }, { diagnoseHost }] = await Promise.all([import('./cloud/diagnose'), import('./host/diagnose')]);
+  const sample = await service()
+    ?.admin.volumes()
+    .then((volumes) => volumes[0])
+    .catch(() => undefined);
+  const [cloud, host] = await Promise.all([diagnoseCloud(config, logger, { volumeId: sample?.volumeId, sizeGiB: sample?.sizeGiB }), diagnoseHost(config)]);
+  const ready: DoctorCheck = service()
+    ? { name: 'berth', outcome: 'pass', detail: `berth ${BERTH_VERSION} is serving Docker` }
+    : {
+        name: 'berth',
+        outcome: 'fail',
+        detail: `berth is not connected to EC2 yet: ${initError() ? errorMessage(initError()) : 'still connecting'}`,
+        fix: 'Fix the failed checks below; berth keeps retrying and serves Docker once they pass.',
+      };
+  return { checks: [ready, ...cloud, ...host] };
+}
+
 async function initialise(
   config: Config,
   logger: Logger,
-  telemetry: Telemetry | undefined,
+  telemetry: Telemetry = NO_TELEMETRY,
   onError: (error: unknown) => void,
   stopping: () => boolean,
 ): Promise<VolumeService> {
   for (let attempt = 1, delay = 1000; ; attempt += 1, delay = Math.min(delay * 2, INIT_RETRY_MAX_MS)) {
     try {
       const { connectCloud } = await import('./cloud/ebs');
-      const cloud = await connectCloud(config, logger, telemetry);
-      const host = new LinuxHost({ deviceDir: config.deviceDir, logger });
-      const service = new VolumeService({ cloud, host, config, logger });
+      const cloud = timedSteps<Cloud>(await connectCloud(config, logger, telemetry), CLOUD_STEPS, telemetry);
+      const host = timedSteps<Host>(new LinuxHost({ deviceDir: config.deviceDir, logger }), HOST_STEPS, telemetry);
+      const service = new VolumeService({ cloud, host, config, logger, telemetry });
       await service.reconcile();
       logger.info('ready', { ...cloud.identity() });
       return service;

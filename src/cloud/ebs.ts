@@ -7,6 +7,7 @@
 import type { EC2Client } from '@aws-sdk/client-ec2';
 import type { TransitionPace } from '../common/transition-pace';
 import type { Logger } from '../log';
+import type { CloudParts } from './parts';
 import { VolumeAttacher } from './attach';
 import type { Telemetry } from '../common/telemetry';
 import { buildEc2Client } from './client';
@@ -15,7 +16,21 @@ import { VolumeCreator } from './create';
 import { VolumeLookups } from './lookups';
 import { MetadataClient, readInstanceIdentity } from './metadata';
 import { namespaceOf } from './tags';
-import type { AttachOptions, Cloud, CloudVolume, CreateVolumeSpec, DetachOptions, InstanceIdentity, LookupOptions } from './types';
+import { instanceState } from './instances';
+import { VolumeModifier } from './modify';
+import { VolumeSnapshots } from './snapshots';
+import type {
+  AttachOptions,
+  Cloud,
+  CloudSnapshot,
+  CloudVolume,
+  CreateVolumeSpec,
+  DetachOptions,
+  InstanceIdentity,
+  LookupOptions,
+  VolumeChange,
+  VolumeModification,
+} from './types';
 import { ZoneMover } from './zone-move';
 import { RegionZones } from './zones';
 
@@ -39,6 +54,9 @@ export class EbsCloud implements Cloud {
   private readonly mover: ZoneMover;
   private readonly zones: RegionZones;
   private readonly pace: TransitionPace;
+  private readonly modifier: VolumeModifier;
+  private readonly snapshots: VolumeSnapshots;
+  private readonly context: CloudParts;
 
   constructor(options: EbsCloudOptions) {
     const { ec2, identity, config, logger } = options;
@@ -51,6 +69,9 @@ export class EbsCloud implements Cloud {
     this.attacher = new VolumeAttacher(parts);
     this.mover = new ZoneMover(parts);
     this.zones = new RegionZones(parts);
+    this.modifier = new VolumeModifier(parts);
+    this.snapshots = new VolumeSnapshots(parts);
+    this.context = parts;
   }
 
   identity(): InstanceIdentity {
@@ -107,6 +128,34 @@ export class EbsCloud implements Cloud {
 
   retire(volumeId: string, reason: 'retained' | 'moved', signal?: AbortSignal): Promise<void> {
     return this.mover.retire(volumeId, reason, signal);
+  }
+
+  modifyVolume(volumeId: string, change: VolumeChange, signal?: AbortSignal): Promise<VolumeModification> {
+    return this.modifier.modify(volumeId, change, signal);
+  }
+
+  latestModification(volumeId: string, signal?: AbortSignal): Promise<VolumeModification | undefined> {
+    return this.modifier.latest(volumeId, signal);
+  }
+
+  createSnapshot(volumeId: string, name: string, description: string, tags: Record<string, string>, signal?: AbortSignal): Promise<string> {
+    return this.snapshots.create(volumeId, name, description, tags, signal);
+  }
+
+  describeSnapshot(snapshotId: string, signal?: AbortSignal): Promise<CloudSnapshot | undefined> {
+    return this.snapshots.describe(snapshotId, signal);
+  }
+
+  listSnapshots(volumeName?: string, signal?: AbortSignal): Promise<CloudSnapshot[]> {
+    return this.snapshots.list(volumeName, signal);
+  }
+
+  deleteSnapshot(snapshotId: string, signal?: AbortSignal): Promise<void> {
+    return this.snapshots.delete(snapshotId, signal);
+  }
+
+  instanceState(instanceId: string, signal?: AbortSignal): Promise<string> {
+    return instanceState(this.context, instanceId, signal);
   }
 
   moveToZone(volume: CloudVolume, availabilityZone: string, signal?: AbortSignal): Promise<CloudVolume> {

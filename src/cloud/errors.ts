@@ -24,6 +24,7 @@ const CAPACITY_HINTS: Record<string, string> = {
   AttachmentLimitExceeded: 'this instance has reached its limit of attached EBS volumes; detach a volume or use an instance type that allows more attachments',
   VolumeLimitExceeded: "the account's EBS storage quota in this region is used up; delete volumes or ask AWS for a higher quota",
   MaxIOPSLimitExceeded: "the account's provisioned IOPS quota in this region is used up; lower iops or ask AWS for a higher quota",
+  VolumeModificationRateExceeded: 'EC2 allows at most four modifications of a volume in a rolling 24 hours; try again when EC2 says',
   InsufficientVolumeCapacity: 'EC2 has no capacity for this volume type in this availability zone right now; retry later or choose another volume type or zone',
 };
 
@@ -101,6 +102,8 @@ export function mapEc2Error(err: unknown, action: string): BerthError {
   const options = { cause: err };
 
   switch (code) {
+    case 'IncorrectModificationState':
+      return new BerthError('in-use', `${action}: EC2 is still modifying the volume; wait until its modification has completed: ${message}`, options);
     case 'VolumeInUse':
       return new BerthError('in-use', `${action}: the volume is in use (attached to an instance): ${message}`, options);
     case 'InvalidVolume.NotFound':

@@ -33,6 +33,12 @@ interface Response {
   body: string;
 }
 
+export type TokenProbe =
+  | { outcome: 'token' }
+  | { outcome: 'no-answer'; waitedMs: number }
+  | { outcome: 'refused'; status: number }
+  | { outcome: 'unreachable'; error: string };
+
 class MetadataTimeout extends Error {
   override name = 'MetadataTimeout';
 }
@@ -155,6 +161,18 @@ export class MetadataClient {
         continue;
       }
       throw new BerthError('cloud', `instance metadata at ${this.origin} refused a token (${response.status}): ${response.body.slice(0, 200)}`);
+    }
+  }
+
+  /** One token request, for `berth doctor`: how IMDSv2 answers from where berth runs. */
+  async probeToken(): Promise<TokenProbe> {
+    try {
+      const response = await request(this.origin, 'PUT', TOKEN_PATH, { [TOKEN_TTL_HEADER]: '60' }, this.options.timeoutMs);
+      if (response.status === 200 && response.body) return { outcome: 'token' };
+      return { outcome: 'refused', status: response.status };
+    } catch (err) {
+      if (err instanceof MetadataTimeout) return { outcome: 'no-answer', waitedMs: this.options.timeoutMs };
+      return { outcome: 'unreachable', error: err instanceof Error ? err.message : String(err) };
     }
   }
 

@@ -94,7 +94,7 @@ export function volumeTagSpecifications(spec: CreateVolumeSpec, ebsTag: string, 
   return [{ ResourceType: 'volume', Tags: volumeTags(spec, ebsTag, generation) }];
 }
 
-export function snapshotTagSpecifications(name: string, ebsTag: string, volumeId: string): TagSpecification[] {
+export function snapshotTagSpecifications(name: string, ebsTag: string, volumeId: string, extraTags: Record<string, string> = {}): TagSpecification[] {
   return [
     {
       ResourceType: 'snapshot',
@@ -103,6 +103,7 @@ export function snapshotTagSpecifications(name: string, ebsTag: string, volumeId
         { Key: TAGS.namespace, Value: namespaceOf(ebsTag) },
         { Key: TAGS.volumeName, Value: name },
         { Key: 'berth:sourceVolume', Value: volumeId },
+        ...Object.entries(extraTags).map(([Key, Value]) => ({ Key, Value })),
       ],
     },
   ];

@@ -74,6 +74,46 @@ export interface CreateVolumeSpec {
   crossAZ?: CrossAZPolicy;
 }
 
+/** What a modification asks EC2 to change; what is left out stays. */
+export interface VolumeChange {
+  sizeGiB?: number;
+  volumeType?: string;
+  iops?: number;
+  throughput?: number;
+}
+
+/** The latest modification of a volume, as EC2 keeps it. */
+export interface VolumeModification {
+  volumeId: string;
+  state: 'modifying' | 'optimizing' | 'completed' | 'failed';
+  /** 0-100. */
+  progress?: number;
+  statusMessage?: string;
+  targetSizeGiB: number;
+  targetVolumeType: string;
+  targetIops?: number;
+  targetThroughput?: number;
+  originalSizeGiB: number;
+  startTime: Date;
+  endTime?: Date;
+}
+
+export interface CloudSnapshot {
+  snapshotId: string;
+  volumeId: string;
+  /** From berth's tags: the Docker volume name and namespace it was taken in ('' when untagged). */
+  volumeName: string;
+  namespace: string;
+  /** pending, completed, error (EC2's). */
+  state: string;
+  /** 0-100. */
+  progress: number;
+  sizeGiB: number;
+  startTime: Date;
+  stateMessage?: string;
+  tags: Record<string, string>;
+}
+
 export interface DetachOptions {
   /** Detach from this instance (default: this host's). Every normal detach names this instance. */
   instanceId?: string;
@@ -130,6 +170,19 @@ export interface Cloud {
   markFormatted(volumeId: string, signal?: AbortSignal): Promise<void>;
   /** The availability zones of this region (cached). */
   availabilityZones(signal?: AbortSignal): Promise<string[]>;
+  /** ModifyVolume: resolves with the modification EC2 started (it goes on in EC2). */
+  modifyVolume(volumeId: string, change: VolumeChange, signal?: AbortSignal): Promise<VolumeModification>;
+  /** The latest modification of the volume; undefined when it was never modified. */
+  latestModification(volumeId: string, signal?: AbortSignal): Promise<VolumeModification | undefined>;
+  /** Starts a snapshot of the volume named `name`, tagged as berth's in this namespace plus `tags`; does not wait. */
+  createSnapshot(volumeId: string, name: string, description: string, tags: Record<string, string>, signal?: AbortSignal): Promise<string>;
+  describeSnapshot(snapshotId: string, signal?: AbortSignal): Promise<CloudSnapshot | undefined>;
+  /** This namespace's snapshots, of one volume name when given, newest first. */
+  listSnapshots(volumeName?: string, signal?: AbortSignal): Promise<CloudSnapshot[]>;
+  /** Deletes a snapshot berth made in this namespace; refuses ('in-use') any other. */
+  deleteSnapshot(snapshotId: string, signal?: AbortSignal): Promise<void>;
+  /** Another instance's EC2 state name (running, stopping, stopped, terminated…), or 'gone' when EC2 knows it no more. */
+  instanceState(instanceId: string, signal?: AbortSignal): Promise<string>;
   /** Throttled calls retried so far (for logs and benchmarks). */
   throttledCount(): number;
 }

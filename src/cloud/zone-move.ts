@@ -4,7 +4,6 @@
  * deleting it. Snapshot and retire are also offered alone.
  */
 import {
-  CreateSnapshotCommand,
   CreateTagsCommand,
   CreateVolumeCommand,
   DeleteTagsCommand,
@@ -16,7 +15,8 @@ import { waitAvailable, untilAvailable } from './create';
 import { createVolumeInput, moveToken, type VolumeToCreate } from './create-input';
 import { ec2Call, hasErrorCode, mapEc2Error } from './errors';
 import type { CloudParts } from './parts';
-import { TAGS, isGone, movedVolumeTags, nameFilters, namespaceOf, snapshotTagSpecifications } from './tags';
+import { TAGS, isGone, movedVolumeTags, nameFilters, namespaceOf } from './tags';
+import { VolumeSnapshots } from './snapshots';
 import type { CloudVolume } from './types';
 
 /** Volume types whose IOPS CreateVolume accepts (EC2 reports IOPS for gp2 too), and the one taking a throughput. */
@@ -40,7 +40,11 @@ export function movedVolume(volume: CloudVolume, availabilityZone: string, snaps
 }
 
 export class ZoneMover {
-  constructor(private readonly parts: CloudParts) {}
+  private readonly snapshots: VolumeSnapshots;
+
+  constructor(private readonly parts: CloudParts) {
+    this.snapshots = new VolumeSnapshots(parts);
+  }
 
   async moveToZone(volume: CloudVolume, availabilityZone: string, signal?: AbortSignal): Promise<CloudVolume> {
     const from = `${volume.volumeId} in ${volume.availabilityZone}`;
@@ -73,17 +77,7 @@ export class ZoneMover {
   async snapshot(volumeId: string, description: string, signal?: AbortSignal): Promise<string> {
     const volume = await this.parts.lookups.describe(volumeId, signal);
     if (!volume) throw new BerthError('not-found', `cannot snapshot ${volumeId}: no such volume`);
-    const out = await ec2Call(`CreateSnapshot ${volumeId}`, () =>
-      this.parts.ec2.send(
-        new CreateSnapshotCommand({
-          VolumeId: volumeId,
-          Description: description,
-          TagSpecifications: snapshotTagSpecifications(volume.name, this.parts.config.tag, volumeId),
-        }),
-        { abortSignal: signal },
-      ),
-    );
-    return out.SnapshotId ?? '';
+    return this.snapshots.create(volumeId, volume.name, description, {}, signal);
   }
 
   /**

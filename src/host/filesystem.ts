@@ -14,7 +14,7 @@ import type { FsType } from '../common/filesystems';
 import { BerthError, ValidationError } from '../common/errors';
 import type { Logger } from '../log';
 import { runChecked, tail, type CommandRunner } from './exec';
-import type { Probe } from './types';
+import type { OnlineGrowth, Probe } from './types';
 
 /** blkid exit codes (util-linux): 2 = nothing found, 8 = ambivalent (several signatures). */
 const BLKID_NOTHING_FOUND = 2;
@@ -142,8 +142,33 @@ export class Filesystems {
     this.deps.logger.info('grew filesystem to the device size', { device, target, fsType, fromBytes: fs.bytes, deviceBytes });
   }
 
+  /**
+   * Grows a mounted filesystem to fill its device while containers go on using it. ext4 grows online only for a
+   * process with CAP_SYS_RESOURCE: without it the kernel says EPERM, answered as 'not-permitted' (the offline grow
+   * before the next mount needs no such capability).
+   */
+  async growMounted(device: string, target: string, fsType: string): Promise<OnlineGrowth> {
+    const deviceBytes = await this.deviceSize(device);
+    if (fsType === 'xfs') {
+      const before = await this.xfsSize(target);
+      if (deviceBytes - before.bytes < before.blockSize) return 'unchanged';
+      await this.growAfterMount(device, target, fsType);
+      return 'grown';
+    }
+    if (fsType !== 'ext4') return 'unchanged';
+    const before = await this.ext4Size(device);
+    if (deviceBytes - before.bytes < before.blockSize) return 'unchanged';
+    const result = await this.deps.run('resize2fs', [device], this.options);
+    const output = tail(`${result.stderr}\n${result.stdout}`);
+    // resize2fs words the kernel's EPERM as "Permission denied to resize filesystem".
+    if (result.exitCode !== 0 && /Operation not permitted|Permission denied to resize/i.test(output)) return 'not-permitted';
+    if (result.exitCode !== 0) throw new BerthError('filesystem', `resize2fs ${device} (online, mounted at ${target}) failed (exit ${result.exitCode}): ${output}`);
+    this.deps.logger.info('grew mounted filesystem to the device size', { device, target, fsType, fromBytes: before.bytes, deviceBytes });
+    return 'grown';
+  }
+
   /** From sysfs (no process to start), else blockdev. */
-  private async deviceSize(device: string): Promise<number> {
+  async deviceSize(device: string): Promise<number> {
     const fromSysfs = await sysfsDeviceBytes(device);
     if (fromSysfs !== undefined) return fromSysfs;
     const { stdout } = await runChecked(this.deps.run, 'blockdev', ['--getsize64', device], this.options);

@@ -7,7 +7,7 @@ import { findDevice } from './discovery';
 import { DEFAULT_COMMAND_TIMEOUT_MS, runCommand, type CommandRunner } from './exec';
 import { Filesystems } from './filesystem';
 import { Mounts } from './mounts';
-import type { DataDirOwner, Host, Probe } from './types';
+import type { DataDirOwner, Host, OnlineGrowth, Probe } from './types';
 
 export interface LinuxHostOptions {
   /** Where device nodes and disk/by-id links are looked up (Config.deviceDir). */
@@ -87,6 +87,14 @@ export class LinuxHost implements Host {
 
   growAfterMount(devicePath: string, target: string, fsType: string): Promise<void> {
     return this.filesystems.growAfterMount(devicePath, target, fsType);
+  }
+
+  growMounted(devicePath: string, target: string, fsType: string): Promise<OnlineGrowth> {
+    return this.filesystems.growMounted(devicePath, target, fsType);
+  }
+
+  deviceBytes(devicePath: string): Promise<number> {
+    return this.filesystems.deviceSize(devicePath);
   }
 
   mountedSource(target: string): Promise<string | undefined> {

@@ -1,6 +1,8 @@
 /** What the volume service needs from this machine. Implemented by src/host/linux.ts. */
 import type { FsType } from '../common/filesystems';
 
+export type OnlineGrowth = 'grown' | 'unchanged' | 'not-permitted';
+
 export interface Probe {
   /** Filesystem type found by `blkid -p`, if any. */
   fsType?: string;
@@ -33,6 +35,13 @@ export interface Host {
   growBeforeMount(devicePath: string, fsType: string): Promise<void>;
   /** Grows an xfs filesystem, mounted at target, to its larger device. */
   growAfterMount(devicePath: string, target: string, fsType: string): Promise<void>;
+  /**
+   * Grows the filesystem mounted at target to fill its device, online (containers keep using it). 'not-permitted':
+   * the kernel refused (ext4 needs CAP_SYS_RESOURCE); the offline grow before the next mount will do it.
+   */
+  growMounted(devicePath: string, target: string, fsType: string): Promise<OnlineGrowth>;
+  /** The block device's size as this machine sees it now. */
+  deviceBytes(devicePath: string): Promise<number>;
   /**
    * True while the device is mounted anywhere on this machine, in any mount namespace (a container may hold the
    * filesystem after our own mount of it is gone): such a device must not be checked or resized, only mounted.

@@ -10,6 +10,8 @@ import type { VolumeUsageSource } from '../volumes/operations';
 const EC2_SECONDS = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 /** Docker calls: a cached Get in a millisecond, a Mount that attaches and formats in seconds to a minute. */
 const DOCKER_SECONDS = [0.001, 0.005, 0.025, 0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120];
+/** A volume's steps: a mount in milliseconds, an attach in seconds, an fsck or a create from a snapshot in minutes. */
+const STEP_SECONDS = [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300];
 const THROTTLING_CODES = new Set(['RequestLimitExceeded', 'Throttling', 'ThrottlingException']);
 
 export interface BerthMetrics {
@@ -53,6 +55,19 @@ export function createMetrics(volumes: () => VolumeUsageSource | undefined): Ber
     buckets: DOCKER_SECONDS,
     registers: [registry],
   });
+  const stepSeconds = new Histogram({
+    name: 'berth_volume_step_duration_seconds',
+    help: 'Time each step of a volume\'s life took (create, attach, detach, delete, modify, format, fsck, mount, unmount, grow), by step and outcome',
+    labelNames: ['step', 'outcome'],
+    buckets: STEP_SECONDS,
+    registers: [registry],
+  });
+  const cacheLookups = new Counter({
+    name: 'berth_cache_lookups_total',
+    help: 'Look-ups answered from berth\'s volume cache (hit) or from EC2 (miss): cache volume for one name (Get, Path), list for List',
+    labelNames: ['cache', 'outcome'],
+    registers: [registry],
+  });
   new Gauge({
     name: 'berth_volumes_known',
     help: 'Volumes of this host\'s namespace in berth\'s volume cache',
@@ -91,6 +106,12 @@ export function createMetrics(volumes: () => VolumeUsageSource | undefined): Ber
     dockerCall(method, outcome, seconds) {
       dockerCalls.inc({ method, outcome });
       dockerSeconds.observe({ method }, seconds);
+    },
+    volumeStep(step, outcome, seconds) {
+      stepSeconds.observe({ step, outcome }, seconds);
+    },
+    cacheLookup(cache, outcome) {
+      cacheLookups.inc({ cache, outcome });
     },
   };
   return { registry, telemetry };

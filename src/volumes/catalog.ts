@@ -4,6 +4,7 @@
  */
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import type { Cloud, CloudVolume } from '../cloud/types';
+import type { Telemetry } from '../common/telemetry';
 import type { Logger } from '../log';
 import { StateFile } from './state-file';
 
@@ -54,6 +55,8 @@ export interface CatalogOptions {
   /** How long after the last List the listing is kept warm in the background. */
   keepWarmMs?: number;
   now?: () => number;
+  /** Told whether each look-up was answered from the cache. */
+  telemetry?: Telemetry;
 }
 
 export class Catalog {
@@ -95,7 +98,9 @@ export class Catalog {
    */
   async lookUp(name: string): Promise<{ volume: CloudVolume | undefined; stale: boolean }> {
     const known = this.volumes.get(name);
-    if (known && this.now() - (this.confirmedAt.get(name) ?? -Infinity) <= this.options.ttlMs) return { volume: known, stale: false };
+    const fresh = known && this.now() - (this.confirmedAt.get(name) ?? -Infinity) <= this.options.ttlMs;
+    this.options.telemetry?.cacheLookup('volume', fresh ? 'hit' : 'miss');
+    if (fresh) return { volume: known, stale: false };
     const started = this.now();
     let found: CloudVolume | undefined;
     try {
@@ -114,7 +119,9 @@ export class Catalog {
   async list(): Promise<{ volumes: CloudVolume[]; stale: boolean }> {
     this.lastListCall = this.now();
     this.keepWarm();
-    if (this.isFresh()) return { volumes: [...this.volumes.values()], stale: false };
+    const fresh = this.isFresh();
+    this.options.telemetry?.cacheLookup('list', fresh ? 'hit' : 'miss');
+    if (fresh) return { volumes: [...this.volumes.values()], stale: false };
     try {
       return { volumes: await this.refresh(), stale: false };
     } catch (err) {

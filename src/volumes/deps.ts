@@ -2,6 +2,7 @@
 import type { Cloud } from '../cloud/types';
 import type { Config } from '../config';
 import type { Host } from '../host/types';
+import type { Telemetry } from '../common/telemetry';
 import type { Logger } from '../log';
 import type { Catalog } from './catalog';
 import type { PendingDetaches } from './pending-detaches';
@@ -30,6 +31,8 @@ export interface ServiceDeps {
   host: Host;
   config: ServiceConfig;
   logger: Logger;
+  /** Told of cache hits (the metrics door); nobody by default. */
+  telemetry?: Telemetry;
   /** The machine's boot id (read from /proc when absent). */
   bootId?: string;
 }

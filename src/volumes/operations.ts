@@ -2,6 +2,9 @@
  * What the volume service offers every front door (Docker's VolumeDriver API today). A door calls these and
  * nothing below them, and turns the answers into its own protocol's shapes.
  */
+import type { CheckOutcome, DoctorCheck } from '../common/checks';
+
+export type { CheckOutcome, DoctorCheck };
 
 /** A volume as the service shows it. */
 export interface VolumeView {
@@ -35,4 +38,121 @@ export interface VolumeOperations {
   path(name: string): Promise<string | undefined>;
   get(name: string): Promise<VolumeView | undefined>;
   list(): Promise<VolumeView[]>;
+}
+
+/* The day-two operations (the admin door, src/admin/, and the CLI show these as they are). */
+
+export interface AdminModification {
+  /** EC2's modification state: modifying, optimizing, completed or failed. */
+  state: string;
+  /** EC2's progress, 0-100. */
+  progress?: number;
+  targetSizeGiB: number;
+  targetVolumeType: string;
+  targetIops?: number;
+  targetThroughput?: number;
+  startTime: string;
+  endTime?: string;
+}
+
+export interface AdminVolume {
+  name: string;
+  volumeId: string;
+  sizeGiB: number;
+  volumeType: string;
+  iops?: number;
+  throughput?: number;
+  encrypted: boolean;
+  availabilityZone: string;
+  /** EC2's volume state. */
+  state: string;
+  /** The instance it is attached to, if any ('' when none). */
+  attachedTo: string;
+  attachmentState: string;
+  /** Mounted on this host: how many containers use it here. */
+  mountedHere: boolean;
+  users: number;
+  fsType: string;
+  formatted: boolean;
+  createdAt: string;
+  snapshotId?: string;
+  /** The latest modification EC2 knows of (inspect only). */
+  modification?: AdminModification;
+}
+
+export interface VolumeChange {
+  /** New size in GiB: only ever larger. */
+  sizeGiB?: number;
+  volumeType?: string;
+  iops?: number;
+  /** MiB/s (gp3 only). */
+  throughput?: number;
+}
+
+/** What became of the filesystem after a modification. */
+export type FilesystemGrowth =
+  /** Grown online: the container sees the new size now. */
+  | 'grown'
+  /** Grown when the volume is next mounted (it is not mounted here, or online growth needs a permission berth lacks). */
+  | 'at-next-mount'
+  /** The size did not change. */
+  | 'unchanged';
+
+export interface ModifyResult {
+  volume: AdminVolume;
+  filesystem: FilesystemGrowth;
+  /** One sentence for the user (why the filesystem waits for the next mount, say). */
+  message: string;
+  /** Seconds from the call to the new size being usable by the filesystem. */
+  seconds: number;
+}
+
+export interface ReleaseResult {
+  name: string;
+  volumeId: string;
+  /** The instance that held it ('' when it was attached to none). */
+  releasedFrom: string;
+  /** That instance's EC2 state when released (running, stopped, terminated, or unknown). */
+  holderState: string;
+  forced: boolean;
+}
+
+export interface AdminSnapshot {
+  snapshotId: string;
+  /** The Docker volume name it was taken of. */
+  volume: string;
+  volumeId: string;
+  state: string;
+  /** EC2's progress, 0-100. */
+  progress: number;
+  sizeGiB: number;
+  startTime: string;
+  tags: Record<string, string>;
+}
+
+export interface DoctorReport {
+  checks: DoctorCheck[];
+}
+
+export interface ProgressEvent {
+  /** What is being waited for: 'modifying', 'optimizing', 'growing', 'snapshot', 'waiting', 'detaching'. */
+  step: string;
+  message: string;
+  /** 0-100 when EC2 reports it. */
+  percent?: number;
+}
+
+/** Told of each step of a long wait; the admin door streams them. */
+export type ProgressListener = (event: ProgressEvent) => void;
+
+/** Day-two operations on the volumes of this namespace: each runs under the volume's lock, as Docker's calls do. */
+export interface AdminOperations {
+  volumes(): Promise<AdminVolume[]>;
+  /** Asks EC2 now; includes the latest modification. */
+  inspect(name: string): Promise<AdminVolume>;
+  modify(name: string, change: VolumeChange, progress: ProgressListener, signal: AbortSignal): Promise<ModifyResult>;
+  release(name: string, force: boolean, signal: AbortSignal): Promise<ReleaseResult>;
+  createSnapshot(name: string, tags: Record<string, string>, progress: ProgressListener, signal: AbortSignal): Promise<AdminSnapshot>;
+  snapshots(volume?: string): Promise<AdminSnapshot[]>;
+  removeSnapshot(snapshotId: string): Promise<void>;
 }

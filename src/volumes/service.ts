@@ -8,6 +8,7 @@ import type { CloudVolume } from '../cloud/types';
 import { BerthError, errorMessage } from '../common/errors';
 import { anySignal } from '../common/signals';
 import { AbandonedCreates } from './abandoned-creates';
+import { VolumeAdministration } from './administration';
 import { Catalog } from './catalog';
 import { createVolume } from './create';
 import type { ReleaseDeps, ServiceDeps } from './deps';
@@ -50,17 +51,24 @@ export class VolumeService implements VolumeOperations, VolumeUsageSource {
   private readonly lingering: Lingering;
   private readonly heldRechecks: HeldRechecks;
   private inheritedCheck?: NodeJS.Timeout;
+  /** The day-two operations (the admin door's), under the same locks. */
+  readonly admin: VolumeAdministration;
 
   constructor(private readonly deps: ServiceDeps) {
     const { config, cloud, logger } = deps;
     this.refcounts = new Refcounts(path.join(config.stateDir, 'mounts.json'), deps.bootId, logger);
-    this.catalog = new Catalog({ file: path.join(config.stateDir, 'volumes.json'), cloud, logger, ttlMs: config.listCacheMs });
+    this.catalog = new Catalog({ file: path.join(config.stateDir, 'volumes.json'), cloud, logger, ttlMs: config.listCacheMs, telemetry: deps.telemetry });
     this.zoneMoves = new ZoneMoves(deps);
     const underLock = (name: string, work: () => Promise<void>) => this.locks.run(name, work);
     this.pendingDetaches = new PendingDetaches(path.join(config.stateDir, 'pending-detaches.json'), cloud, logger, underLock);
     this.abandonedCreates = new AbandonedCreates(path.join(config.stateDir, 'abandoned-creates.json'), cloud, logger, underLock);
     this.lingering = new Lingering(config.releaseDelayMs, (name) => void this.releaseIfUnused(name));
     this.heldRechecks = new HeldRechecks((name) => void this.releaseIfUnused(name));
+    this.admin = new VolumeAdministration({
+      ...this.releaseDeps(),
+      underLock: (name, work, signal) => this.locks.run(name, work, signal),
+      hidden: (name) => this.abandonedCreates.has(name),
+    });
   }
 
   /**

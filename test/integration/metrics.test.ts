@@ -85,6 +85,21 @@ describeAsRoot('metrics over HTTP (EBS_METRICSADDR)', () => {
     expect(value(after, 'berth_docker_calls_total', { method: 'Mount', outcome: 'error' })).toBe(1);
     expect(value(after, 'berth_docker_calls_total', { method: 'Unmount', outcome: 'ok' })).toBe(2);
     expect(value(after, 'berth_docker_call_duration_seconds_count', { method: 'Mount' })).toBe(3);
+    // One volume made, attached, formatted and mounted once, then released: each step timed once.
+    for (const step of ['create', 'attach', 'format', 'mount', 'unmount', 'detach']) {
+      expect([step, value(after, 'berth_volume_step_duration_seconds_count', { step, outcome: 'ok' })]).toEqual([step, 1]);
+    }
+  });
+
+  it('counts look-ups answered from the volume cache and from EC2', async () => {
+    await ok('Create', { Name: 'cached', Opts: { size: '1' } });
+    const before = await scrape();
+    await ok('Get', { Name: 'cached' });
+    await ok('Get', { Name: 'never-made' }).catch(() => undefined);
+    const after = await scrape();
+    const grew = (outcome: string) => value(after, 'berth_cache_lookups_total', { cache: 'volume', outcome }) - value(before, 'berth_cache_lookups_total', { cache: 'volume', outcome });
+    expect([grew('hit'), grew('miss')]).toEqual([1, 1]);
+    await ok('Remove', { Name: 'cached' });
   });
 
   it('counts every EC2 request the endpoint logged, by action and outcome, throttled ones as throttles', async () => {

@@ -1,7 +1,7 @@
 /** In-memory Cloud and Host for unit tests of the volume service: they record every call. */
-import type { Cloud, CloudVolume, CreateVolumeSpec, DetachOptions, InstanceIdentity } from '../../src/cloud/types';
+import type { Cloud, CloudSnapshot, CloudVolume, CreateVolumeSpec, DetachOptions, InstanceIdentity, VolumeChange, VolumeModification } from '../../src/cloud/types';
 import { BerthError } from '../../src/common/errors';
-import type { DataDirOwner, Host, Probe } from '../../src/host/types';
+import type { DataDirOwner, Host, OnlineGrowth, Probe } from '../../src/host/types';
 import type { ServiceConfig } from '../../src/volumes/deps';
 
 /** The volume service's settings in its unit tests: short bounds, no linger. */
@@ -175,6 +175,76 @@ export class FakeCloud implements Cloud {
     this.record(`markFormatted ${volumeId}`);
     this.volumes.get(volumeId)!.unformatted = false;
   }
+  /** volume id -> its latest modification; polls it sees before it reaches optimizing (then completed). */
+  readonly modifications = new Map<string, VolumeModification>();
+  modifyingPolls = 1;
+  optimizingPolls = 1;
+  private readonly pollsLeft = new Map<string, number>();
+  async modifyVolume(volumeId: string, change: VolumeChange) {
+    this.record(`modifyVolume ${volumeId} ${JSON.stringify(change)}`);
+    const volume = this.volumes.get(volumeId)!;
+    const latest = this.modifications.get(volumeId);
+    if (latest && (latest.state === 'modifying' || latest.state === 'optimizing')) throw new BerthError('in-use', 'IncorrectModificationState');
+    const modification: VolumeModification = {
+      volumeId,
+      state: 'modifying',
+      progress: 0,
+      targetSizeGiB: change.sizeGiB ?? volume.sizeGiB,
+      targetVolumeType: change.volumeType ?? volume.volumeType,
+      targetIops: change.iops,
+      targetThroughput: change.throughput,
+      originalSizeGiB: volume.sizeGiB,
+      startTime: new Date(),
+    };
+    this.modifications.set(volumeId, modification);
+    this.pollsLeft.set(volumeId, this.modifyingPolls);
+    return { ...modification };
+  }
+  async latestModification(volumeId: string) {
+    this.record(`latestModification ${volumeId}`);
+    const modification = this.modifications.get(volumeId);
+    if (!modification) return undefined;
+    const left = this.pollsLeft.get(volumeId) ?? 0;
+    if (modification.state === 'modifying' && left <= 0) {
+      const volume = this.volumes.get(volumeId)!;
+      Object.assign(volume, { sizeGiB: modification.targetSizeGiB, volumeType: modification.targetVolumeType });
+      if (modification.targetIops !== undefined) volume.iops = modification.targetIops;
+      if (modification.targetThroughput !== undefined) volume.throughput = modification.targetThroughput;
+      Object.assign(modification, { state: 'optimizing', progress: 50 });
+    } else if (modification.state === 'optimizing' && left <= -this.optimizingPolls) {
+      Object.assign(modification, { state: 'completed', progress: 100, endTime: new Date() });
+    }
+    this.pollsLeft.set(volumeId, left - 1);
+    return { ...modification };
+  }
+  readonly snapshots = new Map<string, CloudSnapshot>();
+  async createSnapshot(volumeId: string, name: string, _description: string, tags: Record<string, string>) {
+    this.record(`createSnapshot ${volumeId}`);
+    const snapshotId = `snap-${(this.snapshots.size + 1).toString(16).padStart(17, '0')}`;
+    const volume = this.volumes.get(volumeId)!;
+    this.snapshots.set(snapshotId, { snapshotId, volumeId, volumeName: name, namespace: 'default', state: 'pending', progress: 0, sizeGiB: volume.sizeGiB, startTime: new Date(), tags });
+    return snapshotId;
+  }
+  async describeSnapshot(snapshotId: string) {
+    this.record(`describeSnapshot ${snapshotId}`);
+    const snapshot = this.snapshots.get(snapshotId);
+    if (snapshot && snapshot.state === 'pending') Object.assign(snapshot, snapshot.progress >= 50 ? { state: 'completed', progress: 100 } : { progress: snapshot.progress + 50 });
+    return snapshot && { ...snapshot };
+  }
+  async listSnapshots(volumeName?: string) {
+    this.record(`listSnapshots ${volumeName ?? ''}`);
+    return [...this.snapshots.values()].filter((snapshot) => volumeName === undefined || snapshot.volumeName === volumeName);
+  }
+  async deleteSnapshot(snapshotId: string) {
+    this.record(`deleteSnapshot ${snapshotId}`);
+    if (!this.snapshots.delete(snapshotId)) throw new BerthError('not-found', `snapshot ${snapshotId} not found`);
+  }
+  /** instance id -> EC2 state name (default running). */
+  readonly instanceStates = new Map<string, string>();
+  async instanceState(instanceId: string) {
+    this.record(`instanceState ${instanceId}`);
+    return this.instanceStates.get(instanceId) ?? 'running';
+  }
   throttledCount() {
     return 0;
   }
@@ -237,6 +307,17 @@ export class FakeHost implements Host {
   }
   async growBeforeMount() {}
   async growAfterMount() {}
+  /** What an online grow answers. */
+  onlineGrowth: OnlineGrowth = 'grown';
+  async growMounted(device: string, target: string, fsType: string) {
+    this.calls.push(`growMounted ${device} ${target} ${fsType}`);
+    return this.onlineGrowth;
+  }
+  /** device -> bytes; unknown devices are as large as anything asked for. */
+  readonly deviceSizes = new Map<string, number>();
+  async deviceBytes(device: string) {
+    return this.deviceSizes.get(device) ?? Number.MAX_SAFE_INTEGER;
+  }
   async mountedSource(target: string) {
     return this.mounts.get(target);
   }

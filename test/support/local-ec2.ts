@@ -37,7 +37,10 @@ export async function startLocalEc2(instanceSpecs: string[] = [''], extraArgs: s
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   const output: string[] = [];
   child.stderr!.on('data', (chunk) => output.push(String(chunk)));
-  const first = await firstLine(child, output);
+  const first = await firstLine(child, output).catch((err: Error) => {
+    fs.rmSync(dataDir, { recursive: true, force: true });
+    throw err;
+  });
   const started = JSON.parse(first) as { ec2: string; instances: EndpointInstance[] };
   const stop = () => stopChild(child);
   return {

@@ -20,6 +20,8 @@ const LAYERS: Record<string, readonly string[]> = {
   host: ['common', 'log'],
   volumes: ['common', 'config', 'log', 'cloud/types', 'cloud/attachments', 'host/types'],
   api: ['common', 'log', 'volumes/operations'],
+  admin: ['common', 'log', 'volumes/operations'],
+  client: ['common', 'config', 'admin/protocol'],
   metrics: ['common', 'config', 'volumes/operations'],
   localec2: ['config', 'log'],
   daemon: ['*'],
@@ -27,7 +29,7 @@ const LAYERS: Record<string, readonly string[]> = {
 };
 
 /** The ways in: each calls the volume service's public operations and nothing below them. */
-const FRONT_DOORS = ['api', 'metrics'];
+const FRONT_DOORS = ['api', 'metrics', 'admin'];
 
 function lineCount(text: string): number {
   return text.split('\n').length - (text.endsWith('\n') ? 1 : 0);

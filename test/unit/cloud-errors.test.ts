@@ -20,6 +20,8 @@ describe('mapEc2Error', () => {
     ['AttachmentLimitExceeded', 'capacity'],
     ['VolumeLimitExceeded', 'capacity'],
     ['InsufficientVolumeCapacity', 'capacity'],
+    ['VolumeModificationRateExceeded', 'capacity'],
+    ['IncorrectModificationState', 'in-use'],
     ['TimeoutError', 'timeout'],
     ['AbortError', 'timeout'],
     ['SomethingNew', 'cloud'],

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { ConfigError, loadConfig, redactedConfig } from '../../src/config';
+import { ConfigError, loadConfig, redactedConfig, settingSource } from '../../src/config';
 
 describe('configuration', () => {
   let dir: string;
@@ -114,6 +114,18 @@ describe('configuration', () => {
   it('refuses unknown keys in the config file and a missing file', () => {
     expect(() => loadConfig(['--config', file({ sockit: '/x' })], {})).toThrow(/sockit/);
     expect(() => loadConfig(['--config', path.join(dir, 'missing.json')], {})).toThrow(/does not exist/);
+  });
+
+  it('tells where a setting came from: a flag, the environment, the config file or the default', () => {
+    expect(settingSource('socket', [], {})).toBe('default');
+    expect(settingSource('socket', [], { EBS_SOCKET: '' })).toBe('default');
+    expect(settingSource('socket', [], { EBS_SOCKET: '/env.sock' })).toBe('environment');
+    expect(settingSource('socket', ['--config', file({ socket: '/file.sock' })], {})).toBe('file');
+    expect(settingSource('socket', [], { EBS_CONFIG: file({ socket: '/file.sock' }) })).toBe('file');
+    expect(settingSource('socket', ['--config', file({ tag: 'prod' })], {})).toBe('default');
+    expect(settingSource('socket', ['--socket=/flag.sock'], { EBS_SOCKET: '/env.sock' })).toBe('flag');
+    expect(settingSource('socket', ['--socket', '/flag.sock', '--config', file({ socket: '/file.sock' })], {})).toBe('flag');
+    expect(settingSource('fsType', [], { REXRAY_FSTYPE: 'xfs' })).toBe('environment');
   });
 
   it('redacts secrets for logging', () => {
