@@ -41,14 +41,16 @@ async function deviceChecks(deviceDir: string): Promise<DoctorCheck[]> {
     ];
   }
   if (devices.length === 0) {
+    // A host's /dev always holds its root disk: an empty device dir is a wrong one, unless nothing is attached yet
+    // to an instance whose disks appear elsewhere.
     return [
       {
         name: 'device-dir',
-        outcome: 'fail',
-        detail: `EBS_DEVICEDIR ${deviceDir} holds no block devices: attached volumes would never be found there`,
+        outcome: 'warn',
+        detail: `EBS_DEVICEDIR ${deviceDir} holds no block devices now: attached volumes must appear there`,
         fix: 'Set EBS_DEVICEDIR to /dev (the managed plugin binds the host\'s /dev there), or leave it unset.',
       },
-      { name: 'device-naming', outcome: 'skip', detail: 'needs the device dir' },
+      { name: 'device-naming', outcome: 'skip', detail: 'no disks to look at' },
     ];
   }
   const nvme = devices.filter((name) => NVME_DISK.test(name));

@@ -36,10 +36,12 @@ export interface E2eSetup {
 }
 
 /** Starts the endpoint (device links in a fresh /dev/bt-e2e-* directory) and a private dockerd with the image. */
-export async function startSetup(parts: Partial<E2eSetup> & { devdir?: string } = {}): Promise<E2eSetup & { devdir: string }> {
+export async function startSetup(
+  parts: Partial<E2eSetup> & { devdir?: string; otherInstances?: string[]; endpointArgs?: string[] } = {},
+): Promise<E2eSetup & { devdir: string }> {
   const devdir = parts.devdir ?? `/dev/bt-e2e-${crypto.randomBytes(3).toString('hex')}`;
   fs.mkdirSync(devdir, { recursive: true });
-  const ec2 = await startLocalEc2([`devdir=${devdir}`]);
+  const ec2 = await startLocalEc2([`devdir=${devdir}`, ...(parts.otherInstances ?? [])], parts.endpointArgs ?? []);
   const instance = ec2.instances[0];
   let dockerd: PrivateDockerd | undefined;
   try {

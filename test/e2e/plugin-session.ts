@@ -28,9 +28,9 @@ export class PluginSession {
   }
 
   /** A private engine and endpoint, and the plugin from `pluginDir` installed as berth/ebs. */
-  async start(pluginDir: string): Promise<void> {
-    this.started = await startSetup();
-    this.installed = await installPlugin(this.started.dockerd, PLUGIN, pluginDir, this.started.endpointSettings);
+  async start(pluginDir: string, options: { otherInstances?: string[]; endpointArgs?: string[]; settings?: Record<string, string> } = {}): Promise<void> {
+    this.started = await startSetup(options);
+    this.installed = await installPlugin(this.started.dockerd, PLUGIN, pluginDir, { ...this.started.endpointSettings, ...options.settings });
   }
 
   ok(args: string[], timeoutMs?: number): Promise<string> {

@@ -8,26 +8,8 @@ import { startDaemon, type RunningDaemon } from '../support/daemon';
 import { startLocalEc2, type LocalEc2 } from '../support/local-ec2';
 import { unmountAllUnder } from '../support/mounts';
 import { describeAsRoot } from '../support/privileges';
+import { parseSamples, sampleValue } from '../support/prometheus';
 import { freeLoopbackPort } from '../support/sockets';
-
-interface Sample {
-  name: string;
-  labels: Record<string, string>;
-  value: number;
-}
-
-/** Prometheus's text format, the sample lines only (the format berth's client library writes). */
-function parseSamples(text: string): Sample[] {
-  return text
-    .split('\n')
-    .filter((line) => line && !line.startsWith('#'))
-    .map((line) => {
-      const match = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
-      if (!match) throw new Error(`not a sample line: ${line}`);
-      const labels = Object.fromEntries([...(match[2] ?? '').matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)].map((label) => [label[1], label[2]]));
-      return { name: match[1], labels, value: Number(match[3]) };
-    });
-}
 
 const tally = (pairs: string[]) => pairs.reduce<Record<string, number>>((counts, key) => ({ ...counts, [key]: (counts[key] ?? 0) + 1 }), {});
 
@@ -42,8 +24,7 @@ describeAsRoot('metrics over HTTP (EBS_METRICSADDR)', () => {
     expect(response.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/);
     return parseSamples(await response.text());
   };
-  const value = (samples: Sample[], name: string, labels: Record<string, string> = {}) =>
-    samples.filter((sample) => sample.name === name && Object.entries(labels).every(([key, wanted]) => sample.labels[key] === wanted)).reduce((sum, sample) => sum + sample.value, 0);
+  const value = sampleValue;
   const ok = async (method: string, body: object) => {
     const reply = await daemon!.call(`VolumeDriver.${method}`, body);
     if (reply.body.Err) throw new Error(`${method}: ${reply.body.Err}`);
