@@ -16,7 +16,7 @@ import { VolumeCreator } from './create';
 import { VolumeLookups } from './lookups';
 import { MetadataClient, readInstanceIdentity } from './metadata';
 import { namespaceOf } from './tags';
-import { instanceState } from './instances';
+import { describeInstance } from './instances';
 import { VolumeModifier } from './modify';
 import { VolumeSnapshots } from './snapshots';
 import type {
@@ -27,6 +27,7 @@ import type {
   CreateVolumeSpec,
   DetachOptions,
   InstanceIdentity,
+  InstanceState,
   LookupOptions,
   VolumeChange,
   VolumeModification,
@@ -57,6 +58,8 @@ export class EbsCloud implements Cloud {
   private readonly modifier: VolumeModifier;
   private readonly snapshots: VolumeSnapshots;
   private readonly context: CloudParts;
+  /** Attachers of the other instances cluster volumes were published to: each keeps its instance's device names. */
+  private readonly otherAttachers = new Map<string, VolumeAttacher>();
 
   constructor(options: EbsCloudOptions) {
     const { ec2, identity, config, logger } = options;
@@ -154,8 +157,18 @@ export class EbsCloud implements Cloud {
     return this.snapshots.delete(snapshotId, signal);
   }
 
-  instanceState(instanceId: string, signal?: AbortSignal): Promise<string> {
-    return instanceState(this.context, instanceId, signal);
+  describeInstance(instanceId: string, signal?: AbortSignal): Promise<InstanceState> {
+    return describeInstance(this.context, instanceId, signal);
+  }
+
+  attachTo(volumeId: string, instanceId: string, signal: AbortSignal): Promise<string> {
+    if (instanceId === this.me.instanceId) return this.attach(volumeId, signal);
+    let attacher = this.otherAttachers.get(instanceId);
+    if (!attacher) {
+      attacher = new VolumeAttacher({ ...this.context, identity: { ...this.me, instanceId } });
+      this.otherAttachers.set(instanceId, attacher);
+    }
+    return attacher.attach(volumeId, signal);
   }
 
   moveToZone(volume: CloudVolume, availabilityZone: string, signal?: AbortSignal): Promise<CloudVolume> {

@@ -98,6 +98,11 @@ export interface VolumeModification {
   endTime?: Date;
 }
 
+export interface InstanceState {
+  state: string;
+  availabilityZone?: string;
+}
+
 export interface CloudSnapshot {
   snapshotId: string;
   volumeId: string;
@@ -181,8 +186,13 @@ export interface Cloud {
   listSnapshots(volumeName?: string, signal?: AbortSignal): Promise<CloudSnapshot[]>;
   /** Deletes a snapshot berth made in this namespace; refuses ('in-use') any other. */
   deleteSnapshot(snapshotId: string, signal?: AbortSignal): Promise<void>;
-  /** Another instance's EC2 state name (running, stopping, stopped, terminated…), or 'gone' when EC2 knows it no more. */
-  instanceState(instanceId: string, signal?: AbortSignal): Promise<string>;
+  /** Another instance's EC2 state (running, stopping, stopped, terminated…, or 'gone' when EC2 knows it no more) and zone. */
+  describeInstance(instanceId: string, signal?: AbortSignal): Promise<InstanceState>;
+  /**
+   * Attaches to another instance of the account (the node a cluster volume is published to), reusing an attachment
+   * there; resolves with the device name once EC2 says attached. Refuses ('attached-elsewhere') a volume another holds.
+   */
+  attachTo(volumeId: string, instanceId: string, signal: AbortSignal): Promise<string>;
   /** Throttled calls retried so far (for logs and benchmarks). */
   throttledCount(): number;
 }

@@ -67,6 +67,14 @@ export class LinuxHost implements Host {
     return this.mounts.unmount(target);
   }
 
+  bindMount(source: string, target: string, readonly: boolean): Promise<void> {
+    return this.mounts.bindMount(source, target, readonly);
+  }
+
+  mountTargets(devicePath: string): Promise<string[]> {
+    return this.mounts.mountTargets(devicePath);
+  }
+
   /** An exclusive open of a block device fails with EBUSY while any filesystem on it is mounted. */
   async deviceInUse(devicePath: string): Promise<boolean> {
     try {

@@ -74,6 +74,27 @@ export class Mounts {
     this.deps.logger.info('mounted', { device, target: mountPoint, fsType });
   }
 
+  /** Binds source (a directory of a mounted filesystem) at target, read-only when asked. Idempotent for the same source. */
+  async bindMount(source: string, target: string, readonly: boolean): Promise<void> {
+    const mountPoint = path.resolve(target);
+    await fsp.mkdir(mountPoint, { recursive: true });
+    const existing = mountAt(await this.table(), mountPoint);
+    if (existing) {
+      const wanted = (await fsp.stat(source)).dev;
+      if ((await fsp.stat(mountPoint)).dev !== wanted) throw new BerthError('host', `${mountPoint} already has ${existing.source} mounted; refusing to bind ${source} over it`);
+      return;
+    }
+    await runChecked(this.deps.run, 'mount', ['--bind', source, mountPoint], this.options);
+    if (readonly) await runChecked(this.deps.run, 'mount', ['-o', 'remount,bind,ro', mountPoint], this.options);
+    this.deps.logger.info('bound', { source, target: mountPoint, readonly });
+  }
+
+  /** Where the filesystem of this device is mounted in this mount namespace (its own mount and every bind of it). */
+  async mountTargets(device: string): Promise<string[]> {
+    const { major, minor } = deviceNumbers((await fsp.stat(device)).rdev);
+    return (await this.table()).filter((entry) => entry.major === major && entry.minor === minor).map((entry) => entry.mountPoint);
+  }
+
   private async makeShared(mountPoint: string): Promise<void> {
     await runChecked(this.deps.run, 'mount', ['--make-shared', mountPoint], this.options);
   }

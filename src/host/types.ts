@@ -31,6 +31,10 @@ export interface Host {
   /** Creates target, mounts (xfs with nouuid), makes it shared. */
   mount(devicePath: string, target: string, fsType: string): Promise<void>;
   unmount(target: string): Promise<void>;
+  /** Binds a directory of a mounted filesystem at target (read-only when asked); idempotent for the same source. */
+  bindMount(source: string, target: string, readonly: boolean): Promise<void>;
+  /** Every place this device's filesystem is mounted in this mount namespace: its own mount and its binds. */
+  mountTargets(devicePath: string): Promise<string[]>;
   /** Grows an ext4 filesystem to its larger device while unmounted (no CAP_SYS_RESOURCE needed). */
   growBeforeMount(devicePath: string, fsType: string): Promise<void>;
   /** Grows an xfs filesystem, mounted at target, to its larger device. */

@@ -28,6 +28,11 @@ export class VolumeAdministration implements AdminOperations {
     this.deps = { ...parts, lookUp: (name, signal) => this.lookUp(name, signal) };
   }
 
+  /** What the day-two operations work with (the cluster operations share it). */
+  sharedDeps(): AdministrationDeps & Pick<AdministrationParts, 'hidden'> {
+    return { ...this.deps, hidden: this.parts.hidden };
+  }
+
   async volumes(): Promise<AdminVolume[]> {
     const { volumes } = await this.parts.catalog.list();
     return volumes.filter((volume) => !this.parts.hidden(volume.name)).map((volume) => adminView(volume, this.parts));

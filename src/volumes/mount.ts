@@ -3,12 +3,12 @@
  * format only a volume berth created unformatted, check, mount, grow, prepare the data directory. Whatever a
  * failed or abandoned call did is undone, so nothing stays attached that no Unmount will release.
  */
-import { attachedElsewhereError, attachedTo, heldElsewhere, zoneMismatchError } from '../cloud/attachments';
+import { attachedTo, zoneMismatchError } from '../cloud/attachments';
 import type { CloudVolume } from '../cloud/types';
 import { BerthError, errorMessage } from '../common/errors';
 import type { ReleaseDeps, ServiceDeps } from './deps';
 import type { MountRecord } from './refcounts';
-import { waitWhileHeld } from './release-wait';
+import { ensureFilesystem, takeOver } from './mount-steps';
 
 type MountDeps = ServiceDeps & Pick<ReleaseDeps, 'pendingDetaches'>;
 
@@ -34,7 +34,7 @@ export async function mountVolume(
   if (volume.availabilityZone !== here.availabilityZone) {
     throw zoneMismatchError(volume, here);
   }
-  volume = await takeOver(volume, signal, deps);
+  volume = await takeOver(volume, here.instanceId, signal, deps);
 
   const undo: UndoStep[] = [];
   try {
@@ -49,7 +49,7 @@ export async function mountVolume(
     } catch (err) {
       // Another instance attached it since we looked: wait for it like any holder (or preempt), then try once more.
       if (!(err instanceof BerthError && err.code === 'attached-elsewhere')) throw err;
-      volume = await takeOver((await cloud.describe(volume.volumeId, signal)) ?? volume, signal, deps);
+      volume = await takeOver((await cloud.describe(volume.volumeId, signal)) ?? volume, here.instanceId, signal, deps);
       deviceName = await cloud.attach(volume.volumeId, signal, attachOptions);
     }
     const device = await host.findDevice(volume.volumeId, deviceName, signal);
@@ -102,65 +102,6 @@ async function clearUnrecordedMount(mountpoint: string, device: string, volume: 
     mountpoint,
   });
   await host.unmount(mountpoint);
-}
-
-/**
- * A volume held by another instance: first wait (bounded) for that instance to release it, as it does when its
- * container stops (Swarm starts the new task before the old one's Unmount arrives there); then refuse, naming it,
- * or with preemption force it off that instance.
- */
-async function takeOver(volume: CloudVolume, signal: AbortSignal, deps: ServiceDeps): Promise<CloudVolume> {
-  const { cloud, config, logger } = deps;
-  const me = cloud.identity().instanceId;
-  if (!heldElsewhere(volume, me)) return volume;
-  volume = await waitWhileHeld(volume, (latest) => heldElsewhere(latest, me), {
-    timeoutMs: config.releaseWaitMs,
-    signal,
-    logMessage: 'volume attached to another instance; waiting for it to be released',
-  }, deps);
-  const holder = heldElsewhere(volume, me);
-  if (!holder) return volume;
-  if (!config.preempt) {
-    throw attachedElsewhereError(volume, holder, 'stop its user there, or enable preemption (EBS_PREEMPT=true) to take it over');
-  }
-  logger.warn('preempting volume: force-detaching it from another instance', { volume: volume.name, volumeId: volume.volumeId, from: holder.instanceId });
-  await cloud.detach(volume.volumeId, { instanceId: holder.instanceId, force: true }, signal);
-  return volume;
-}
-
-/**
- * Formats only a volume berth created that still carries the unformatted marker and in which blkid finds neither a
- * filesystem nor a partition table. Anything else is mounted as it is or refused: raw data looks empty to blkid.
- */
-async function ensureFilesystem(
-  volume: CloudVolume,
-  device: string,
-  { cloud, host, logger }: ServiceDeps,
-): Promise<{ fsType: string; fresh: boolean; markedFormatted: Promise<void> }> {
-  const probe = await host.probe(device);
-  if (probe.partitionTable) {
-    throw new BerthError(
-      'unsafe-device',
-      `volume ${volume.name} (${volume.volumeId}) holds a ${probe.partitionTable} partition table; berth mounts whole-device filesystems only and never formats it`,
-    );
-  }
-  if (probe.fsType) {
-    if (volume.unformatted) await cloud.markFormatted(volume.volumeId);
-    return { fsType: probe.fsType, fresh: false, markedFormatted: Promise.resolve() };
-  }
-  if (volume.owner !== 'berth' || !volume.unformatted) {
-    throw new BerthError(
-      'unsafe-device',
-      `volume ${volume.name} (${volume.volumeId}) has no filesystem blkid recognises and was not created empty by berth; refusing to format it (it may hold data)`,
-    );
-  }
-  logger.info('formatting new volume', { volume: volume.name, volumeId: volume.volumeId, fsType: volume.format.fsType });
-  await host.format(device, volume.format.fsType, volume.format.mkfsOptions);
-  // Tagged while the new filesystem is mounted; awaited before Mount answers. Should it fail, the next Mount finds
-  // the filesystem and tags it then: the marker only ever allows a format, never demands one.
-  const markedFormatted = cloud.markFormatted(volume.volumeId);
-  markedFormatted.catch(() => undefined);
-  return { fsType: volume.format.fsType, fresh: true, markedFormatted };
 }
 
 function detachStep(volume: CloudVolume, { cloud, pendingDetaches }: MountDeps): UndoStep {

@@ -156,3 +156,48 @@ export interface AdminOperations {
   snapshots(volume?: string): Promise<AdminSnapshot[]>;
   removeSnapshot(snapshotId: string): Promise<void>;
 }
+
+/* Swarm cluster volumes (the CSI door, src/csi/): the same volume service, split as CSI splits a mount. */
+
+/** A cluster volume; its CSI volume id is its name (stable across zone moves, which change the EBS volume id). */
+export interface ClusterVolume {
+  name: string;
+  volumeId: string;
+  sizeGiB: number;
+  availabilityZone: string;
+  /** Instances it is attached to. */
+  attachedTo: string[];
+}
+
+export interface ClusterNode {
+  /** This instance's id: the CSI node id. */
+  nodeId: string;
+  availabilityZone: string;
+  /** How many more volumes this instance can have attached. */
+  maxVolumes: number;
+}
+
+export interface ClusterOperations {
+  /** Creates the volume, or answers the existing one of that name; `options` are berth's `-o` options, validated as for Docker. */
+  createVolume(name: string, options: Record<string, string>): Promise<ClusterVolume>;
+  /** Deletes (or retains, as EBS_REMOVE says); a volume already gone is no error. */
+  deleteVolume(name: string): Promise<void>;
+  describeVolume(name: string): Promise<ClusterVolume | undefined>;
+  listVolumes(): Promise<ClusterVolume[]>;
+  /**
+   * Controller side: attaches the volume to the node's instance (never simply this one), after another node let it
+   * go (or preempting it, as configured), moving it into the node's zone first when its crossAZ option allows.
+   * Resolves with what the node needs to find the device.
+   */
+  publishToNode(name: string, nodeId: string, signal: AbortSignal): Promise<Record<string, string>>;
+  /** Controller side: detaches it from the node's instance; not attached there is no error. */
+  unpublishFromNode(name: string, nodeId: string, signal: AbortSignal): Promise<void>;
+  /** Node side: finds the device, formats it once (only a volume berth created empty), checks and mounts it at stagingPath. */
+  stage(name: string, publishContext: Record<string, string>, stagingPath: string, signal: AbortSignal): Promise<void>;
+  unstage(name: string, stagingPath: string): Promise<void>;
+  /** Node side: binds the staged filesystem's data directory at targetPath. */
+  publish(name: string, stagingPath: string, targetPath: string, readonly: boolean): Promise<void>;
+  /** Node side: removes the bind at targetPath; the last one of a volume on this node unstages it too. */
+  unpublish(name: string, targetPath: string): Promise<void>;
+  node(): ClusterNode;
+}

@@ -30,7 +30,7 @@ export async function releaseHolder(name: string, force: boolean, deps: Administ
       await releaseHere(name, volume.volumeId, holder.device, deps, signal);
       return { ...result, holderState: 'running' };
     }
-    const holderState = await deps.cloud.instanceState(holder.instanceId, signal);
+    const holderState = (await deps.cloud.describeInstance(holder.instanceId, signal)).state;
     if (!force && !NOT_RUNNING.includes(holderState)) {
       throw new BerthError(
         'attached-elsewhere',

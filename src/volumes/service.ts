@@ -9,6 +9,7 @@ import { BerthError, errorMessage } from '../common/errors';
 import { anySignal } from '../common/signals';
 import { AbandonedCreates } from './abandoned-creates';
 import { VolumeAdministration } from './administration';
+import { ClusterVolumes } from './cluster-volumes';
 import { Catalog } from './catalog';
 import { createVolume } from './create';
 import type { ReleaseDeps, ServiceDeps } from './deps';
@@ -53,6 +54,8 @@ export class VolumeService implements VolumeOperations, VolumeUsageSource {
   private inheritedCheck?: NodeJS.Timeout;
   /** The day-two operations (the admin door's), under the same locks. */
   readonly admin: VolumeAdministration;
+  /** Swarm cluster volumes (the CSI door's). */
+  readonly cluster: ClusterVolumes;
 
   constructor(private readonly deps: ServiceDeps) {
     const { config, cloud, logger } = deps;
@@ -68,6 +71,12 @@ export class VolumeService implements VolumeOperations, VolumeUsageSource {
       ...this.releaseDeps(),
       underLock: (name, work, signal) => this.locks.run(name, work, signal),
       hidden: (name) => this.abandonedCreates.has(name),
+    });
+    this.cluster = new ClusterVolumes({
+      ...this.admin.sharedDeps(),
+      zoneMoves: this.zoneMoves,
+      create: (name, options) => this.create(name, options),
+      remove: (name) => this.remove(name),
     });
   }
 

@@ -4,7 +4,7 @@
  * that started it (a real snapshot can take longer than Docker waits): later Mounts join it.
  */
 import { attachedElsewhereError, holderOf, zoneMismatchError } from '../cloud/attachments';
-import type { CloudVolume } from '../cloud/types';
+import type { CloudVolume, InstanceIdentity } from '../cloud/types';
 import { BerthError } from '../common/errors';
 import type { ServiceDeps } from './deps';
 
@@ -16,12 +16,14 @@ export class ZoneMoves {
   constructor(private readonly deps: ServiceDeps) {}
 
   /** Resolves with the volume in this instance's zone, or throws. */
-  async bringHere(volume: CloudVolume, signal: AbortSignal): Promise<CloudVolume> {
+  bringHere(volume: CloudVolume, signal: AbortSignal): Promise<CloudVolume> {
+    return this.bringTo(volume, this.deps.cloud.identity(), signal, 'create it with -o crossAZ=snapshot to let berth move it');
+  }
+
+  /** Resolves with the volume in `here`'s zone (this instance, or a cluster volume's node), or throws with `advice`. */
+  async bringTo(volume: CloudVolume, here: InstanceIdentity, signal: AbortSignal, advice: string): Promise<CloudVolume> {
     const { cloud, config, logger } = this.deps;
-    const here = cloud.identity();
-    if (volume.crossAZ !== 'snapshot') {
-      throw zoneMismatchError(volume, here, 'create it with -o crossAZ=snapshot to let berth move it');
-    }
+    if (volume.crossAZ !== 'snapshot') throw zoneMismatchError(volume, here, advice);
     const holder = holderOf(volume);
     if (holder && !config.preempt) {
       throw attachedElsewhereError(volume, holder, `it moves from ${volume.availabilityZone} to ${here.availabilityZone} only once released (or with EBS_PREEMPT=true)`);

@@ -241,9 +241,23 @@ export class FakeCloud implements Cloud {
   }
   /** instance id -> EC2 state name (default running). */
   readonly instanceStates = new Map<string, string>();
-  async instanceState(instanceId: string) {
-    this.record(`instanceState ${instanceId}`);
-    return this.instanceStates.get(instanceId) ?? 'running';
+  /** instance id -> zone (default this instance's). */
+  readonly instanceZones = new Map<string, string>();
+  async describeInstance(instanceId: string) {
+    this.record(`describeInstance ${instanceId}`);
+    return { state: this.instanceStates.get(instanceId) ?? 'running', availabilityZone: this.instanceZones.get(instanceId) ?? HERE.availabilityZone };
+  }
+  async attachTo(volumeId: string, instanceId: string) {
+    this.record(`attachTo ${volumeId} ${instanceId}`);
+    const volume = this.volumes.get(volumeId)!;
+    const existing = volume.attachments.find((a) => a.instanceId === instanceId);
+    if (existing) return existing.device;
+    const other = volume.attachments[0];
+    if (other) throw new BerthError('attached-elsewhere', `attached to ${other.instanceId}`);
+    const device = `/dev/xvd${String.fromCharCode(102 + this.nextDevice++)}`;
+    volume.attachments.push({ instanceId, device, state: 'attached' });
+    volume.state = 'in-use';
+    return this.answer(`attachTo ${volumeId}`, device);
   }
   throttledCount() {
     return 0;
@@ -293,6 +307,18 @@ export class FakeHost implements Host {
   async unmount(target: string) {
     this.calls.push(`unmount ${target}`);
     this.mounts.delete(target);
+    this.binds.delete(target);
+  }
+  /** target -> the bound directory */
+  readonly binds = new Map<string, string>();
+  async bindMount(source: string, target: string, readonly: boolean) {
+    this.calls.push(`bindMount ${source} ${target}${readonly ? ' ro' : ''}`);
+    this.binds.set(target, source);
+  }
+  async mountTargets(device: string) {
+    const mounted = [...this.mounts].filter(([, source]) => source === device).map(([target]) => target);
+    const bound = [...this.binds].filter(([, source]) => mounted.some((target) => source.startsWith(target))).map(([target]) => target);
+    return [...mounted, ...bound];
   }
   /** Mount directories that exist (made by mount, kept after unmount, as on Linux). */
   readonly mountDirs = new Set<string>();
@@ -319,7 +345,8 @@ export class FakeHost implements Host {
     return this.deviceSizes.get(device) ?? Number.MAX_SAFE_INTEGER;
   }
   async mountedSource(target: string) {
-    return this.mounts.get(target);
+    const bound = this.binds.get(target);
+    return this.mounts.get(target) ?? (bound === undefined ? undefined : [...this.mounts].find(([mounted]) => bound.startsWith(mounted))?.[1]);
   }
   async prepareDataDir(dir: string, owner: DataDirOwner) {
     this.calls.push(`prepareDataDir ${dir} ${owner.mode.toString(8)}`);

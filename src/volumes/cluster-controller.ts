@@ -1,0 +1,64 @@
+/**
+ * A cluster volume's controller side (the CSI plugin on a Swarm manager): attach to the node a task runs on, named
+ * by the CSI node id (an instance id), never simply to the controller's own instance; and detach from it again.
+ * Swarm ignores topology, so a task may land in another zone: the volume moves there when its crossAZ option allows,
+ * else the publish fails naming both zones and how to pin the service.
+ */
+import { attachmentTo } from '../cloud/attachments';
+import type { InstanceIdentity } from '../cloud/types';
+import { BerthError } from '../common/errors';
+import type { AdministrationDeps } from './administration-deps';
+import { takeOver } from './mount-steps';
+import type { ZoneMoves } from './zone-move';
+
+export interface ControllerDeps extends AdministrationDeps {
+  zoneMoves: ZoneMoves;
+}
+
+/** Instance ids as EC2 writes them; anything else is not a node berth reported. */
+const INSTANCE_ID = /^i-[0-9a-f]{8,17}$/;
+
+function pinAdvice(zone: string): string {
+  return (
+    `create it with -o crossAZ=snapshot to let berth move it, or pin the service to nodes of ${zone}: ` +
+    `docker node update --label-add zone=${zone} NODE for each, then --constraint node.labels.zone==${zone}`
+  );
+}
+
+async function nodeIdentity(nodeId: string, deps: ControllerDeps, signal: AbortSignal): Promise<InstanceIdentity> {
+  if (!INSTANCE_ID.test(nodeId)) throw new BerthError('invalid-option', `node id ${JSON.stringify(nodeId.slice(0, 40))} is not an EC2 instance id (berth reports i-... as its node id)`);
+  const { state, availabilityZone } = await deps.cloud.describeInstance(nodeId, signal);
+  if (!availabilityZone || state === 'gone' || state === 'terminated' || state === 'shutting-down') {
+    throw new BerthError('not-found', `node ${nodeId} is no instance EC2 can attach to (it is ${state})`);
+  }
+  return { ...deps.cloud.identity(), instanceId: nodeId, availabilityZone };
+}
+
+export async function publishToNode(name: string, nodeId: string, deps: ControllerDeps, signal: AbortSignal): Promise<Record<string, string>> {
+  const node = await nodeIdentity(nodeId, deps, signal);
+  return deps.underLock(name, async () => {
+    let volume = await deps.lookUp(name, signal);
+    const present = attachmentTo(volume, nodeId);
+    if (present && present.state !== 'detaching') return { volumeId: volume.volumeId, device: present.device };
+    volume = await takeOver(volume, nodeId, signal, deps);
+    if (volume.availabilityZone !== node.availabilityZone) {
+      volume = await deps.zoneMoves.bringTo(volume, node, signal, pinAdvice(volume.availabilityZone));
+      await deps.catalog.remember(volume);
+    }
+    const device = await deps.cloud.attachTo(volume.volumeId, nodeId, signal);
+    deps.logger.info('cluster volume published to node', { volume: name, volumeId: volume.volumeId, node: nodeId, device });
+    return { volumeId: volume.volumeId, device };
+  }, signal);
+}
+
+export async function unpublishFromNode(name: string, nodeId: string, deps: ControllerDeps, signal: AbortSignal): Promise<void> {
+  await deps.underLock(name, async () => {
+    const volume = await deps.lookUp(name, signal).catch((err: unknown) => {
+      if (err instanceof BerthError && err.code === 'not-found') return undefined;
+      throw err;
+    });
+    if (!volume || !attachmentTo(volume, nodeId)) return;
+    await deps.cloud.detach(volume.volumeId, { instanceId: nodeId }, signal);
+    deps.logger.info('cluster volume unpublished from node', { volume: name, volumeId: volume.volumeId, node: nodeId });
+  }, signal);
+}
