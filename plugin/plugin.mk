@@ -8,6 +8,7 @@
 #                                    :<version> and :latest) for each of PLUGIN_ARCHES, push them
 #   make install REGISTRY=host:port  docker plugin install ... --alias berth/ebs  [PLUGIN_SETTINGS="KEY=VALUE ..."]
 #                                    [PLUGIN_ARCH=arm64: the -arm64 tag]
+#   make plugin-csi                  build/plugin-csi: berth/ebs-csi, Swarm cluster volumes (CSI), from the same rootfs
 #   make legacy                      build/legacy: berth for the host (systemd) with the plugin's Node.js runtime
 #   make e2e                         the end-to-end tests against a private dockerd (root)
 #                                    [DOCKER_ENGINE=bookworm|trixie|sid: Docker 20.10, 26.1, 28.x; see
@@ -19,6 +20,9 @@
 # runtime are cached in $(PLUGIN_CACHE). Dockerfile builds the same rootfs where Docker Hub is reachable.
 
 PLUGIN_NAME ?= berth/ebs:latest
+# Engines that serve Swarm cluster volumes from a CSI plugin (Docker 28 and later): the e2e suite runs its
+# cluster-volume file only on these.
+CSI_ENGINES ?= sid
 PLUGIN_REPO ?= berth/ebs
 HOST_ARCH := $(shell dpkg --print-architecture 2>/dev/null || echo amd64)
 PLUGIN_ARCH ?= $(HOST_ARCH)
@@ -37,10 +41,13 @@ endif
 
 ASSEMBLE_ARGS := --out $(PLUGIN_DIR) --arch $(PLUGIN_ARCH) --cache $(PLUGIN_CACHE) --if-stale $(if $(NODE_VERSION),--node-version $(NODE_VERSION))
 
-.PHONY: legacy plugin-rootfs plugin enable push install e2e e2e-suite e2e-engines plugin-require-registry
+.PHONY: legacy plugin-rootfs plugin-csi plugin enable push install e2e e2e-suite e2e-engines plugin-require-registry
 
 plugin-rootfs: deps
 	node plugin/assemble.mjs $(ASSEMBLE_ARGS)
+
+plugin-csi: plugin-rootfs
+	node plugin/csi-plugin.mjs --from $(PLUGIN_DIR) --out $(PLUGIN_DIR)-csi
 
 legacy: plugin-rootfs
 	node plugin/legacy/assemble.mjs --plugin $(PLUGIN_DIR) --out build/legacy
@@ -91,7 +98,7 @@ e2e: build plugin-rootfs
 # The suite alone, on the dist/ and build/plugin already made (the targets above make them once for every engine).
 e2e-suite:
 	@node test/support/docker-engines.mjs --announce $(DOCKER_ENGINE)
-	$(JEST) --runInBand test/e2e
+	$(JEST) --runInBand test/e2e $(if $(filter $(DOCKER_ENGINE),$(CSI_ENGINES)),,--testPathIgnorePatterns test/e2e/cluster-volumes)
 
 e2e-engines: build plugin-rootfs
 	+@$(call each-engine,e2e-suite,$(DOCKER_ENGINES))

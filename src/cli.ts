@@ -3,7 +3,7 @@
  * berth's command line: `serve` runs the plugin daemon, `local-ec2` the local EC2 and metadata endpoint, and the admin
  * commands (volume, snapshot, doctor) talk to a running daemon's admin socket (src/client/).
  */
-import { ConfigError, loadConfig, settingsHelp } from './config';
+import { ConfigError, loadConfig, settingsHelp, type Config } from './config';
 import type { Logger } from './log';
 import { unsupportedNode, versionLine } from './version';
 
@@ -11,6 +11,7 @@ const USAGE = `usage: berth <command> [options]
 
 commands:
   serve       run the Docker volume plugin daemon (berth serve --help lists every setting)
+  csi         run the Swarm cluster volume plugin (CSI) on CSI_ENDPOINT
   local-ec2   run the local EC2 and instance-metadata endpoint (berth local-ec2 --help)
   version     print berth's version and the Node.js it runs on
 
@@ -42,21 +43,7 @@ async function serve(args: string[]): Promise<void> {
     if (process.env.NODE_COMPILE_CACHE) await Promise.all([import('./log'), import('./daemon').then(({ loadEverything }) => loadEverything())]);
     return;
   }
-  const nodeProblem = unsupportedNode();
-  if (nodeProblem) {
-    process.stderr.write(`berth: ${nodeProblem}\n`);
-    process.exit(2);
-  }
-  let config;
-  try {
-    config = loadConfig(args);
-  } catch (err) {
-    if (err instanceof ConfigError) {
-      process.stderr.write(`berth: invalid setting: ${err.message}\n`);
-      process.exit(2);
-    }
-    throw err;
-  }
+  const config = daemonConfigOrExit(args);
   // Docker dials a managed plugin 0.5 s after starting it: listen first, then load the logger, express and the rest.
   const { bindSocket } = await import('./api/server');
   const socket = await bindSocket(config.socket);
@@ -64,6 +51,39 @@ async function serve(args: string[]): Promise<void> {
   const logger = createLogger({ level: config.logLevel, secrets: [config.accessKey, config.secretKey] });
   const { startDaemon } = await import('./daemon');
   const daemon = await startDaemon(config, logger, socket);
+  stopOnSignals(logger, () => daemon.stop());
+}
+
+/** The settings of a daemon, or exit 2 saying which is invalid (or that this Node.js is too old). */
+function daemonConfigOrExit(args: string[]): Config {
+  const nodeProblem = unsupportedNode();
+  if (nodeProblem) {
+    process.stderr.write(`berth: ${nodeProblem}\n`);
+    process.exit(2);
+  }
+  try {
+    return loadConfig(args);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`berth: invalid setting: ${err.message}\n`);
+      process.exit(2);
+    }
+    throw err;
+  }
+}
+
+/** `berth csi`: the Swarm cluster volume plugin, on CSI_ENDPOINT (berth serve's settings apply). */
+async function csi(args: string[]): Promise<void> {
+  if (args.includes('--help') || args.includes('-h')) {
+    process.stdout.write(`berth csi: serves Swarm cluster volumes (CSI) on CSI_ENDPOINT (default unix:///run/docker/plugins/csi.sock)\n\n${settingsHelp()}`);
+    if (process.env.NODE_COMPILE_CACHE) await Promise.all([import('./log'), import('./csi-daemon'), import('./daemon').then(({ loadEverything }) => loadEverything())]);
+    return;
+  }
+  const config = daemonConfigOrExit(args);
+  const { createLogger } = await import('./log');
+  const logger = createLogger({ level: config.logLevel, secrets: [config.accessKey, config.secretKey] });
+  const { startCsiDaemon, DEFAULT_CSI_ENDPOINT } = await import('./csi-daemon');
+  const daemon = await startCsiDaemon(config, process.env.CSI_ENDPOINT || DEFAULT_CSI_ENDPOINT, logger);
   stopOnSignals(logger, () => daemon.stop());
 }
 
@@ -89,6 +109,8 @@ async function main(argv: string[]): Promise<void> {
   switch (command) {
     case 'serve':
       return serve(args);
+    case 'csi':
+      return csi(args);
     case 'local-ec2': {
       const { localEc2Main } = await import('./localec2/main');
       return localEc2Main(args);

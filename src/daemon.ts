@@ -128,7 +128,8 @@ async function runDoctor(config: Config, logger: Logger, service: () => VolumeSe
   return { checks: [ready, ...cloud, ...host] };
 }
 
-async function initialise(
+/** Connects to EC2 and builds the volume service, retrying until it works or the daemon stops. */
+export async function initialise(
   config: Config,
   logger: Logger,
   telemetry: Telemetry = NO_TELEMETRY,

@@ -21,15 +21,17 @@ const LAYERS: Record<string, readonly string[]> = {
   volumes: ['common', 'config', 'log', 'cloud/types', 'cloud/attachments', 'host/types'],
   api: ['common', 'log', 'volumes/operations'],
   admin: ['common', 'log', 'volumes/operations'],
+  csi: ['common', 'log', 'version', 'volumes/operations'],
   client: ['common', 'config', 'admin/protocol'],
   metrics: ['common', 'config', 'volumes/operations'],
   localec2: ['config', 'log'],
   daemon: ['*'],
+  'csi-daemon': ['*'],
   cli: ['*'],
 };
 
 /** The ways in: each calls the volume service's public operations and nothing below them. */
-const FRONT_DOORS = ['api', 'metrics', 'admin'];
+const FRONT_DOORS = ['api', 'metrics', 'admin', 'csi'];
 
 function lineCount(text: string): number {
   return text.split('\n').length - (text.endsWith('\n') ? 1 : 0);
