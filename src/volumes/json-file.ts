@@ -25,7 +25,11 @@ export class JsonFile<T> {
 
   /** Writes are serialised; each resolves once its content is durable. */
   write(value: T): Promise<void> {
-    const text = JSON.stringify(value, null, 1);
+    return this.writeText(JSON.stringify(value, null, 1));
+  }
+
+  /** The same, for the JSON text of a value made by the caller (a large one, a slice at a time). */
+  writeText(text: string): Promise<void> {
     const next = this.writing.then(() => this.writeNow(text));
     this.writing = next.catch(() => undefined);
     return next;

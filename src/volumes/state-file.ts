@@ -57,6 +57,11 @@ export class StateFile<T extends { version: number }> {
     return this.json.write(value);
   }
 
+  /** Writes JSON text the caller made of a document of this format (the caller vouches for its version). */
+  writeText(text: string): Promise<void> {
+    return this.json.writeText(text);
+  }
+
   private refuse(found: unknown): T {
     const keptAs = this.keepAside(found);
     const newer = typeof found === 'number' && found > this.format.version;

@@ -53,7 +53,8 @@ describe('state files of the previous release (version 1)', () => {
     const before = text('volumes.json');
     await catalog.remember(catalog.known('redis')!);
     await catalog.close();
-    expect(text('volumes.json')).toBe(before);
+    // Written again (compact, a slice at a time), it holds the same document the previous release reads.
+    expect(JSON.parse(text('volumes.json'))).toEqual(JSON.parse(before));
   });
 
   it('pending-detaches.json: the volumes still to detach', async () => {
