@@ -5,7 +5,8 @@
 #   make plugin                      ... and `docker plugin create $(PLUGIN_NAME)` (disabled)
 #   make enable                      docker plugin enable $(PLUGIN_NAME)
 #   make push REGISTRY=host:port     create $(REGISTRY)/berth/ebs:<version>-<arch> and :latest-<arch> (amd64 also
-#                                    :<version> and :latest) for each of PLUGIN_ARCHES, push them
+#                                    :<version> and :latest) for each of PLUGIN_ARCHES, push them; the same tags
+#                                    of berth/ebs-csi (Swarm cluster volumes)
 #   make install REGISTRY=host:port  docker plugin install ... --alias berth/ebs  [PLUGIN_SETTINGS="KEY=VALUE ..."]
 #                                    [PLUGIN_ARCH=arm64: the -arm64 tag]
 #   make plugin-csi                  build/plugin-csi: berth/ebs-csi, Swarm cluster volumes (CSI), from the same rootfs
@@ -24,6 +25,7 @@ PLUGIN_NAME ?= berth/ebs:latest
 # cluster-volume file only on these.
 CSI_ENGINES ?= sid
 PLUGIN_REPO ?= berth/ebs
+PLUGIN_CSI_REPO ?= berth/ebs-csi
 HOST_ARCH := $(shell dpkg --print-architecture 2>/dev/null || echo amd64)
 PLUGIN_ARCH ?= $(HOST_ARCH)
 PLUGIN_DIR ?= build/plugin$(if $(filter-out $(HOST_ARCH),$(PLUGIN_ARCH)),-$(PLUGIN_ARCH))
@@ -79,13 +81,16 @@ push: plugin-require-registry
 	@set -e; for arch in $(PLUGIN_ARCHES); do \
 	  $(MAKE) --no-print-directory plugin-rootfs PLUGIN_ARCH=$$arch PLUGIN_DIR=build/plugin$$([ $$arch = $(HOST_ARCH) ] || echo -$$arch); \
 	  dir=build/plugin$$([ $$arch = $(HOST_ARCH) ] || echo -$$arch); \
+	  node plugin/csi-plugin.mjs --from $$dir --out $$dir-csi >/dev/null; \
 	  tags="$(PLUGIN_VERSION)-$$arch latest-$$arch"; if [ $$arch = amd64 ]; then tags="$(PLUGIN_VERSION) latest $$tags"; fi; \
 	  for tag in $$tags; do \
-	    ref=$(REGISTRY)/$(PLUGIN_REPO):$$tag; \
-	    if $(DOCKER) plugin inspect $$ref >/dev/null 2>&1; then $(DOCKER) plugin rm $$ref >/dev/null; fi; \
-	    $(DOCKER) plugin create $$ref $$dir; \
-	    $(DOCKER) plugin push $$ref || { $(DOCKER) plugin rm $$ref >/dev/null; exit 1; }; \
-	    $(DOCKER) plugin rm $$ref >/dev/null; \
+	    for pair in "$(PLUGIN_REPO) $$dir" "$(PLUGIN_CSI_REPO) $$dir-csi"; do \
+	      set -- $$pair; ref=$(REGISTRY)/$$1:$$tag; \
+	      if $(DOCKER) plugin inspect $$ref >/dev/null 2>&1; then $(DOCKER) plugin rm $$ref >/dev/null; fi; \
+	      $(DOCKER) plugin create $$ref $$2; \
+	      $(DOCKER) plugin push $$ref || { $(DOCKER) plugin rm $$ref >/dev/null; exit 1; }; \
+	      $(DOCKER) plugin rm $$ref >/dev/null; \
+	    done; \
 	  done; \
 	done
 

@@ -227,8 +227,10 @@ describeWhen(missingRootAndLoop() ?? missingEmulator() ?? missingDocker() ?? mis
         timeoutMs: 20 * 60_000,
       });
       if (out.code !== 0) throw new Error(`make push: exit ${out.code}\n${out.stdout}${out.stderr}`);
-      const { tags } = (await (await fetch(`http://${registry!.address}/v2/berth/ebs/tags/list`)).json()) as { tags: string[] };
-      expect(tags.sort()).toEqual([VERSION, 'latest', `${VERSION}-amd64`, 'latest-amd64', `${VERSION}-arm64`, 'latest-arm64'].sort());
+      for (const repository of ['berth/ebs', 'berth/ebs-csi']) {
+        const { tags } = (await (await fetch(`http://${registry!.address}/v2/${repository}/tags/list`)).json()) as { tags: string[] };
+        expect([repository, tags.sort()]).toEqual([repository, [VERSION, 'latest', `${VERSION}-amd64`, 'latest-amd64', `${VERSION}-arm64`, 'latest-arm64'].sort()]);
+      }
 
       const arm = await installedFrom(`${VERSION}-arm64`);
       expect(arm).toEqual(expect.objectContaining({ arch: 'arm64', version: VERSION }));
