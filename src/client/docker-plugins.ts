@@ -41,8 +41,10 @@ export async function dockerPlugins(env: NodeJS.ProcessEnv, named?: string): Pro
   }));
 }
 
+/** berth/ebs (`berth serve`, which serves the admin socket); berth/ebs-csi (`berth csi`) has none. */
 export function runsBerth(plugin: DockerPlugin): boolean {
-  return plugin.entrypoint.includes(BERTH_ENTRYPOINT);
+  const at = plugin.entrypoint.indexOf(BERTH_ENTRYPOINT);
+  return at >= 0 && plugin.entrypoint[at + 1] === 'serve';
 }
 
 function docker(args: string[], env: NodeJS.ProcessEnv): Promise<string> {

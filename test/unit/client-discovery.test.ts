@@ -115,6 +115,12 @@ describe('finding the admin socket', () => {
     expect(dockerCalls()[1]).toEqual({ args: ['plugin', 'inspect', OTHER_ID, BERTH_ID], host: 'unix:///run/private-engine.sock' });
   });
 
+  it('passes over berth/ebs-csi, which serves Swarm cluster volumes and no admin socket', async () => {
+    const csi: FakePlugin = { Id: OTHER_ID, Name: 'berth/ebs-csi:latest', Enabled: true, Config: { Entrypoint: ['/usr/local/bin/node', '/berth/cli.js', 'csi'] } };
+    plugins(csi, berthPlugin(BERTH_ID, 'berth/ebs:latest'));
+    expect((await findAdminSocket({}, env, never)).path).toBe(`/run/docker/plugins/${BERTH_ID}/berth-admin.sock`);
+  });
+
   it('takes the plugin named by --plugin, and refuses to guess between two', async () => {
     plugins(berthPlugin(BERTH_ID, 'berth:latest'), berthPlugin(OTHER_ID, 'berth:next'));
     expect((await findAdminSocket({ plugin: 'berth:next' }, env, never)).path).toBe(`/run/docker/plugins/${OTHER_ID}/berth-admin.sock`);
