@@ -8,11 +8,12 @@ import { attachmentTo } from '../cloud/attachments';
 import type { InstanceIdentity } from '../cloud/types';
 import { BerthError } from '../common/errors';
 import type { AdministrationDeps } from './administration-deps';
-import { takeOver } from './mount-steps';
+import type { ClusterTakeovers } from './cluster-takeover';
 import type { ZoneMoves } from './zone-move';
 
 export interface ControllerDeps extends AdministrationDeps {
   zoneMoves: ZoneMoves;
+  takeovers: ClusterTakeovers;
 }
 
 /** Instance ids as EC2 writes them; anything else is not a node berth reported. */
@@ -40,7 +41,7 @@ export async function publishToNode(name: string, nodeId: string, deps: Controll
     let volume = await deps.lookUp(name, signal);
     const present = attachmentTo(volume, nodeId);
     if (present && present.state !== 'detaching') return { volumeId: volume.volumeId, device: present.device };
-    volume = await takeOver(volume, nodeId, signal, deps);
+    volume = await deps.takeovers.freeFor(volume, nodeId, signal, deps);
     if (volume.availabilityZone !== node.availabilityZone) {
       volume = await deps.zoneMoves.bringTo(volume, node, signal, pinAdvice(volume.availabilityZone));
       await deps.catalog.remember(volume);

@@ -7,8 +7,9 @@ import { liveAttachments } from '../cloud/attachments';
 import type { CloudVolume } from '../cloud/types';
 import { BerthError } from '../common/errors';
 import type { AdministrationDeps } from './administration-deps';
-import { publishToNode, unpublishFromNode } from './cluster-controller';
+import { publishToNode, unpublishFromNode, type ControllerDeps } from './cluster-controller';
 import { ClusterNode as NodeSide } from './cluster-node';
+import { ClusterTakeovers } from './cluster-takeover';
 import type { ClusterNode, ClusterOperations, ClusterVolume } from './operations';
 import type { ZoneMoves } from './zone-move';
 
@@ -41,9 +42,11 @@ const notFound = (err: unknown) => err instanceof BerthError && err.code === 'no
 
 export class ClusterVolumes implements ClusterOperations {
   private readonly nodeSide: NodeSide;
+  private readonly controller: ControllerDeps;
 
   constructor(private readonly parts: ClusterParts) {
     this.nodeSide = new NodeSide(parts);
+    this.controller = { ...parts, takeovers: new ClusterTakeovers() };
   }
 
   async createVolume(name: string, options: Record<string, string>): Promise<ClusterVolume> {
@@ -72,11 +75,11 @@ export class ClusterVolumes implements ClusterOperations {
   }
 
   publishToNode(name: string, nodeId: string, signal: AbortSignal): Promise<Record<string, string>> {
-    return publishToNode(name, nodeId, this.parts, signal);
+    return publishToNode(name, nodeId, this.controller, signal);
   }
 
   unpublishFromNode(name: string, nodeId: string, signal: AbortSignal): Promise<void> {
-    return unpublishFromNode(name, nodeId, this.parts, signal);
+    return unpublishFromNode(name, nodeId, this.controller, signal);
   }
 
   stage(name: string, publishContext: Record<string, string>, stagingPath: string, signal: AbortSignal): Promise<void> {

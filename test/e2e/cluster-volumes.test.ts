@@ -7,7 +7,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { runCommandOk } from '../support/commands';
-import { dockerEngine, missingDocker } from '../support/dockerd';
+import { missingCsiEngine, missingDocker } from '../support/dockerd';
 import { mountsUnder } from '../support/mounts';
 import { waitFor } from '../support/poll';
 import { describeWhen, missingRootAndLoop } from '../support/privileges';
@@ -18,20 +18,6 @@ import { printTimings, timedScenarios } from './timings';
 
 const scenario = timedScenarios(__filename);
 const CSI_PLUGIN = 'berth/ebs-csi:latest';
-const FIRST_ENGINE_WITH_CSI = 28;
-
-/** Docker's major version from the engine's Debian package name (docker.io_28.5.2+dfsg4-5_amd64). */
-function engineMajor(): number {
-  const installed = dockerEngine().package.includes('(installed)');
-  const match = /docker\.io_(\d+)\./.exec(dockerEngine().package);
-  return installed ? 20 : Number(match?.[1] ?? 0);
-}
-
-function missingCsiEngine(): string | undefined {
-  const major = engineMajor();
-  return major >= FIRST_ENGINE_WITH_CSI ? undefined : `Docker ${major} cannot serve Swarm cluster volumes from a CSI plugin (Docker ${FIRST_ENGINE_WITH_CSI} or later can; DOCKER_ENGINE=sid)`;
-}
-
 describeWhen(missingDocker() ?? missingRootAndLoop() ?? missingCsiEngine(), 'Swarm cluster volumes (berth/ebs-csi) in a one-node swarm', () => {
   let setup: (E2eSetup & { devdir: string }) | undefined;
   let pluginId = '';

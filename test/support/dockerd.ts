@@ -52,6 +52,17 @@ export function engineEnv(env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessE
   return { ...env, PATH: [...binDirs, env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin'].join(':') };
 }
 
+/** Docker 28 is the first engine that serves Swarm cluster volumes from a CSI plugin (26.1 cannot at all). */
+const FIRST_ENGINE_WITH_CSI = 28;
+
+/** Why the chosen engine cannot serve cluster volumes from a CSI plugin, or undefined when it can. */
+export function missingCsiEngine(): string | undefined {
+  const { package: debianPackage } = dockerEngine();
+  const major = debianPackage.includes('(installed)') ? 20 : Number(/docker\.io_(\d+)\./.exec(debianPackage)?.[1] ?? 0);
+  if (major >= FIRST_ENGINE_WITH_CSI) return undefined;
+  return `Docker ${major} cannot serve Swarm cluster volumes from a CSI plugin (Docker ${FIRST_ENGINE_WITH_CSI} or later can; DOCKER_ENGINE=sid)`;
+}
+
 /** Why a private dockerd cannot run here, or undefined when it can. */
 export function missingDocker(): string | undefined {
   if (process.getuid?.() !== 0) return 'not running as root';

@@ -8,6 +8,8 @@
  *   ports on every node: every node's plugin has the same settings.
  * - The plugin image is build/plugin (rebuilt only when stale; BERTH_SWARM_PLUGIN_DIR names another), pushed once under its version, installed with
  *   `docker plugin install --grant-all-permissions --alias berth/ebs <registry>/berth/ebs:<version> KEY=VALUE...`.
+ *   With `csi: true`, berth/ebs-csi too (Swarm cluster volumes), made from the same directory and installed alike
+ *   (plugins.ts).
  * - sw1 is the only manager; nodes are labelled `berth.az=<zone>`.
  * teardown() removes everything: nodes (processes, mounts, cgroups), loop devices and links (the endpoint's
  * cleanup), namespaces, registry, files. bringUp() first sweeps runs whose test process died before its teardown.
@@ -23,14 +25,15 @@ import { buildPluginDir, PLUGIN_DIR, REPO } from '../e2e/plugin-harness';
 import { SwarmEndpoint, type SimulatedInstance } from './endpoint';
 import { SwarmNetwork } from './network';
 import { SwarmNode } from './node';
+import { buildCsiPluginDir, CLASSIC, CSI, installPlugin, pushPlugin, REGISTRY_PORT, waitUntilReported, type PluginKind } from './plugins';
 import { relayUnixToTcp, type Relay } from './relay';
 import { OWNER_FILE, recordRegistry, RUN_PREFIX, sweepAbandonedRuns } from './sweep';
 
 export const EC2_PORT = 8773;
 export const IMDS_PORT = 8774;
-export const REGISTRY_PORT = 5000;
-export const PLUGIN = 'berth/ebs';
-export const PLUGIN_REF = 'berth/ebs:latest';
+export { REGISTRY_PORT };
+export const PLUGIN = CLASSIC.name;
+export const PLUGIN_REF = CLASSIC.ref;
 export const IMAGE = 'berth-test/busybox:latest';
 /** A prepared plugin directory to install instead of build/plugin (which is then neither built nor checked). */
 const PLUGIN_DIR_OVERRIDE = process.env.BERTH_SWARM_PLUGIN_DIR;
@@ -41,6 +44,8 @@ export interface SwarmOptions {
   zones: string[];
   /** Extra plugin settings (the same on every node). */
   settings?: Record<string, string>;
+  /** Also install berth/ebs-csi (Swarm cluster volumes: Docker 28 and later) on every node, beside berth/ebs. */
+  csi?: boolean;
   log?: (line: string) => void;
 }
 
@@ -74,11 +79,14 @@ export class Swarm {
   readonly propagationRepairs: string[] = [];
   private registry?: Registry;
   private relay?: Relay;
-  private readonly pluginIds = new Map<SwarmNode, string>();
+  /** berth/ebs, and berth/ebs-csi when asked for. */
+  readonly plugins: PluginKind[];
+  private readonly pluginIds = new Map<string, string>();
   private readonly log: (line: string) => void;
 
   constructor(private readonly options: SwarmOptions) {
     this.log = options.log ?? (() => undefined);
+    this.plugins = options.csi ? [CLASSIC, CSI] : [CLASSIC];
     this.instances = options.zones.map((az, index) => ({
       id: instanceId(),
       az,
@@ -108,9 +116,10 @@ export class Swarm {
     return index >= 0 ? this.nodes[index] : undefined;
   }
 
-  pluginId(node: SwarmNode): string {
-    const id = this.pluginIds.get(node);
-    if (!id) throw new Error(`${node.id}: plugin not installed`);
+  /** The node's berth/ebs (or berth/ebs-csi) plugin id. */
+  pluginId(node: SwarmNode, kind: PluginKind = CLASSIC): string {
+    const id = this.pluginIds.get(`${node.id} ${kind.name}`);
+    if (!id) throw new Error(`${node.id}: ${kind.name} not installed`);
     return id;
   }
 
@@ -136,8 +145,10 @@ export class Swarm {
 
     let mark = Date.now();
     const built = PLUGIN_DIR_OVERRIDE ? { rebuilt: false } : await buildPluginDir();
+    const pluginDirs = new Map([[CLASSIC, this.pluginDir]]);
+    if (this.options.csi) pluginDirs.set(CSI, await buildCsiPluginDir(this.pluginDir));
     const pluginBuildS = (Date.now() - mark) / 1000;
-    this.log(`plugin dir ${this.pluginDir} ${built.rebuilt ? 'rebuilt' : 'reused'} in ${pluginBuildS.toFixed(1)} s`);
+    this.log(`plugin dir ${this.pluginDir} ${built.rebuilt ? 'rebuilt' : 'reused'}${this.options.csi ? ' (and its CSI plugin made)' : ''} in ${pluginBuildS.toFixed(1)} s`);
 
     this.registry = await startRegistry();
     recordRegistry(this.baseDir, this.registry.address);
@@ -173,10 +184,14 @@ export class Swarm {
     const nodesMs = Date.now() - mark;
 
     mark = Date.now();
-    await this.pushPlugin();
+    for (const kind of this.plugins) await pushPlugin(this.manager, kind, pluginDirs.get(kind)!, VERSION);
     const pushMs = Date.now() - mark;
     mark = Date.now();
-    await Promise.all(this.nodes.map((node) => this.installPlugin(node)));
+    await Promise.all(
+      this.nodes.map(async (node) => {
+        for (const kind of this.plugins) this.pluginIds.set(`${node.id} ${kind.name}`, await installPlugin(node, kind, VERSION, this.pluginSettings()));
+      }),
+    );
     await Promise.all(this.nodes.map((node) => importBusyboxImage(node, IMAGE)));
     const installMs = Date.now() - mark;
 
@@ -187,8 +202,8 @@ export class Swarm {
   }
 
   /** Docker's propagated-mount directory of the node's plugin is still a mount point in the node's namespace. */
-  propagationIntact(node: SwarmNode): boolean {
-    const propagated = `${node.dataRoot}/plugins/${this.pluginId(node)}/propagated-mount`;
+  propagationIntact(node: SwarmNode, kind: PluginKind = CLASSIC): boolean {
+    const propagated = `${node.dataRoot}/plugins/${this.pluginId(node, kind)}/propagated-mount`;
     return node
       .mountinfo()
       .split('\n')
@@ -205,13 +220,15 @@ export class Swarm {
   async repairLostPropagation(): Promise<string[]> {
     const repaired: string[] = [];
     for (const node of this.nodes) {
-      if (this.propagationIntact(node)) continue;
-      this.log(`*** ${node.id}: dockerd lost the plugin's propagated mount (Docker restore race); repairing with plugin disable -f / enable ***`);
-      await node.dockerOk(['plugin', 'disable', '--force', PLUGIN], { timeoutMs: 60_000 });
-      await node.dockerOk(['plugin', 'enable', '--timeout', '120', PLUGIN], { timeoutMs: 150_000 });
-      if (!this.propagationIntact(node)) throw new Error(`${node.id}: the plugin's propagated mount is still missing after disable/enable`);
-      repaired.push(node.id);
-      this.propagationRepairs.push(`${node.id} at ${new Date().toISOString()}`);
+      for (const kind of this.plugins) {
+        if (this.propagationIntact(node, kind)) continue;
+        this.log(`*** ${node.id}: dockerd lost ${kind.name}'s propagated mount (Docker restore race); repairing with plugin disable -f / enable ***`);
+        await node.dockerOk(['plugin', 'disable', '--force', kind.name], { timeoutMs: 60_000 });
+        await node.dockerOk(['plugin', 'enable', '--timeout', '120', kind.name], { timeoutMs: 150_000 });
+        if (!this.propagationIntact(node, kind)) throw new Error(`${node.id}: ${kind.name}'s propagated mount is still missing after disable/enable`);
+        repaired.push(node.id);
+        this.propagationRepairs.push(`${node.id} ${kind.name} at ${new Date().toISOString()}`);
+      }
     }
     return repaired;
   }
@@ -231,19 +248,26 @@ export class Swarm {
       await node.startDockerd();
     });
     await waitFor(`${node.id}: dockerd to complete its initialization after the restart`, () => initialized() > before, { timeoutMs: 60_000 });
-    const enabled = async () => (await node.docker(['plugin', 'inspect', '--format', '{{.Enabled}}', PLUGIN])).stdout.trim() === 'true';
-    await waitFor(`${node.id}: the plugin enabled again after dockerd's restart`, enabled, { timeoutMs: 60_000 });
+    for (const kind of this.plugins) {
+      const enabled = async () => (await node.docker(['plugin', 'inspect', '--format', '{{.Enabled}}', kind.name])).stdout.trim() === 'true';
+      await waitFor(`${node.id}: ${kind.name} enabled again after dockerd's restart`, enabled, { timeoutMs: 60_000 });
+    }
     await this.repairLostPropagation();
   }
 
-  /** Changes plugin settings on every node: disable (forced: volumes exist), set, enable. */
-  async setPluginSettings(settings: Record<string, string>): Promise<void> {
+  /**
+   * Changes plugin settings on every node (or those given: a node whose dockerd is down cannot be asked) and of every
+   * plugin (or those given): disable (forced: volumes exist), set, enable.
+   */
+  async setPluginSettings(settings: Record<string, string>, only: { nodes?: SwarmNode[]; plugins?: PluginKind[] } = {}): Promise<void> {
     const pairs = Object.entries(settings).map(([key, value]) => `${key}=${value}`);
     await Promise.all(
-      this.nodes.map(async (node) => {
-        await node.dockerOk(['plugin', 'disable', '--force', PLUGIN], { timeoutMs: 60_000 });
-        await node.dockerOk(['plugin', 'set', PLUGIN, ...pairs]);
-        await node.dockerOk(['plugin', 'enable', '--timeout', '120', PLUGIN], { timeoutMs: 150_000 });
+      (only.nodes ?? this.nodes).map(async (node) => {
+        for (const { name } of only.plugins ?? this.plugins) {
+          await node.dockerOk(['plugin', 'disable', '--force', name], { timeoutMs: 60_000 });
+          await node.dockerOk(['plugin', 'set', name, ...pairs]);
+          await node.dockerOk(['plugin', 'enable', '--timeout', '120', name], { timeoutMs: 150_000 });
+        }
       }),
     );
   }
@@ -279,25 +303,6 @@ export class Swarm {
     if (problems.length > 0) throw new Error(`swarm teardown:\n${problems.join('\n')}`);
   }
 
-  /** docker plugin create + push from sw1 under <registry>/berth/ebs:<version>; the local copy is removed. */
-  private async pushPlugin(): Promise<void> {
-    const node = this.manager;
-    const ref = `127.0.0.1:${REGISTRY_PORT}/${PLUGIN}:${VERSION}`;
-    await node.dockerOk(['plugin', 'create', ref, this.pluginDir], { timeoutMs: 5 * 60_000 });
-    try {
-      await node.dockerOk(['plugin', 'push', ref], { timeoutMs: 5 * 60_000 });
-    } finally {
-      await node.docker(['plugin', 'rm', '--force', ref]);
-    }
-  }
-
-  private async installPlugin(node: SwarmNode): Promise<void> {
-    const ref = `127.0.0.1:${REGISTRY_PORT}/${PLUGIN}:${VERSION}`;
-    const pairs = Object.entries(this.pluginSettings()).map(([key, value]) => `${key}=${value}`);
-    await node.dockerOk(['plugin', 'install', '--grant-all-permissions', '--alias', PLUGIN, ref, ...pairs], { timeoutMs: 5 * 60_000 });
-    this.pluginIds.set(node, (await node.dockerOk(['plugin', 'inspect', '--format', '{{.Id}}', PLUGIN])).trim());
-  }
-
   private async formSwarm(): Promise<void> {
     const manager = this.manager;
     const managerAddress = this.network.address(1);
@@ -316,11 +321,7 @@ export class Swarm {
     for (const [offset, node] of this.nodes.entries()) {
       await manager.dockerOk(['node', 'update', '--label-add', `berth.az=${this.instances[offset].az}`, node.id]);
     }
-    // Swarm places a task only on nodes whose reported plugins include the volume driver.
-    for (const node of this.nodes) {
-      const reported = async () => (await manager.dockerOk(['node', 'inspect', '--format', '{{json .Description.Engine.Plugins}}', node.id])).includes(PLUGIN_REF);
-      await waitFor(`${node.id} to report ${PLUGIN_REF} to the manager`, reported, { timeoutMs: 60_000, intervalMs: 500 });
-    }
+    await Promise.all(this.nodes.flatMap((node) => this.plugins.map((kind) => waitUntilReported(manager, node, kind))));
   }
 
   /** Polls `docker node ls` on the manager until the predicate holds. */

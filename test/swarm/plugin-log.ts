@@ -1,6 +1,7 @@
 /**
  * berth's own log lines, read back from a node's dockerd log: dockerd copies a managed plugin's output into its log
- * as `time="..." level=... msg="<the plugin's line>" plugin=<plugin id>`, and berth writes JSON lines.
+ * as `time="..." level=... msg="<the plugin's line>" plugin=<plugin id>`, and berth writes JSON lines. berth/ebs
+ * logs each Docker call as `call`, berth/ebs-csi each CSI call as `csi call`.
  */
 
 export interface PluginLine {
@@ -56,6 +57,24 @@ export function pluginCalls(dockerdLog: string, pluginId: string): PluginCall[] 
       const durationMs = Number(line.fields.durationMs ?? 0);
       return {
         method: String(line.fields.method).replace(/^VolumeDriver\./, ''),
+        volume: typeof line.fields.volume === 'string' ? line.fields.volume : undefined,
+        outcome: String(line.fields.outcome ?? ''),
+        error: typeof line.fields.error === 'string' ? line.fields.error : undefined,
+        start: line.time - durationMs,
+        end: line.time,
+        durationMs,
+      };
+    });
+}
+
+/** The CSI calls berth/ebs-csi logged (Probe, NodeGetInfo and the like are logged only when they fail). */
+export function csiCalls(dockerdLog: string, pluginId: string): PluginCall[] {
+  return pluginLines(dockerdLog, pluginId)
+    .filter((line) => line.message === 'csi call' && typeof line.fields.method === 'string')
+    .map((line) => {
+      const durationMs = Number(line.fields.ms ?? 0);
+      return {
+        method: String(line.fields.method),
         volume: typeof line.fields.volume === 'string' ? line.fields.volume : undefined,
         outcome: String(line.fields.outcome ?? ''),
         error: typeof line.fields.error === 'string' ? line.fields.error : undefined,

@@ -1,6 +1,6 @@
 /**
- * Swarm services for the tests: a one-replica busybox writer on a berth volume, its tasks as the manager sees them,
- * and what its tasks wrote.
+ * Swarm services for the tests: a one-replica busybox writer on a berth volume (classic, or a cluster volume of
+ * berth/ebs-csi), its tasks as the manager sees them, and what its tasks wrote.
  *
  * The writer appends `<node> <task> <n> <time>` to /data/journal and fsyncs it, 5 times a second; after each
  * attempt it appends `ok <n> <time>` or `fail <n> <time>` to /status/<task id>, a directory of the host bound into
@@ -41,15 +41,22 @@ export interface ServiceOptions {
   volume: string;
   /** placement constraints, e.g. node.labels.berth.az==us-east-1a */
   constraints: string[];
-  /** -o options for the volume when the first task creates it (volume-opt=KEY=VALUE) */
+  /** -o options for the volume when the first task creates it (volume-opt=KEY=VALUE); classic volumes only */
   volumeOptions?: Record<string, string>;
+  /** A Swarm cluster volume made beforehand (csi.ts): mounted with type=cluster, which takes no driver or options. */
+  cluster?: boolean;
+  /** Whether Swarm replaces a task that ended (default any: always). */
+  restartCondition?: 'any' | 'none';
 }
 
 /** Creates the writer service (detached: the caller waits for what it expects). */
 export async function createWriter(swarm: Swarm, options: ServiceOptions): Promise<WriterService> {
   const statusDir = path.join(swarm.baseDir, 'status', options.name);
   fs.mkdirSync(statusDir, { recursive: true });
-  const volumeMount = [`type=volume`, `source=${options.volume}`, `target=/data`, `volume-driver=${PLUGIN}`];
+  const volumeMount = options.cluster
+    ? [`type=cluster`, `source=${options.volume}`, `target=/data`]
+    : [`type=volume`, `source=${options.volume}`, `target=/data`, `volume-driver=${PLUGIN}`];
+  if (options.cluster && options.volumeOptions) throw new Error(`${options.name}: a cluster volume takes its options at docker volume create`);
   for (const [key, value] of Object.entries(options.volumeOptions ?? {})) volumeMount.push(`volume-opt=${key}=${value}`);
   const args = [
     'service', 'create', '--detach', '--name', options.name,
@@ -57,7 +64,7 @@ export async function createWriter(swarm: Swarm, options: ServiceOptions): Promi
     '--no-resolve-image',
     '--stop-grace-period', '3s',
     '--restart-delay', '0s',
-    '--restart-condition', 'any',
+    '--restart-condition', options.restartCondition ?? 'any',
     '--update-delay', '0s',
     '--env', 'NODE={{.Node.Hostname}}',
     '--env', 'TASK={{.Task.ID}}',
