@@ -14,10 +14,13 @@ import type { ZoneMoves } from './zone-move';
 export interface ControllerDeps extends AdministrationDeps {
   zoneMoves: ZoneMoves;
   takeovers: ClusterTakeovers;
+  nodeZones: NodeZones;
 }
 
 /** Instance ids as EC2 writes them; anything else is not a node berth reported. */
 const INSTANCE_ID = /^i-[0-9a-f]{8,17}$/;
+/** How long a node's zone is taken as known (an instance's zone never changes; its existence might). */
+const NODE_ZONE_KEPT_MS = 10 * 60_000;
 
 function pinAdvice(zone: string): string {
   return (
@@ -26,17 +29,32 @@ function pinAdvice(zone: string): string {
   );
 }
 
-async function nodeIdentity(nodeId: string, deps: ControllerDeps, signal: AbortSignal): Promise<InstanceIdentity> {
-  if (!INSTANCE_ID.test(nodeId)) throw new BerthError('invalid-option', `node id ${JSON.stringify(nodeId.slice(0, 40))} is not an EC2 instance id (berth reports i-... as its node id)`);
-  const { state, availabilityZone } = await deps.cloud.describeInstance(nodeId, signal);
-  if (!availabilityZone || state === 'gone' || state === 'terminated' || state === 'shutting-down') {
-    throw new BerthError('not-found', `node ${nodeId} is no instance EC2 can attach to (it is ${state})`);
+/**
+ * The zone of each node berth published to: an instance never changes zone, and Swarm retries a refused publish
+ * every 100 ms or so, each of which asked DescribeInstances again. A node that went away meanwhile makes EC2 refuse
+ * the attach itself.
+ */
+export class NodeZones {
+  private readonly zones = new Map<string, { zone: string; at: number }>();
+
+  constructor(private readonly now: () => number = Date.now) {}
+
+  async identity(nodeId: string, deps: AdministrationDeps, signal: AbortSignal): Promise<InstanceIdentity> {
+    if (!INSTANCE_ID.test(nodeId)) throw new BerthError('invalid-option', `node id ${JSON.stringify(nodeId.slice(0, 40))} is not an EC2 instance id (berth reports i-... as its node id)`);
+    const known = this.zones.get(nodeId);
+    if (known && this.now() - known.at <= NODE_ZONE_KEPT_MS) return { ...deps.cloud.identity(), instanceId: nodeId, availabilityZone: known.zone };
+    const { state, availabilityZone } = await deps.cloud.describeInstance(nodeId, signal);
+    if (!availabilityZone || state === 'gone' || state === 'terminated' || state === 'shutting-down') {
+      this.zones.delete(nodeId);
+      throw new BerthError('not-found', `node ${nodeId} is no instance EC2 can attach to (it is ${state})`);
+    }
+    this.zones.set(nodeId, { zone: availabilityZone, at: this.now() });
+    return { ...deps.cloud.identity(), instanceId: nodeId, availabilityZone };
   }
-  return { ...deps.cloud.identity(), instanceId: nodeId, availabilityZone };
 }
 
 export async function publishToNode(name: string, nodeId: string, deps: ControllerDeps, signal: AbortSignal): Promise<Record<string, string>> {
-  const node = await nodeIdentity(nodeId, deps, signal);
+  const node = await deps.nodeZones.identity(nodeId, deps, signal);
   return deps.underLock(name, async () => {
     let volume = await deps.lookUp(name, signal);
     const present = attachmentTo(volume, nodeId);

@@ -7,7 +7,7 @@ import { liveAttachments } from '../cloud/attachments';
 import type { CloudVolume } from '../cloud/types';
 import { BerthError } from '../common/errors';
 import type { AdministrationDeps } from './administration-deps';
-import { publishToNode, unpublishFromNode, type ControllerDeps } from './cluster-controller';
+import { NodeZones, publishToNode, unpublishFromNode, type ControllerDeps } from './cluster-controller';
 import { ClusterNode as NodeSide } from './cluster-node';
 import { ClusterTakeovers } from './cluster-takeover';
 import type { ClusterNode, ClusterOperations, ClusterVolume } from './operations';
@@ -46,7 +46,7 @@ export class ClusterVolumes implements ClusterOperations {
 
   constructor(private readonly parts: ClusterParts) {
     this.nodeSide = new NodeSide(parts);
-    this.controller = { ...parts, takeovers: new ClusterTakeovers() };
+    this.controller = { ...parts, takeovers: new ClusterTakeovers(), nodeZones: new NodeZones() };
   }
 
   async createVolume(name: string, options: Record<string, string>): Promise<ClusterVolume> {

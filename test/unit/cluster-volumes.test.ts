@@ -79,6 +79,13 @@ describe('cluster volumes', () => {
       expect(moved.attachments.map((attachment) => attachment.instanceId)).toEqual([NODE]);
     });
 
+    it('asks EC2 for a node\'s zone once, not at each publish Swarm retries', async () => {
+      cloud.add(volumeFixture('db', { state: 'in-use', attachments: [{ instanceId: OTHER_NODE, device: '/dev/xvdg', state: 'attached' }] }));
+      const cluster = start();
+      for (let retry = 0; retry < 3; retry++) await expect(cluster.publishToNode('db', NODE, never)).rejects.toMatchObject({ code: 'attached-elsewhere' });
+      expect(cloud.count(`describeInstance ${NODE}`)).toBe(1);
+    });
+
     it('refuses a node id that is no instance id, and an instance that is gone', async () => {
       cloud.add(volumeFixture('db'));
       const cluster = start();
