@@ -26,13 +26,6 @@ admin commands (a running daemon's admin socket, root only; each takes --json, -
   snapshot rm SNAPSHOT                       delete a snapshot berth made
   doctor                                     check what berth needs, with a fix for each problem
 
-exit codes of the admin commands:
-  0  success
-  1  the operation failed (EC2, the host, the filesystem, a timeout), or doctor found a failed check
-  2  bad usage or invalid input
-  3  not found
-  4  refused because of the volume's state (in use, attached elsewhere, in another zone)
-  5  the berth daemon could not be reached or is not ready
 `;
 
 async function serve(args: string[]): Promise<void> {
@@ -126,9 +119,12 @@ async function main(argv: string[]): Promise<void> {
     case '--version':
       process.stdout.write(`${versionLine()}\n`);
       return;
-    default:
-      process.stderr.write(USAGE);
+    default: {
+      // The admin commands' exit codes, from the one table the CLI keeps (loaded only for this help).
+      const { EXIT_CODES_HELP } = await import('./client/failures');
+      process.stderr.write(`${USAGE}${EXIT_CODES_HELP.replace(/^exit codes:/, 'exit codes of the admin commands:')}`);
       process.exit(command === undefined || command === '--help' || command === '-h' ? 0 : 2);
+    }
   }
 }
 

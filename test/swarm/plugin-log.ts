@@ -50,13 +50,14 @@ export function pluginLines(dockerdLog: string, pluginId: string): PluginLine[] 
   return lines;
 }
 
-export function pluginCalls(dockerdLog: string, pluginId: string): PluginCall[] {
+/** Calls logged as `message` lines, their method, volume, outcome and duration in the named fields. */
+function loggedCalls(dockerdLog: string, pluginId: string, message: string, durationField: string, method: (name: string) => string): PluginCall[] {
   return pluginLines(dockerdLog, pluginId)
-    .filter((line) => line.message === 'call' && typeof line.fields.method === 'string')
+    .filter((line) => line.message === message && typeof line.fields.method === 'string')
     .map((line) => {
-      const durationMs = Number(line.fields.durationMs ?? 0);
+      const durationMs = Number(line.fields[durationField] ?? 0);
       return {
-        method: String(line.fields.method).replace(/^VolumeDriver\./, ''),
+        method: method(String(line.fields.method)),
         volume: typeof line.fields.volume === 'string' ? line.fields.volume : undefined,
         outcome: String(line.fields.outcome ?? ''),
         error: typeof line.fields.error === 'string' ? line.fields.error : undefined,
@@ -67,20 +68,11 @@ export function pluginCalls(dockerdLog: string, pluginId: string): PluginCall[] 
     });
 }
 
+export function pluginCalls(dockerdLog: string, pluginId: string): PluginCall[] {
+  return loggedCalls(dockerdLog, pluginId, 'call', 'durationMs', (name) => name.replace(/^VolumeDriver\./, ''));
+}
+
 /** The CSI calls berth/ebs-csi logged (Probe, NodeGetInfo and the like are logged only when they fail). */
 export function csiCalls(dockerdLog: string, pluginId: string): PluginCall[] {
-  return pluginLines(dockerdLog, pluginId)
-    .filter((line) => line.message === 'csi call' && typeof line.fields.method === 'string')
-    .map((line) => {
-      const durationMs = Number(line.fields.ms ?? 0);
-      return {
-        method: String(line.fields.method),
-        volume: typeof line.fields.volume === 'string' ? line.fields.volume : undefined,
-        outcome: String(line.fields.outcome ?? ''),
-        error: typeof line.fields.error === 'string' ? line.fields.error : undefined,
-        start: line.time - durationMs,
-        end: line.time,
-        durationMs,
-      };
-    });
+  return loggedCalls(dockerdLog, pluginId, 'csi call', 'ms', (name) => name);
 }
