@@ -4,7 +4,7 @@
  *
  *   node plugin/bundle.mjs [--entry src/cli.ts] [--outdir build/bundle]
  *
- * Writes <outdir>/cli.js, the chunks it loads (<name>-<hash>.js), a package.json marking them ES modules, any data
+ * Writes <outdir>/cli.js, <outdir>/listing-worker.js (the listing thread), the chunks they load (<name>-<hash>.js), a package.json marking them ES modules, any data
  * files a bundled dependency reads at run time, and <outdir>/meta.json (esbuild's metafile: what went in and how
  * big it is). Everything but meta.json belongs next to cli.js in the rootfs.
  *
@@ -163,7 +163,8 @@ export async function bundle({ entry = path.join(REPO, 'src/cli.ts'), outdir = p
   fs.mkdirSync(outdir, { recursive: true });
   const used = new Set();
   const result = await build({
-    entryPoints: { cli: entry },
+    // The listing thread's worker (src/cloud/listing-thread.ts) is started from a file of its own beside cli.js.
+    entryPoints: { cli: entry, 'listing-worker': path.join(REPO, 'src/cloud/listing-worker.ts') },
     outdir,
     chunkNames: '[name]-[hash]',
     absWorkingDir: REPO,

@@ -8,13 +8,15 @@
  *
  *   node --enable-source-maps test/support/run-ts.cjs bench/items/list-scale.ts
  *
- * BERTH_CLI picks the build (default dist/cli.js).
+ * The daemon runs as berth ships it: the plugin rootfs's Node.js and bundle (build/plugin, `make plugin-rootfs`),
+ * the form the managed plugin and `make legacy` run; without a rootfs, or with BERTH_CLI set, that build
+ * (default dist/cli.js) on this machine's Node.js.
  */
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { startDaemon } from '../../test/support/daemon';
-import { startLocalEc2, type LocalEc2 } from '../../test/support/local-ec2';
+import { CLI, startLocalEc2, type LocalEc2 } from '../../test/support/local-ec2';
 import { sleep } from '../../test/support/poll';
 import { CreateTagsCommand } from '@aws-sdk/client-ec2';
 import { addBulkVolumes, endpointClient } from '../bulk';
@@ -29,8 +31,26 @@ const LIST_CACHE_MS = 5000;
 const WARM_SAMPLES = 200;
 const REFRESHES_WATCHED = 5;
 const PROBE_INTERVAL_MS = 5;
+const RSS_SAMPLE_MS = 250;
+
+/** Which build of berth ran, on which Node.js. */
+export interface DaemonForm {
+  name: 'plugin bundle' | 'dist';
+  node: string;
+  cli: string;
+}
+
+/** The plugin rootfs's runtime and bundle when built (and BERTH_CLI does not pick another build), else CLI. */
+export function shippedForm(rootfs = path.join(REPO, 'build/plugin/rootfs')): DaemonForm {
+  const node = path.join(rootfs, 'usr/local/bin/node');
+  const bundle = path.join(rootfs, 'berth/cli.js');
+  if (!process.env.BERTH_CLI && fs.existsSync(node) && fs.existsSync(bundle)) return { name: 'plugin bundle', node, cli: bundle };
+  return { name: 'dist', node: process.execPath, cli: CLI };
+}
 
 export interface ListScaleResult {
+  /** The build that ran (its Node.js version too). */
+  daemon: { form: DaemonForm['name']; node: string };
   volumes: number;
   /** Creating the volumes at the endpoint (set-up, not berth). */
   createS: number;
@@ -40,7 +60,7 @@ export interface ListScaleResult {
   coldMs: number;
   warm: Summary;
   rssAfterColdMiB: number;
-  /** Highest RSS seen while the refreshes ran. */
+  /** Highest RSS seen while the refreshes ran (background ones, then those that write volumes.json). */
   rssMiB: number;
   refreshes: Array<{ durationMs: number; eventLoopMaxDelayMs: number; changed: boolean }>;
   /** Refreshes after one volume's tags changed at the endpoint (each then writes volumes.json again). */
@@ -120,7 +140,7 @@ async function refreshesAfterChanges(ec2: LocalEc2, logs: string[], client: Plug
   return changed;
 }
 
-export async function benchListScale(cleanup: Cleanup, volumes: number, progress: (line: string) => void): Promise<ListScaleResult> {
+export async function benchListScale(cleanup: Cleanup, volumes: number, progress: (line: string) => void, form = shippedForm()): Promise<ListScaleResult> {
   const ec2: LocalEc2 = await startLocalEc2();
   cleanup.add(`local EC2 endpoint ${ec2.ec2} (stop, detach its loop devices, remove ${ec2.dataDir})`, () => ec2.destroy());
   const createStart = Date.now();
@@ -129,7 +149,11 @@ export async function benchListScale(cleanup: Cleanup, volumes: number, progress
   const loopDevices = loopDevicesOf(ec2.dataDir);
   progress(`${volumes} volumes created at the endpoint in ${createS} s; ${loopDevices} loop devices`);
 
+  const nodeVersion = execFileSync(form.node, ['--version'], { encoding: 'utf8' }).trim();
+  progress(`daemon: ${form.name} (${form.cli}) on Node.js ${nodeVersion}`);
   const daemon = await startDaemon({
+    cli: form.cli,
+    runtime: [form.node],
     ec2: ec2.ec2,
     instance: ec2.instances[0],
     env: { EBS_LOGLEVEL: 'debug', EBS_LISTCACHE: `${LIST_CACHE_MS}ms`, NODE_OPTIONS: shippedNodeOptions() },
@@ -163,13 +187,13 @@ export async function benchListScale(cleanup: Cleanup, volumes: number, progress
   // meet only the refreshes.
   const seenBefore = refreshLines(daemon.logs).length;
   const watchStart = Date.now();
+  // RSS is sampled through the background refreshes and the ones that write volumes.json.
   let rss = rssAfterColdMiB;
+  const rssSampler = setInterval(() => (rss = Math.max(rss, rssMiB(pid))), RSS_SAMPLE_MS);
+  cleanup.add('RSS sampler', () => clearInterval(rssSampler));
   const watched = (async () => {
     const deadline = Date.now() + (REFRESHES_WATCHED + 2) * LIST_CACHE_MS;
-    while (Date.now() < deadline && refreshLines(daemon.logs).filter((line) => line.at >= watchStart).length < REFRESHES_WATCHED) {
-      await sleep(1000);
-      rss = Math.max(rss, rssMiB(pid));
-    }
+    while (Date.now() < deadline && refreshLines(daemon.logs).filter((line) => line.at >= watchStart).length < REFRESHES_WATCHED) await sleep(1000);
   })();
   const prober = new PluginClient(daemon.socket);
   cleanup.add('probe client', () => prober.close());
@@ -179,6 +203,7 @@ export async function benchListScale(cleanup: Cleanup, volumes: number, progress
     .slice(seenBefore)
     .map(({ durationMs, eventLoopMaxDelayMs, changed }) => ({ durationMs, eventLoopMaxDelayMs, changed }));
   const changedRefreshes = await refreshesAfterChanges(ec2, daemon.logs, client);
+  clearInterval(rssSampler);
   const probeSummary = summarise(probeSamples);
   const longestBlockMs = refreshes.length > 0 ? Math.max(...refreshes.map((refresh) => refresh.eventLoopMaxDelayMs)) : undefined;
   progress(`refreshes after a change (volumes.json written): event-loop block ${changedRefreshes.map((line) => line.eventLoopMaxDelayMs).join(', ')} ms`);
@@ -187,6 +212,7 @@ export async function benchListScale(cleanup: Cleanup, volumes: number, progress
       `Capabilities while refreshing max ${probeSummary.max} ms (p99 ${probeSummary.p99} ms, ${probeSamples.length} calls); RSS up to ${round(rss, 1)} MiB`,
   );
   return {
+    daemon: { form: form.name, node: nodeVersion },
     volumes,
     createS,
     loopDevices,

@@ -9,10 +9,11 @@ import type { TransitionPace } from '../common/transition-pace';
 import type { Logger } from '../log';
 import type { CloudParts } from './parts';
 import { VolumeAttacher } from './attach';
-import type { Telemetry } from '../common/telemetry';
+import { NO_TELEMETRY, type Telemetry } from '../common/telemetry';
 import { buildEc2Client } from './client';
 import { transitionPace, type CloudConfig } from './context';
 import { VolumeCreator } from './create';
+import { listingThreadFor, type ListingThread } from './listing-thread';
 import { VolumeLookups } from './lookups';
 import { MetadataClient, readInstanceIdentity } from './metadata';
 import { namespaceOf } from './tags';
@@ -28,6 +29,7 @@ import type {
   DetachOptions,
   InstanceIdentity,
   InstanceState,
+  KeepVolume,
   LookupOptions,
   VolumeChange,
   VolumeModification,
@@ -44,6 +46,8 @@ export interface EbsCloudOptions {
   throttledCount?: () => number;
   /** How long describe() collects ids before one DescribeVolumes call. */
   batchWindowMs?: number;
+  /** Where large namespace listings are made; without it, on the main thread. */
+  listingThread?: ListingThread;
 }
 
 export class EbsCloud implements Cloud {
@@ -64,8 +68,10 @@ export class EbsCloud implements Cloud {
   constructor(options: EbsCloudOptions) {
     const { ec2, identity, config, logger } = options;
     this.me = identity;
-    this.throttled = options.throttledCount ?? (() => 0);
-    this.lookups = new VolumeLookups({ ec2, config, logger, batchWindowMs: options.batchWindowMs });
+    const throttled = options.throttledCount ?? (() => 0);
+    const thread = options.listingThread;
+    this.throttled = thread ? () => throttled() + thread.throttledCount() : throttled;
+    this.lookups = new VolumeLookups({ ec2, config, logger, batchWindowMs: options.batchWindowMs, listingThread: thread });
     this.pace = transitionPace(config);
     const parts = { ec2, identity, config, logger, lookups: this.lookups, pace: this.pace };
     this.creator = new VolumeCreator(parts);
@@ -97,8 +103,8 @@ export class EbsCloud implements Cloud {
     return this.lookups.findByName(name, signal, options);
   }
 
-  listVolumes(signal?: AbortSignal): Promise<CloudVolume[]> {
-    return this.lookups.listVolumes(signal);
+  listVolumes(signal?: AbortSignal, keep?: KeepVolume): Promise<CloudVolume[]> {
+    return this.lookups.listVolumes(signal, keep);
   }
 
   describe(volumeId: string, signal?: AbortSignal, options?: LookupOptions): Promise<CloudVolume | undefined> {
@@ -188,7 +194,8 @@ export async function connectCloud(config: CloudConfig, logger: Logger, telemetr
     });
   }
   const { client, throttledCount } = buildEc2Client(config, region, logger, telemetry);
+  const listingThread = listingThreadFor({ config, region, logger, telemetry: telemetry ?? NO_TELEMETRY });
   const identity = { ...found, region };
   logger.info('cloud ready', { ...identity, endpoint: config.endpoint || 'default', namespace: namespaceOf(config.tag) });
-  return new EbsCloud({ ec2: client, identity, config, logger, throttledCount });
+  return new EbsCloud({ ec2: client, identity, config, logger, throttledCount, listingThread });
 }

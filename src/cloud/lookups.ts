@@ -7,10 +7,12 @@ import { BerthError } from '../common/errors';
 import type { Logger } from '../log';
 import { liveAttachments } from './attachments';
 import { Batcher } from './batcher';
+import { ListingThreadUnavailable } from './listing-thread';
 import type { CloudConfig } from './context';
 import { ec2Call } from './errors';
 import {
   belongsTo,
+  describeFilters,
   isGone,
   nameFilters,
   namespaceFilters,
@@ -20,7 +22,7 @@ import {
   rexrayNamespaceFilters,
   toCloudVolume,
 } from './tags';
-import type { CloudVolume, LookupOptions } from './types';
+import type { CloudVolume, KeepVolume, LookupOptions } from './types';
 
 /**
  * How long an answer about a volume may stand in for a look-up asked with `acceptRecent`, or as attach's first look
@@ -39,6 +41,8 @@ const MAX_PAGES = 1_000;
 const MAX_FILTER_VALUES = 200;
 /** Volumes of a page turned into berth's view between two turns of the event loop. */
 const PARSED_PER_TURN = 100;
+/** DescribeVolumes' largest page. */
+const PAGE_SIZE = 500;
 /** Past this many remembered answers, those older than RECENT_DESCRIBE_MS are dropped. */
 const RECENT_PRUNE_SIZE = 256;
 
@@ -48,6 +52,12 @@ export interface VolumeLookupsOptions {
   logger: Logger;
   /** How long describe() collects ids before one DescribeVolumes call. */
   batchWindowMs?: number;
+  /** Where the listings of a large namespace are made (listing-thread.ts); without it, on this thread. */
+  listingThread?: PagedQuery;
+}
+
+export interface PagedQuery {
+  query(filters: Filter[], signal?: AbortSignal, keep?: KeepVolume, startToken?: string): Promise<CloudVolume[]>;
 }
 
 export class VolumeLookups {
@@ -59,6 +69,9 @@ export class VolumeLookups {
   /** When a change was last asked for, per volume. */
   private readonly changed = new Map<string, number>();
   private lastListing: { names: Set<string>; at: number } | undefined;
+  private readonly listingThread: PagedQuery | undefined;
+  /** Volumes the last namespace listing found (before one per name was kept). */
+  private lastListingSize = 0;
   /** Names a look-up by name found no volume of, with when. */
   private readonly recentAbsences = new Map<string, number>();
 
@@ -66,6 +79,7 @@ export class VolumeLookups {
     this.ec2 = options.ec2;
     this.config = options.config;
     this.logger = options.logger;
+    this.listingThread = options.listingThread;
     this.batcher = new Batcher<string, Volume>({
       windowMs: options.batchWindowMs,
       maxBatch: MAX_FILTER_VALUES,
@@ -107,21 +121,22 @@ export class VolumeLookups {
     return rexray.length > 0 ? this.pickOne(rexray, name) : undefined;
   }
 
-  async listVolumes(signal?: AbortSignal): Promise<CloudVolume[]> {
+  async listVolumes(signal?: AbortSignal, keep: KeepVolume = (volume) => volume): Promise<CloudVolume[]> {
     const { tag, adoptRexray } = this.config;
     const started = Date.now();
-    const found = (await this.query(namespaceFilters(tag), signal)).filter((volume) => volume.owner === 'berth' && belongsTo(volume, tag, false));
+    const found = (await this.queryNamespace(namespaceFilters(tag), signal, keep)).filter((volume) => volume.owner === 'berth' && belongsTo(volume, tag, false));
     if (adoptRexray) {
-      const rexray = await this.query(rexrayNamespaceFilters(tag), signal);
+      const rexray = await this.queryNamespace(rexrayNamespaceFilters(tag), signal, keep);
       found.push(...rexray.filter((volume) => volume.owner === 'rexray' && belongsTo(volume, tag, true)));
     }
     // One volume per name, the same one findByName picks: berth's before REX-Ray's, then the oldest.
     const byName = new Map<string, CloudVolume>();
-    for (const volume of found.sort(oldestFirst)) {
+    for (const volume of found) {
       const kept = byName.get(volume.name);
-      if (!kept || (kept.owner === 'rexray' && volume.owner === 'berth')) byName.set(volume.name, volume);
+      if (!kept || preferredOf(volume, kept) === volume) byName.set(volume.name, volume);
     }
     this.lastListing = { names: new Set(byName.keys()), at: started };
+    this.lastListingSize = found.length;
     return [...byName.values()];
   }
 
@@ -146,22 +161,57 @@ export class VolumeLookups {
    * Every volume matching the filters, page by page (DescribeVolumes, MaxResults 500), in no particular namespace;
    * each page turned into berth's view in slices (the SDK itself reads a page's XML in one go).
    */
-  async query(filters: Filter[], signal?: AbortSignal): Promise<CloudVolume[]> {
+  async query(filters: Filter[], signal?: AbortSignal, keep: KeepVolume = (volume) => volume, startToken?: string): Promise<CloudVolume[]> {
     const volumes: CloudVolume[] = [];
-    let nextToken: string | undefined;
+    for await (const page of this.pages(filters, signal, startToken)) for (const volume of page.volumes) volumes.push(keep(volume));
+    return volumes;
+  }
+
+  /** query()'s pages, each as soon as EC2 answered it, from `startToken` (a NextToken EC2 gave) or the first. */
+  async *pages(filters: Filter[], signal?: AbortSignal, startToken?: string): AsyncGenerator<{ volumes: CloudVolume[]; nextToken?: string }> {
+    let nextToken = startToken;
     for (let page = 0; page < MAX_PAGES; page++) {
       const out = await ec2Call(`DescribeVolumes ${describeFilters(filters)}`, () =>
-        this.ec2.send(new DescribeVolumesCommand({ Filters: filters, MaxResults: 500, NextToken: nextToken }), { abortSignal: signal }),
+        this.ec2.send(new DescribeVolumesCommand({ Filters: filters, MaxResults: PAGE_SIZE, NextToken: nextToken }), { abortSignal: signal }),
       );
       const found = out.Volumes ?? [];
+      const volumes: CloudVolume[] = [];
       for (let start = 0; start < found.length; start += PARSED_PER_TURN) {
         if (start > 0) await new Promise((resolve) => setImmediate(resolve));
         for (const volume of found.slice(start, start + PARSED_PER_TURN)) volumes.push(this.parse(volume));
       }
       nextToken = out.NextToken;
+      yield { volumes, nextToken };
       if (!nextToken) break;
     }
-    return volumes;
+  }
+
+  /**
+   * A namespace listing. The SDK reads each page's XML in one synchronous parse; with thousands of volumes cached,
+   * those parses and the garbage collections they set off held up the event loop (and Docker's calls) for 50-100 ms
+   * at every refresh. So a namespace of more than one page is paged through by the listing thread: all of it once
+   * a listing has shown it that large, else from its second page on. A thread that cannot run (or died) leaves the
+   * listing to this thread, with a warning.
+   */
+  private async queryNamespace(filters: Filter[], signal: AbortSignal | undefined, keep: KeepVolume): Promise<CloudVolume[]> {
+    const thread = this.listingThread;
+    if (!thread) return this.query(filters, signal, keep);
+    if (this.lastListingSize > PAGE_SIZE) return this.queryInThread(thread, filters, signal, keep);
+    const first = await this.pages(filters, signal).next();
+    const page = first.done ? { volumes: [] } : first.value;
+    const kept = page.volumes.map(keep);
+    if (!page.nextToken) return kept;
+    return kept.concat(await this.queryInThread(thread, filters, signal, keep, page.nextToken));
+  }
+
+  private async queryInThread(thread: PagedQuery, filters: Filter[], signal: AbortSignal | undefined, keep: KeepVolume, startToken?: string): Promise<CloudVolume[]> {
+    try {
+      return await thread.query(filters, signal, keep, startToken);
+    } catch (err) {
+      if (!(err instanceof ListingThreadUnavailable)) throw err;
+      this.logger.warn('the listing thread is unavailable; listing volumes on the main thread', { error: err.message });
+      return this.query(filters, signal, keep, startToken);
+    }
   }
 
   /** berth's own live volumes of this namespace carrying this name. */
@@ -258,6 +308,8 @@ export class VolumeLookups {
   }
 }
 
-function describeFilters(filters: Filter[]): string {
-  return filters.map((filter) => `${filter.Name}=${(filter.Values ?? []).join('|')}`).join(' ');
+/** Of two volumes of one name, the one every host uses: berth's before REX-Ray's, then the oldest. */
+function preferredOf(a: CloudVolume, b: CloudVolume): CloudVolume {
+  if (a.owner !== b.owner) return a.owner === 'berth' ? a : b;
+  return oldestFirst(a, b) <= 0 ? a : b;
 }

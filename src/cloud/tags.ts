@@ -120,6 +120,11 @@ export function movedVolumeTags(volume: CloudVolume): Tag[] {
   return Object.entries(tags).map(([Key, Value]) => ({ Key, Value }));
 }
 
+/** Filters as a call's description names them: `tag:berth:namespace=db volume-id=vol-1|vol-2`. */
+export function describeFilters(filters: Filter[]): string {
+  return filters.map((filter) => `${filter.Name}=${(filter.Values ?? []).join('|')}`).join(' ');
+}
+
 /** Every berth volume of this namespace. */
 export function namespaceFilters(ebsTag: string): Filter[] {
   return [{ Name: `tag:${TAGS.namespace}`, Values: [namespaceOf(ebsTag)] }];

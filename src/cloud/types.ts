@@ -138,14 +138,19 @@ export interface LookupOptions {
   acceptRecent?: boolean;
 }
 
+export type KeepVolume = (listed: CloudVolume) => CloudVolume;
+
 export interface Cloud {
   identity(): InstanceIdentity;
   /** How long EC2 usually takes here to detach a volume, in ms (undefined before this host saw one). */
   usualDetachMs(): number | undefined;
   /** The berth-owned volume of this namespace with this name (or an adopted REX-Ray one), region-wide. */
   findByName(name: string, signal?: AbortSignal, options?: LookupOptions): Promise<CloudVolume | undefined>;
-  /** Every volume of this namespace, region-wide (paginated underneath). */
-  listVolumes(signal?: AbortSignal): Promise<CloudVolume[]>;
+  /**
+   * Every volume of this namespace, region-wide (paginated underneath). `keep` sees each volume as its page
+   * arrives and answers what to keep of it: the caller's own equal copy lets the listing's die young.
+   */
+  listVolumes(signal?: AbortSignal, keep?: KeepVolume): Promise<CloudVolume[]>;
   /** One volume by id; concurrent calls are batched into one DescribeVolumes. */
   describe(volumeId: string, signal?: AbortSignal, options?: LookupOptions): Promise<CloudVolume | undefined>;
   /** Idempotent create (ClientToken with generation); resolves once the volume is `available`. */

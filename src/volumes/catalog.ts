@@ -30,6 +30,20 @@ function sameData(a: unknown, b: unknown): boolean {
   return keysA.every((key) => Object.prototype.hasOwnProperty.call(b, key) && sameData((a as Record<string, unknown>)[key], (b as Record<string, unknown>)[key]));
 }
 
+/** volumes.json's text for these entries, a slice of volumes per turn of the event loop. */
+async function* documentText(entries: Array<[string, CloudVolume]>): AsyncGenerator<string> {
+  yield '{"version":1,"volumes":{';
+  for (let start = 0; start < entries.length; start += VOLUMES_PER_TURN) {
+    if (start > 0) await nextTurn();
+    const slice = entries.slice(start, start + VOLUMES_PER_TURN).map(([name, volume]) => {
+      const stored: StoredVolume = { ...volume, createTime: volume.createTime.toISOString() };
+      return `${JSON.stringify(name)}:${JSON.stringify(stored)}`;
+    });
+    yield `${start > 0 ? ',' : ''}${slice.join(',')}`;
+  }
+  yield '}}\n';
+}
+
 /** A cache: EC2 has the truth, so its file is not fsync'd (an older or unreadable copy only means asking EC2). */
 function catalogFile(file: string, logger?: Logger): StateFile<Document> {
   return new StateFile<Document>(file, { version: 1, empty: () => ({ version: 1, volumes: {} }) }, { durable: false, logger });
@@ -142,7 +156,7 @@ export class Catalog {
       const loop = monitorEventLoopDelay({ resolution: LOOP_MONITOR_RESOLUTION_MS });
       loop.enable();
       const listing = this.options.cloud
-        .listVolumes()
+        .listVolumes(undefined, (listed) => this.knownCopy(listed))
         .then(async (volumes) => {
           const changed = await this.takeIn(volumes, started);
           this.listedAt = started;
@@ -166,8 +180,9 @@ export class Catalog {
 
   /**
    * Replaces the entries with a listing; true when that changed any of them. An entry the listing shows unchanged
-   * keeps its object: the listing's copy then dies young, instead of turning 10,000 long-lived objects into garbage
-   * at every refresh (each such refresh ended in a major garbage collection that held up the event loop).
+   * keeps its object (knownCopy, as each page arrives): the listing's copy then dies young, instead of turning 10,000
+   * long-lived objects into garbage at every refresh (each such refresh ended in a major garbage collection that held
+   * up the event loop).
    */
   private async takeIn(volumes: CloudVolume[], confirmedAt: number): Promise<boolean> {
     const listed = new Map<string, CloudVolume>();
@@ -190,6 +205,12 @@ export class Catalog {
       this.confirmedAt.set(name, confirmedAt);
     }
     return changed;
+  }
+
+  /** The cached entry when the listing shows it unchanged, so that the listing's copy dies young. */
+  private knownCopy(listed: CloudVolume): CloudVolume {
+    const known = this.volumes.get(listed.name);
+    return known !== undefined && sameData(listed, known) ? known : listed;
   }
 
   private reportRefresh(loop: ReturnType<typeof monitorEventLoopDelay>, figures: { volumes: number; changed: boolean; durationMs: number }): void {
@@ -252,8 +273,8 @@ export class Catalog {
 
   /**
    * In the background, one write at a time, each of the state at its start: changes meanwhile coalesce. The file's
-   * JSON text is made a slice of volumes at a time: made in one go, 10,000 volumes' text held up the event loop for
-   * about 85 ms.
+   * JSON text is made and written a slice of volumes at a time: made in one go, 10,000 volumes' text held up the
+   * event loop for about 85 ms, and held 10 MB at once.
    */
   private persist(): void {
     if (this.writeQueued) return;
@@ -261,16 +282,8 @@ export class Catalog {
     this.writes = this.writes.then(async () => {
       this.writeQueued = false;
       const entries = [...this.volumes];
-      const texts: string[] = [];
-      for (let start = 0; start < entries.length; start += VOLUMES_PER_TURN) {
-        if (start > 0) await nextTurn();
-        for (const [name, volume] of entries.slice(start, start + VOLUMES_PER_TURN)) {
-          const stored: StoredVolume = { ...volume, createTime: volume.createTime.toISOString() };
-          texts.push(`${JSON.stringify(name)}:${JSON.stringify(stored)}`);
-        }
-      }
       try {
-        await this.file.writeText(`{"version":1,"volumes":{${texts.join(',')}}}\n`);
+        await this.file.writeText(documentText(entries));
       } catch (err) {
         this.options.logger.warn('cannot save the volume cache', { file: this.options.file, error: (err as Error).message });
       }

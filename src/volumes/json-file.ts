@@ -28,24 +28,33 @@ export class JsonFile<T> {
     return this.writeText(JSON.stringify(value, null, 1));
   }
 
-  /** The same, for the JSON text of a value made by the caller (a large one, a slice at a time). */
-  writeText(text: string): Promise<void> {
+  /**
+   * The same, for the JSON text of a value made by the caller: a large one as pieces, each written as it is made,
+   * so that the whole text is never held at once.
+   */
+  writeText(text: string | AsyncIterable<string>): Promise<void> {
     const next = this.writing.then(() => this.writeNow(text));
     this.writing = next.catch(() => undefined);
     return next;
   }
 
-  private async writeNow(text: string): Promise<void> {
+  private async writeNow(text: string | AsyncIterable<string>): Promise<void> {
     await makeDirectory(path.dirname(this.file));
     const temporary = `${this.file}.${process.pid}.tmp`;
     const handle = await fs.promises.open(temporary, 'w', 0o600);
     try {
-      await handle.writeFile(text);
-      if (this.durable) await handle.sync();
-    } finally {
-      await handle.close();
+      try {
+        if (typeof text === 'string') await handle.writeFile(text);
+        else for await (const piece of text) await handle.write(piece);
+        if (this.durable) await handle.sync();
+      } finally {
+        await handle.close();
+      }
+      await fs.promises.rename(temporary, this.file);
+    } catch (err) {
+      await fs.promises.rm(temporary, { force: true });
+      throw err;
     }
-    await fs.promises.rename(temporary, this.file);
   }
 }
 

@@ -58,7 +58,7 @@ export class StateFile<T extends { version: number }> {
   }
 
   /** Writes JSON text the caller made of a document of this format (the caller vouches for its version). */
-  writeText(text: string): Promise<void> {
+  writeText(text: string | AsyncIterable<string>): Promise<void> {
     return this.json.writeText(text);
   }
 

@@ -403,10 +403,13 @@ describeAsRoot('berth daemon against the local EC2 endpoint', () => {
       );
     }
     const since = await lastSeq();
-    const d = await daemon(instanceA(), { EBS_TAG: 'paging' });
+    const d = await daemon(instanceA(), { EBS_TAG: 'paging', EBS_LOGLEVEL: 'debug' });
     const cold = await ok(d, 'VolumeDriver.List', {});
     expect(cold.Volumes.map((v: { Name: string }) => v.Name).sort()).toEqual([...names].sort());
     expect((await calls(since)).filter((call) => call.action === 'DescribeVolumes').length).toBeGreaterThanOrEqual(2);
+    // The second page was read by the listing thread, off the event loop that answers Docker.
+    expect(d.logs.join('')).toContain('"message":"listing thread started"');
+    expect(d.logs.join('')).not.toContain('listing thread is unavailable');
     const warm = await lastSeq();
     await ok(d, 'VolumeDriver.List', {});
     expect((await ok(d, 'VolumeDriver.Get', { Name: 'page-7' })).Volume.Name).toBe('page-7');

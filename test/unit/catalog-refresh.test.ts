@@ -7,7 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { volumeFixture } from '../support/fakes';
 import { capturingLogger } from '../support/logs';
-import type { Cloud, CloudVolume } from '../../src/cloud/types';
+import type { Cloud, CloudVolume, KeepVolume } from '../../src/cloud/types';
 import { Catalog, readCatalog } from '../../src/volumes/catalog';
 
 let dir: string;
@@ -17,13 +17,16 @@ afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
 /** Ids follow names: a volume made again for the same name is the same volume. */
 const volume = (name: string, extra: Partial<CloudVolume> = {}): CloudVolume => volumeFixture(name, { volumeId: `vol-${name}`, sizeGiB: 1, ...extra });
 
-/** A cloud whose listing is `listing()` as it is when asked, a moment later, each answer a fresh copy (as EC2's would be). */
+/**
+ * A cloud whose listing is `listing()` as it is when asked, a moment later, each answer a fresh copy (as EC2's would
+ * be) that the caller's `keep` sees as it arrives.
+ */
 function cloudListing(listing: () => CloudVolume[], whileListing: () => void = () => undefined): Cloud {
   return {
-    listVolumes: async () => {
+    listVolumes: async (_signal?: AbortSignal, keep: KeepVolume = (listed) => listed) => {
       await new Promise<void>((resolve) => setTimeout(resolve, 20));
       whileListing();
-      return listing().map((entry) => structuredClone(entry));
+      return listing().map((entry) => keep(structuredClone(entry)));
     },
   } as unknown as Cloud;
 }
@@ -62,6 +65,21 @@ describe('Catalog refresh', () => {
     expect(refreshed.map((line) => line.changed)).toEqual([true, false, true, true]);
     expect(refreshed[0]).toMatchObject({ volumes: 1200, eventLoopMaxDelayMs: expect.any(Number), durationMs: expect.any(Number) });
     expect(['debug', 'warn']).toContain(refreshed[0].level);
+  });
+
+  it("keeps its own entry for each volume a listing shows unchanged, and the listing's copy of a changed one", async () => {
+    let listing = Array.from({ length: 3 }, (_, i) => volume(`v${i}`));
+    const catalog = new Catalog({ file: file(), cloud: cloudListing(() => listing), logger: capturingLogger().logger, ttlMs: 0 });
+    await catalog.refresh();
+    const before = ['v0', 'v1', 'v2'].map((name) => catalog.known(name));
+    listing = listing.map((entry) => (entry.name === 'v1' ? volume('v1', { sizeGiB: 2 }) : entry));
+    const listed = await catalog.refresh();
+    await catalog.close();
+    expect(catalog.known('v0')).toBe(before[0]);
+    expect(catalog.known('v2')).toBe(before[2]);
+    expect(catalog.known('v1')).not.toBe(before[1]);
+    expect(catalog.known('v1')?.sizeGiB).toBe(2);
+    expect(listed.find((entry) => entry.name === 'v0')).toBe(before[0]);
   });
 
   it('warns when the event loop was held up for 100 ms or more during a refresh', async () => {

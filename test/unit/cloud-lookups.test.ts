@@ -1,7 +1,9 @@
 import { DescribeVolumesCommand } from '@aws-sdk/client-ec2';
-import { LISTING_REUSE_MS, RECENT_DESCRIBE_MS } from '../../src/cloud/lookups';
+import { ListingThreadUnavailable } from '../../src/cloud/listing-thread';
+import { LISTING_REUSE_MS, RECENT_DESCRIBE_MS, VolumeLookups, type PagedQuery } from '../../src/cloud/lookups';
+import type { CloudVolume } from '../../src/cloud/types';
 import { BerthError } from '../../src/common/errors';
-import { ME, berthTags, ec2Error, fakeCloudParts, volume } from '../support/fake-ec2';
+import { ME, berthTags, ec2Error, fakeCloudParts, fakeEc2, volume } from '../support/fake-ec2';
 
 const setup = fakeCloudParts;
 
@@ -224,5 +226,85 @@ describe('VolumeLookups: what an answer of a moment ago stands in for', () => {
     lookups.forgetRecent('vol-1');
     expect(await lookups.findByName('db', undefined, { acceptRecent: true })).toBeDefined();
     expect(mock.commandCalls(DescribeVolumesCommand)).toHaveLength(before + 2);
+  });
+});
+
+describe('VolumeLookups with a listing thread', () => {
+  const page = (ids: string[], NextToken?: string) => ({ Volumes: ids.map((id) => volume(id, berthTags(`name-${id}`))), NextToken });
+  const ids = (from: number, count: number) => Array.from({ length: count }, (_, i) => `vol-${from + i}`);
+
+  /** A stand-in for the listing thread: it answers as the worker would, or fails as told. */
+  function fakeThread(answer: (startToken?: string) => Promise<CloudVolume[]>) {
+    const asked: Array<string | undefined> = [];
+    const thread: PagedQuery = {
+      query: async (_filters, _signal, keep = (v) => v, startToken) => {
+        asked.push(startToken);
+        return (await answer(startToken)).map(keep);
+      },
+    };
+    return { thread, asked };
+  }
+
+  function withThread(thread: PagedQuery) {
+    const fake = fakeEc2();
+    return { ...fake, lookups: new VolumeLookups({ ec2: fake.ec2, config: fake.config, logger: fake.logger, listingThread: thread }) };
+  }
+
+  const parsed = (volumeIds: string[]) => {
+    const { lookups, mock } = setup();
+    mock.on(DescribeVolumesCommand).resolves(page(volumeIds));
+    return lookups.listVolumes();
+  };
+
+  it('lists a namespace of one page on this thread, never starting the listing thread', async () => {
+    const { thread, asked } = fakeThread(async () => []);
+    const { lookups, mock } = withThread(thread);
+    mock.on(DescribeVolumesCommand).resolves(page(ids(1, 3)));
+    expect((await lookups.listVolumes()).map((v) => v.volumeId).sort()).toEqual(['vol-1', 'vol-2', 'vol-3']);
+    expect(asked).toEqual([]);
+  });
+
+  it("hands a namespace's second page on to the thread, then the whole of the next listing", async () => {
+    const rest = await parsed(ids(501, 200));
+    const all = await parsed(ids(1, 700));
+    const { thread, asked } = fakeThread(async (startToken) => (startToken ? rest : all));
+    const { lookups, mock } = withThread(thread);
+    mock.on(DescribeVolumesCommand).resolves(page(ids(1, 500), 'after-500'));
+    const kept: string[] = [];
+    const first = await lookups.listVolumes(undefined, (v) => (kept.push(v.volumeId), v));
+    expect(first).toHaveLength(700);
+    expect(asked).toEqual(['after-500']);
+    expect(mock.commandCalls(DescribeVolumesCommand)).toHaveLength(1);
+    expect(kept).toHaveLength(700);
+    expect(await lookups.listVolumes()).toHaveLength(700);
+    expect(asked).toEqual(['after-500', undefined]);
+    expect(mock.commandCalls(DescribeVolumesCommand)).toHaveLength(1);
+  });
+
+  it('lists on this thread, from where the thread was to begin, when the thread is unavailable, and warns', async () => {
+    const { thread, asked } = fakeThread(async () => {
+      throw new ListingThreadUnavailable('the listing thread exited (code 3)');
+    });
+    const { lookups, mock, lines } = withThread(thread);
+    mock
+      .on(DescribeVolumesCommand)
+      .resolvesOnce(page(ids(1, 500), 'after-500'))
+      .resolvesOnce(page(ids(501, 20)));
+    expect(await lookups.listVolumes()).toHaveLength(520);
+    expect(asked).toEqual(['after-500']);
+    expect(mock.commandCalls(DescribeVolumesCommand).map((call) => call.args[0].input.NextToken)).toEqual([undefined, 'after-500']);
+    const warning = lines.map((line) => JSON.parse(line)).find((entry) => entry.level === 'warn');
+    expect(warning).toMatchObject({ message: 'the listing thread is unavailable; listing volumes on the main thread', error: 'the listing thread exited (code 3)' });
+  });
+
+  it("fails the listing with EC2's refusal from the thread, as from this thread", async () => {
+    const refusal = new BerthError('cloud', 'DescribeVolumes tag:berth:namespace=default: EC2 refused the credentials or their IAM permissions (UnauthorizedOperation)');
+    const { thread } = fakeThread(async () => {
+      throw refusal;
+    });
+    const { lookups, mock } = withThread(thread);
+    mock.on(DescribeVolumesCommand).resolves(page(ids(1, 500), 'after-500'));
+    await expect(lookups.listVolumes()).rejects.toBe(refusal);
+    expect(mock.commandCalls(DescribeVolumesCommand)).toHaveLength(1);
   });
 });
