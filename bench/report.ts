@@ -260,9 +260,10 @@ export function buildRows(result: BenchResult): Row[] {
   return rows;
 }
 
-/** Item 8: List with many volumes in one namespace, berth run directly (legacy mode). */
+/** Item 8: List with many volumes in one namespace, berth run directly (legacy mode), as it ships unless told. */
 function listScaleRows(scale: ListScaleResult): Row[] {
   const of = `${scale.volumes} volumes`;
+  const daemon = scale.daemon ? `${scale.daemon.form}, Node.js ${scale.daemon.node}` : 'dist';
   const block = scale.longestBlockMs;
   return [
     {
@@ -285,7 +286,7 @@ function listScaleRows(scale: ListScaleResult): Row[] {
     },
     {
       item: '8',
-      measure: `RSS of the daemon with ${of} known (highest seen while its listing was refreshed)`,
+      measure: `RSS of the daemon (${daemon}) with ${of} known (highest seen while its listing was refreshed)`,
       berth: `${round(scale.rssMiB, 1)} MiB (after the cold List ${round(scale.rssAfterColdMiB, 1)} MiB)`,
       reference: '',
       result: `${round(scale.rssMiB, 1)} MiB`,

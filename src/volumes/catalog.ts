@@ -13,6 +13,11 @@ type Document = { version: 1; volumes: Record<string, StoredVolume> };
 
 /** Volumes handled between two turns of the event loop when a listing is taken in or written out. */
 const VOLUMES_PER_TURN = 500;
+/**
+ * Volumes per piece of volumes.json's text (about 100 KB): a larger piece is born in V8's large-object space, an old
+ * generation, and 10 MB of those at each write set off major collections that held up the event loop.
+ */
+const VOLUMES_PER_PIECE = 100;
 /** The event-loop monitor's sampling interval: a reported delay is at most this much above the true one. */
 const LOOP_MONITOR_RESOLUTION_MS = 2;
 /** A refresh that held up the event loop this long (Docker calls waited as long) is worth a warning. */
@@ -30,12 +35,12 @@ function sameData(a: unknown, b: unknown): boolean {
   return keysA.every((key) => Object.prototype.hasOwnProperty.call(b, key) && sameData((a as Record<string, unknown>)[key], (b as Record<string, unknown>)[key]));
 }
 
-/** volumes.json's text for these entries, a slice of volumes per turn of the event loop. */
+/** volumes.json's text for these entries, a piece per turn of the event loop. */
 async function* documentText(entries: Array<[string, CloudVolume]>): AsyncGenerator<string> {
   yield '{"version":1,"volumes":{';
-  for (let start = 0; start < entries.length; start += VOLUMES_PER_TURN) {
+  for (let start = 0; start < entries.length; start += VOLUMES_PER_PIECE) {
     if (start > 0) await nextTurn();
-    const slice = entries.slice(start, start + VOLUMES_PER_TURN).map(([name, volume]) => {
+    const slice = entries.slice(start, start + VOLUMES_PER_PIECE).map(([name, volume]) => {
       const stored: StoredVolume = { ...volume, createTime: volume.createTime.toISOString() };
       return `${JSON.stringify(name)}:${JSON.stringify(stored)}`;
     });
