@@ -107,8 +107,40 @@ export class VolumeAttacher {
     const requestedAt = Date.now();
     const requested = await this.requestDetach(volumeId, instanceId, options.force ?? false, signal);
     if (requested === 'volume-gone') return this.afterDetach(volumeId, instanceId);
-    await this.waitDetached(volumeId, instanceId, signal, options.force ?? false, requestedAt);
+    const watched = instanceId === this.me && requested.device ? options.deviceGone : undefined;
+    if (watched && requested.device) await this.untilDetached(volumeId, requested.device, requestedAt, signal, options.force ?? false, watched);
+    else await this.waitDetached(volumeId, instanceId, signal, options.force ?? false, requestedAt);
     this.afterDetach(volumeId, instanceId);
+  }
+
+  /**
+   * EC2's word or the device leaving this machine, whichever comes first: the device is the host's own view of the
+   * detach, and while it is watched EC2 is asked only as the fallback (polls at least a second apart), so that a
+   * detach this host has not yet learned the pace of costs one or two DescribeVolumes instead of ten.
+   */
+  private async untilDetached(
+    volumeId: string,
+    device: string,
+    requestedAt: number,
+    signal: AbortSignal,
+    force: boolean,
+    deviceGone: NonNullable<DetachOptions['deviceGone']>,
+  ): Promise<void> {
+    const settled = new AbortController();
+    const either = anySignal([signal, settled.signal]);
+    const seen = deviceGone(device, either).then(
+      () => this.parts.pace.record('detach', Date.now() - requestedAt),
+      () => new Promise<void>(() => undefined),
+    );
+    const polled = this.waitDetached(volumeId, this.me, either, force, requestedAt, true).catch((err: unknown) => {
+      // The device went first: the detach is done here, and EC2's wait is simply no longer needed.
+      if (!(settled.signal.aborted && !signal.aborted)) throw err;
+    });
+    try {
+      await Promise.race([polled, seen]);
+    } finally {
+      settled.abort();
+    }
   }
 
   /** EC2's word or the device itself, whichever comes first: at zero delay or on a fast attach, no poll at all. */
@@ -199,22 +231,26 @@ export class VolumeAttacher {
     return new BerthError('timeout', `volume ${volumeId} ${what} on this instance (${this.me}) at ${device}; ${outcome}`, { cause });
   }
 
-  /** 'requested', or 'volume-gone' when the volume no longer exists. "Already detached" answers count as requested. */
-  private async requestDetach(volumeId: string, instanceId: string, force: boolean, signal?: AbortSignal): Promise<'requested' | 'volume-gone'> {
+  /**
+   * 'requested' (with the device EC2 names in its answer), or 'volume-gone' when the volume no longer exists.
+   * "Already detached" answers count as requested.
+   */
+  private async requestDetach(volumeId: string, instanceId: string, force: boolean, signal?: AbortSignal): Promise<{ device?: string } | 'volume-gone'> {
     this.parts.lookups.forgetRecent(volumeId);
     try {
-      await this.parts.ec2.send(new DetachVolumeCommand({ VolumeId: volumeId, InstanceId: instanceId, ...(force ? { Force: true } : {}) }), {
+      const out = await this.parts.ec2.send(new DetachVolumeCommand({ VolumeId: volumeId, InstanceId: instanceId, ...(force ? { Force: true } : {}) }), {
         abortSignal: signal,
       });
+      return { device: out.Device || undefined };
     } catch (err) {
       if (hasErrorCode(err, 'InvalidVolume.NotFound')) return 'volume-gone';
       if (!hasErrorCode(err, ...ALREADY_DETACHED)) throw mapEc2Error(err, `DetachVolume ${volumeId} from ${instanceId}`);
       this.parts.logger.debug('volume already detached or detaching', { volumeId, instanceId, code: errorCodeOf(err) });
     }
-    return 'requested';
+    return {};
   }
 
-  private async waitDetached(volumeId: string, instanceId: string, signal: AbortSignal, force = false, requestedAt = Date.now()): Promise<void> {
+  private async waitDetached(volumeId: string, instanceId: string, signal: AbortSignal, force = false, requestedAt = Date.now(), fallback = false): Promise<void> {
     let lastRequest = requestedAt;
     await this.parts.pace.wait<true>(
       'detach',
@@ -231,6 +267,7 @@ export class VolumeAttacher {
         return { done: false, state: `${attachment.state} at ${attachment.device}` };
       },
       statusWait(this.parts.config, `${volumeId} to detach from ${instanceId}`, this.parts.config.statusTimeoutMs, signal),
+      { fallback },
     );
   }
 

@@ -123,6 +123,8 @@ export interface DetachOptions {
   /** Detach from this instance (default: this host's). Every normal detach names this instance. */
   instanceId?: string;
   force?: boolean;
+  /** This host's detach only: resolves once the device (EC2's name for it given) is gone from this machine. */
+  deviceGone?: (deviceName: string, signal: AbortSignal) => Promise<unknown>;
 }
 
 export interface AttachOptions {
@@ -163,7 +165,10 @@ export interface Cloud {
    * or once `options.deviceAppeared` resolves: a device on this machine is a finished attachment, whatever EC2 says.
    */
   attach(volumeId: string, signal: AbortSignal, options?: AttachOptions): Promise<string>;
-  /** Detaches and waits until detached; "already detached" counts as success. */
+  /**
+   * Detaches and waits until detached, or once `options.deviceGone` resolves: a device gone from this machine is a
+   * finished detach here, whatever EC2 says yet. "Already detached" counts as success.
+   */
   detach(volumeId: string, options: DetachOptions, signal: AbortSignal): Promise<void>;
   /**
    * Takes a volume out of service without deleting it: berth's ownership tags (namespace, name) are removed and

@@ -44,8 +44,12 @@ const LATE_GAP_SHARE = 0.5;
 const JOIN_SOONER_SHARE = 0.25;
 const JOIN_LATER_SHARE = 0.5;
 export const ALIGN_MS = 100;
-/** While the transition is watched another way (the attached device appearing), polls are at least this far apart. */
-const FALLBACK_GAP_MS = 1_000;
+/**
+ * While the transition is watched another way (the device appearing or leaving), polls are at least this far
+ * apart: EC2's word then only matters if the watch missed it, and a swarm move's attach and detach took two polls
+ * each at a second apart.
+ */
+const FALLBACK_GAP_MS = 2_000;
 
 interface Seen {
   /** Oldest first. */

@@ -263,3 +263,23 @@ export async function findDevice(volumeId: string, deviceName: string, signal: A
   }
   throw giveUp(volumeId, deviceName, rejected, Date.now() - started, deviceDir);
 }
+
+/**
+ * Resolves once this machine no longer shows the volume's device (none of findDevice's candidates leads to it): a
+ * detach seen from this side. Follows the device dir as findDevice does; on abort it rejects.
+ */
+export async function waitDeviceGone(volumeId: string, deviceName: string, signal: AbortSignal, options: DiscoveryOptions = {}): Promise<void> {
+  const resolvedOptions = resolveOptions(options);
+  const { deviceDir, pollIntervalMs } = resolvedOptions;
+  const watch = new DirectoryWatch([deviceDir, path.join(deviceDir, 'disk'), byIdDir(deviceDir)]);
+  try {
+    for (;;) {
+      signal.throwIfAborted();
+      watch.refresh();
+      if (!(await lookForDevice(volumeId, deviceName, resolvedOptions)).device) return;
+      await watch.next(pollIntervalMs, signal);
+    }
+  } finally {
+    watch.close();
+  }
+}

@@ -23,6 +23,8 @@ export interface Host {
    * matches. When the device has an NVMe serial that is not this volume's, it refuses (BerthError 'unsafe-device').
    */
   findDevice(volumeId: string, deviceName: string, signal: AbortSignal): Promise<string>;
+  /** Resolves once the volume's device (as findDevice would find it) is no longer on this machine; rejects on abort. */
+  deviceGone(volumeId: string, deviceName: string, signal: AbortSignal): Promise<void>;
   probe(devicePath: string): Promise<Probe>;
   /** Formats only when a fresh probe finds neither a filesystem nor a partition table; otherwise throws 'unsafe-device'. */
   format(devicePath: string, fsType: FsType, mkfsOptions: string[]): Promise<void>;

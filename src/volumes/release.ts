@@ -39,7 +39,8 @@ export async function releaseVolume(
     return 'detaching-later';
   }
   try {
-    await cloud.detach(record.volumeId, {}, options.signal ?? AbortSignal.timeout(config.statusTimeoutMs));
+    const deviceGone = (deviceName: string, stop: AbortSignal) => host.deviceGone(record.volumeId, deviceName, stop);
+    await cloud.detach(record.volumeId, { deviceGone }, options.signal ?? AbortSignal.timeout(config.statusTimeoutMs));
   } catch (err) {
     await pendingDetaches.add(record.volumeId, name, `${options.reason}; detach failed: ${errorMessage(err)}`);
     return 'detaching-later';

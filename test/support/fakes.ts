@@ -288,6 +288,7 @@ export class FakeHost implements Host {
     if (!this.devices.has(device)) this.devices.set(device, { ...this.defaultProbe });
     return device;
   }
+  async deviceGone() {}
   async probe(device: string) {
     this.calls.push(`probe ${device}`);
     return this.devices.get(device) ?? {};

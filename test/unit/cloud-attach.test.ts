@@ -230,6 +230,37 @@ describe('VolumeAttacher.detach', () => {
     expect((await ctx.lookups.describe('vol-1'))?.attachments).toEqual([]);
   });
 
+  it('ends once the device has left this machine, though EC2 still says detaching, and remembers how long it took', async () => {
+    const ctx = setup();
+    ctx.volumes.set('vol-1', volume('vol-1', berthTags('a'), { State: 'in-use', Attachments: [{ InstanceId: ME.instanceId, Device: '/dev/xvdg', State: 'attached' }] }));
+    ctx.mock.on(DetachVolumeCommand).callsFake(() => {
+      ctx.volumes.set('vol-1', { ...ctx.volumes.get('vol-1')!, Attachments: [{ InstanceId: ME.instanceId, Device: '/dev/xvdg', State: 'detaching' }] });
+      return { Device: '/dev/xvdg', InstanceId: ME.instanceId, State: 'detaching' };
+    });
+    const watched: string[] = [];
+    await ctx.attacher.detach('vol-1', { deviceGone: (name) => (watched.push(name), new Promise((resolve) => setTimeout(resolve, 40))) }, ctx.signal());
+    expect(watched).toEqual(['/dev/xvdg']);
+    // EC2 was asked no more than once meanwhile (its polls are only the fallback), and not again after.
+    const describes = ctx.mock.commandCalls(DescribeVolumesCommand).length;
+    expect(describes).toBeLessThanOrEqual(1);
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    expect(ctx.mock.commandCalls(DescribeVolumesCommand)).toHaveLength(describes);
+    expect(ctx.parts.pace.expectedMs('detach')).toBeGreaterThanOrEqual(30);
+  });
+
+  it("ends on EC2's word when the device watch fails, and never watches for another instance's device", async () => {
+    const ctx = setup();
+    ctx.volumes.set('vol-1', volume('vol-1', berthTags('a'), { State: 'in-use', Attachments: [{ InstanceId: ME.instanceId, Device: '/dev/xvdg', State: 'attached' }] }));
+    ctx.mock.on(DetachVolumeCommand).callsFake((input: { InstanceId?: string }) => {
+      ctx.volumes.set('vol-1', { ...ctx.volumes.get('vol-1')!, State: 'available', Attachments: [] });
+      return { Device: '/dev/xvdg', InstanceId: input.InstanceId, State: 'detaching' };
+    });
+    await ctx.attacher.detach('vol-1', { deviceGone: () => Promise.reject(new Error('cannot read the device dir')) }, ctx.signal());
+    const watched: string[] = [];
+    await ctx.attacher.detach('vol-1', { instanceId: OTHER, deviceGone: async (name) => void watched.push(name) }, ctx.signal());
+    expect(watched).toEqual([]);
+  });
+
   it('force-detaches from another instance when asked', async () => {
     const { attacher, mock, volumes, signal } = setup();
     volumes.set('vol-1', volume('vol-1', berthTags('a')));

@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { findDevice, lookForDevice, type DiscoveryOptions } from '../../src/host/discovery';
+import { findDevice, lookForDevice, waitDeviceGone, type DiscoveryOptions } from '../../src/host/discovery';
 import { BerthError } from '../../src/common/errors';
 
 const VOLUME = 'vol-0abc123def4567890';
@@ -235,5 +235,33 @@ describe('device discovery: waiting', () => {
     node('xvdf');
     const err = await rejection(findDevice(VOLUME, '/dev/xvdf', AbortSignal.abort(), options));
     expect(err.code).toBe('device-missing');
+  });
+});
+
+describe('device discovery: a detached device leaving', () => {
+  it('resolves once the by-id link and the NVMe namespace are gone, through the watch, and closes its watchers', async () => {
+    const namespace = nvme('nvme1n1', SERIAL);
+    byId(namespace);
+    const before = await settledWatchHandles();
+    const left = sleep(150).then(() => {
+      fs.rmSync(path.join(devDir, 'disk', 'by-id', `nvme-Amazon_Elastic_Block_Store_${SERIAL}`));
+      fs.rmSync(namespace);
+      fs.rmSync(path.join(sysDir, 'block', 'nvme1n1'), { recursive: true });
+    });
+    const started = Date.now();
+    await waitDeviceGone(VOLUME, '/dev/xvdf', AbortSignal.timeout(10_000), { ...options, pollIntervalMs: 60_000 });
+    await left;
+    expect(Date.now() - started).toBeGreaterThanOrEqual(140);
+    expect(Date.now() - started).toBeLessThan(1000);
+    expect(await settledWatchHandles()).toBe(before);
+  });
+
+  it('is not fooled by another volume still on the machine, and resolves at once when the device is already gone', async () => {
+    nvme('nvme2n1', OTHER_SERIAL);
+    await waitDeviceGone(VOLUME, '/dev/xvdf', AbortSignal.timeout(2_000), options);
+    node('xvdf');
+    const err = await waitDeviceGone(VOLUME, '/dev/xvdf', AbortSignal.timeout(300), options).catch((e: unknown) => e);
+    expect((err as Error).name).toMatch(/TimeoutError|AbortError/);
+    expect(fs.existsSync(path.join(devDir, 'xvdf'))).toBe(true);
   });
 });
