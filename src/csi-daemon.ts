@@ -4,15 +4,14 @@
  * namespace of their own (`<namespace>:cluster`), so a classic volume and a cluster volume never share an EBS volume.
  */
 import type { Config } from './config';
-import { BerthError, errorMessage } from './common/errors';
+import { BerthError } from './common/errors';
 import { serveCsi } from './csi/server';
-import { initialise } from './daemon';
+import { initialise, serviceWhenReady } from './daemon';
 import type { Logger } from './log';
 import type { ClusterOperations } from './volumes/operations';
 import type { VolumeService } from './volumes/service';
 import { BERTH_VERSION } from './version';
 
-const READY_WAIT_MS = 20_000;
 export const DEFAULT_CSI_ENDPOINT = '/run/docker/plugins/csi.sock';
 
 /** The EBS_TAG of cluster volumes: their own namespace beside the classic volumes' one. */
@@ -33,14 +32,7 @@ export async function startCsiDaemon(config: Config, endpoint: string, logger: L
   let initError: unknown;
   let stopping = false;
   let ready: Promise<unknown> = new Promise(() => undefined);
-  const current = (): VolumeService | undefined => service;
-  const operations = async (): Promise<ClusterOperations> => {
-    if (current()) return current()!.cluster;
-    await Promise.race([ready, new Promise((resolve) => setTimeout(resolve, READY_WAIT_MS).unref())]);
-    const started = current();
-    if (started) return started.cluster;
-    throw new BerthError('not-ready', `berth is not ready yet: ${initError ? errorMessage(initError) : 'still connecting to EC2'}`);
-  };
+  const operations = async (): Promise<ClusterOperations> => (await serviceWhenReady(() => service, ready, () => initError)).cluster;
   const socketPath = csiSocketPath(endpoint);
   const server = await serveCsi(socketPath, operations, logger);
   ready = initialise(clusterConfig, logger, undefined, (error) => (initError = error), () => stopping).then((started) => (service = started));

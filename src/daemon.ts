@@ -21,6 +21,7 @@ import { adminSocketBeside } from './admin/protocol';
 import { serveAdmin } from './admin/server';
 import type { DoctorReport } from './volumes/operations';
 
+/** How long a call that needs the volume service waits for it while berth starts. */
 const READY_WAIT_MS = 20_000;
 /** The steps of a volume's life the metrics time (berth_volume_step_duration_seconds), by the method doing each. */
 const CLOUD_STEPS: Partial<Record<keyof Cloud, string>> = { create: 'create', attach: 'attach', detach: 'detach', delete: 'delete', modifyVolume: 'modify', moveToZone: 'zone-move' };
@@ -41,6 +42,20 @@ export interface Daemon {
   stop(): Promise<void>;
 }
 
+/**
+ * The volume service once it is up: a call made while berth still connects waits up to READY_WAIT_MS for it, then is
+ * refused with 'not-ready', naming what start-up is stuck on.
+ */
+export async function serviceWhenReady(current: () => VolumeService | undefined, ready: Promise<unknown>, initError: () => unknown): Promise<VolumeService> {
+  const now = current();
+  if (now) return now;
+  await Promise.race([ready.catch(() => undefined), new Promise((resolve) => setTimeout(resolve, READY_WAIT_MS).unref())]);
+  const started = current();
+  if (started) return started;
+  const error = initError();
+  throw new BerthError('not-ready', `berth is not ready yet: ${error ? errorMessage(error) : 'still connecting to EC2'}`);
+}
+
 /** `socket`: the plugin socket, when the caller bound it already (to listen before loading anything heavy). */
 export async function startDaemon(config: Config, logger: Logger, socket?: PluginSocket): Promise<Daemon> {
   let service: VolumeService | undefined;
@@ -48,12 +63,7 @@ export async function startDaemon(config: Config, logger: Logger, socket?: Plugi
   let stopping = false;
   let ready: Promise<VolumeService> = new Promise(() => undefined);
 
-  const whenReady = async (): Promise<VolumeOperations> => {
-    if (service) return service;
-    const waited = await Promise.race([ready.then(() => true), new Promise<false>((resolve) => setTimeout(resolve, READY_WAIT_MS, false).unref())]);
-    if (waited && service) return service;
-    throw new BerthError('not-ready', `berth is not ready yet: ${initError ? errorMessage(initError) : 'still connecting to EC2'}`);
-  };
+  const whenReady = (): Promise<VolumeService> => serviceWhenReady(() => service, ready, () => initError);
   const starting = new StartingDriver(config, whenReady);
   const driver = async (): Promise<VolumeOperations> => service ?? starting;
 

@@ -7,6 +7,7 @@ import type { CloudVolume } from '../cloud/types';
 import { BerthError } from '../common/errors';
 import type { AdministrationDeps } from './administration-deps';
 import { adminView, snapshotView } from './admin-views';
+import { currentVolume } from './current-volume';
 import type { ReleaseDeps } from './deps';
 import { modifyVolume } from './modify-volume';
 import { parseChange } from './modify-rules';
@@ -74,17 +75,10 @@ export class VolumeAdministration implements AdminOperations {
     if (this.parts.hidden(name)) throw new BerthError('not-found', `volume ${name} not found`);
   }
 
-  /** The volume as EC2 has it now: by the id berth knows, else by name. */
+  /** The volume as EC2 has it now (each day-two operation reads it afresh). */
   private async lookUp(name: string, signal?: AbortSignal): Promise<CloudVolume> {
-    const { cloud, catalog } = this.parts;
-    const known = catalog.known(name);
-    let volume = known ? await cloud.describe(known.volumeId, signal) : undefined;
-    if (!volume || volume.name !== name || volume.state === 'deleting' || volume.state === 'deleted') volume = await cloud.findByName(name, signal);
-    if (!volume) {
-      await catalog.forget(name);
-      throw new BerthError('not-found', `volume ${name} not found`);
-    }
-    await catalog.remember(volume);
+    const volume = await currentVolume(name, this.parts, signal);
+    if (!volume) throw new BerthError('not-found', `volume ${name} not found`);
     return volume;
   }
 }

@@ -7,7 +7,7 @@
 import path from 'node:path';
 import { BerthError } from '../common/errors';
 import type { AdministrationDeps } from './administration-deps';
-import { ensureFilesystem } from './mount-steps';
+import { mountFilesystem } from './mount-steps';
 
 function contextField(context: Record<string, string>, key: string): string {
   const value = context[key];
@@ -23,7 +23,7 @@ export class ClusterNode {
   }
 
   async stage(name: string, context: Record<string, string>, stagingPath: string, signal: AbortSignal): Promise<void> {
-    const { host, logger, config } = this.deps;
+    const { host, logger } = this.deps;
     const volumeId = contextField(context, 'volumeId');
     await this.deps.underLock(name, async () => {
       const volume = await this.deps.lookUp(name, signal);
@@ -35,23 +35,14 @@ export class ClusterNode {
         await host.mount(device, stagingPath, volume.format.fsType);
         return;
       }
-      const inUse = await host.deviceInUse(device);
-      const { fsType, fresh, markedFormatted } = await ensureFilesystem(volume, device, this.deps);
-      if (!fresh && !inUse) {
-        await host.check(device, fsType);
-        await host.growBeforeMount(device, fsType);
-      }
-      signal.throwIfAborted();
-      await host.mount(device, stagingPath, fsType);
+      let mounted = false;
       try {
-        if (!fresh && !inUse) await host.growAfterMount(device, stagingPath, fsType);
-        await host.prepareDataDir(this.dataDir(stagingPath), { uid: volume.format.uid, gid: volume.format.gid, mode: volume.format.mode ?? config.volumeFileMode });
-        await markedFormatted;
+        const { fsType } = await mountFilesystem(volume, device, stagingPath, this.dataDir(stagingPath), signal, this.deps, { mounted: () => (mounted = true) });
+        logger.info('cluster volume staged', { volume: name, volumeId, device, stagingPath, fsType });
       } catch (err) {
-        await host.unmount(stagingPath);
+        if (mounted) await host.unmount(stagingPath);
         throw err;
       }
-      logger.info('cluster volume staged', { volume: name, volumeId, device, stagingPath, fsType });
     }, signal);
   }
 

@@ -1,6 +1,6 @@
 /**
  * Steps of bringing a volume into use that both a Docker Mount and a cluster volume's publish and stage take: taking
- * it over from another instance, and making its filesystem (only ever on a volume berth created empty).
+ * it over from another instance, making its filesystem (only ever on a volume berth created empty), and mounting it.
  */
 import { attachedElsewhereError, heldElsewhere } from '../cloud/attachments';
 import type { CloudVolume } from '../cloud/types';
@@ -66,3 +66,40 @@ export async function ensureFilesystem(
   return { fsType: volume.format.fsType, fresh: true, markedFormatted };
 }
 
+export interface MountHooks {
+  /** Just before mount(8) (Mount clears a stray mount of its own device there). */
+  beforeMount?: () => Promise<void>;
+  /** Right after mount(8) succeeded: from here on, a failure leaves the unmount to the caller. */
+  mounted: () => void;
+}
+
+/**
+ * Mounts the attached device at `target` with its data directory ready: a filesystem made only where
+ * ensureFilesystem allows; one that is not in use elsewhere on this machine checked and grown (before and after
+ * mount(8), as each filesystem allows); answers once the formatted marker is written.
+ */
+export async function mountFilesystem(
+  volume: CloudVolume,
+  device: string,
+  target: string,
+  dataDir: string,
+  signal: AbortSignal,
+  deps: ServiceDeps,
+  hooks: MountHooks,
+): Promise<{ fsType: string }> {
+  const { host, config } = deps;
+  const inUse = await host.deviceInUse(device);
+  const { fsType, fresh, markedFormatted } = await ensureFilesystem(volume, device, deps);
+  if (!fresh && !inUse) {
+    await host.check(device, fsType);
+    await host.growBeforeMount(device, fsType);
+  }
+  signal.throwIfAborted();
+  await hooks.beforeMount?.();
+  await host.mount(device, target, fsType);
+  hooks.mounted();
+  if (!fresh && !inUse) await host.growAfterMount(device, target, fsType);
+  await host.prepareDataDir(dataDir, { uid: volume.format.uid, gid: volume.format.gid, mode: volume.format.mode ?? config.volumeFileMode });
+  await markedFormatted;
+  return { fsType };
+}

@@ -8,7 +8,7 @@ import type { CloudVolume } from '../cloud/types';
 import { BerthError, errorMessage } from '../common/errors';
 import type { ReleaseDeps, ServiceDeps } from './deps';
 import type { MountRecord } from './refcounts';
-import { ensureFilesystem, takeOver } from './mount-steps';
+import { mountFilesystem, takeOver } from './mount-steps';
 
 type MountDeps = ServiceDeps & Pick<ReleaseDeps, 'pendingDetaches'>;
 
@@ -53,23 +53,10 @@ export async function mountVolume(
       deviceName = await cloud.attach(volume.volumeId, signal, attachOptions);
     }
     const device = await host.findDevice(volume.volumeId, deviceName, signal);
-    const inUse = await host.deviceInUse(device);
-    const { fsType, fresh, markedFormatted } = await ensureFilesystem(volume, device, deps);
-    if (!fresh && !inUse) {
-      await host.check(device, fsType);
-      await host.growBeforeMount(device, fsType);
-    }
-    signal.throwIfAborted();
-    await clearUnrecordedMount(mountpoint, device, volume, deps);
-    await host.mount(device, mountpoint, fsType);
-    undo.push({ what: 'unmount', run: () => host.unmount(mountpoint) });
-    if (!fresh && !inUse) await host.growAfterMount(device, mountpoint, fsType);
-    await host.prepareDataDir(dataPath, {
-      uid: volume.format.uid,
-      gid: volume.format.gid,
-      mode: volume.format.mode ?? deps.config.volumeFileMode,
+    const { fsType } = await mountFilesystem(volume, device, mountpoint, dataPath, signal, deps, {
+      beforeMount: () => clearUnrecordedMount(mountpoint, device, volume, deps),
+      mounted: () => undo.push({ what: 'unmount', run: () => host.unmount(mountpoint) }),
     });
-    await markedFormatted;
     signal.throwIfAborted();
     logger.info('volume mounted', { volume: volume.name, volumeId: volume.volumeId, device, fsType });
     const attachedHere = { instanceId: here.instanceId, device: deviceName, state: 'attached' as const };

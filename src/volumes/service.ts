@@ -23,6 +23,7 @@ import { namesAvailabilityZone, parseCreateOptions } from './options';
 import { PendingDetaches } from './pending-detaches';
 import { Refcounts, type MountRecord } from './refcounts';
 import { viewOf } from './views';
+import { currentVolume } from './current-volume';
 import { releaseVolume } from './release';
 import { removeVolume } from './remove';
 import { ZoneMoves } from './zone-move';
@@ -332,16 +333,8 @@ export class VolumeService implements VolumeOperations, VolumeUsageSource {
    * The volume as EC2 sees it now, for Mount: attachments matter, but an answer from the last second (the Create
    * just before) will do, as EC2 refuses to attach a volume that another host took meanwhile.
    */
-  private async currentVolume(name: string, signal: AbortSignal): Promise<CloudVolume | undefined> {
-    const { cloud } = this.deps;
-    const known = this.catalog.known(name);
-    let volume = known ? await cloud.describe(known.volumeId, signal, { acceptRecent: true }) : undefined;
-    if (!volume || volume.name !== name || volume.state === 'deleting' || volume.state === 'deleted') {
-      volume = await cloud.findByName(name, signal, { acceptRecent: true });
-    }
-    if (volume) await this.catalog.remember(volume);
-    else await this.catalog.forget(name);
-    return volume;
+  private currentVolume(name: string, signal: AbortSignal): Promise<CloudVolume | undefined> {
+    return currentVolume(name, { cloud: this.deps.cloud, catalog: this.catalog }, signal, { acceptRecent: true });
   }
 
   private info(volume: CloudVolume, stale: boolean): VolumeView {
