@@ -3,7 +3,7 @@ import fsp from 'node:fs/promises';
 import type { FsType } from '../common/filesystems';
 import { BerthError } from '../common/errors';
 import type { Logger } from '../log';
-import { findDevice, waitDeviceGone } from './discovery';
+import { findDevice, waitDeviceGone, type DiscoveryOptions } from './discovery';
 import { DEFAULT_COMMAND_TIMEOUT_MS, runCommand, type CommandRunner } from './exec';
 import { Filesystems } from './filesystem';
 import { Mounts } from './mounts';
@@ -38,23 +38,16 @@ export class LinuxHost implements Host {
   }
 
   findDevice(volumeId: string, deviceName: string, signal: AbortSignal): Promise<string> {
-    return findDevice(volumeId, deviceName, signal, {
-      deviceDir: this.options.deviceDir,
-      sysfsDir: this.options.sysfsDir,
-      pollIntervalMs: this.options.devicePollMs,
-      requireBlockDevice: true,
-      logger: this.options.logger,
-    });
+    return findDevice(volumeId, deviceName, signal, this.discovery());
   }
 
   deviceGone(volumeId: string, deviceName: string, signal: AbortSignal): Promise<void> {
-    return waitDeviceGone(volumeId, deviceName, signal, {
-      deviceDir: this.options.deviceDir,
-      sysfsDir: this.options.sysfsDir,
-      pollIntervalMs: this.options.devicePollMs,
-      requireBlockDevice: true,
-      logger: this.options.logger,
-    });
+    return waitDeviceGone(volumeId, deviceName, signal, this.discovery());
+  }
+
+  private discovery(): DiscoveryOptions {
+    const { deviceDir, sysfsDir, devicePollMs, logger } = this.options;
+    return { deviceDir, sysfsDir, pollIntervalMs: devicePollMs, requireBlockDevice: true, logger };
   }
 
   probe(devicePath: string): Promise<Probe> {
