@@ -53,10 +53,11 @@ const STEPS: Record<Operation, Array<Ec2Call | GatedTool>> = {
     { action: 'CreateTags' },
     { action: 'DeleteTags' },
   ],
-  unmount: ['umount', { action: 'DetachVolume' }, { action: 'DescribeVolumes', following: 'DetachVolume' }],
+  // The detach ends once the device has left this machine: at zero delay no DescribeVolumes follows.
+  unmount: ['umount', { action: 'DetachVolume' }],
   // The background retry of a detach that failed at Unmount.
   'detach-retry': [{ action: 'DetachVolume' }],
-  // The Unmount's last poll may answer for Remove's own look-up: idle past it.
+  // An answer of the last moment (the Unmount's, had it polled) may stand in for Remove's own look-up: idle past it.
   remove: [{ action: 'DescribeVolumes', idleFirstMs: RECENT_DESCRIBE_MS + 200 }, { action: 'DeleteVolume' }],
 };
 
