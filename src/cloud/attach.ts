@@ -107,15 +107,15 @@ export class VolumeAttacher {
     const requestedAt = Date.now();
     const requested = await this.requestDetach(volumeId, instanceId, options.force ?? false, signal);
     if (requested === 'volume-gone') return this.afterDetach(volumeId, instanceId);
-    const watched = instanceId === this.me && requested.device ? options.deviceGone : undefined;
-    if (watched && requested.device) await this.untilDetached(volumeId, requested.device, requestedAt, signal, options.force ?? false, watched);
+    const device = instanceId === this.me ? requested.device : undefined;
+    if (device && options.deviceGone) await this.untilDetached(volumeId, device, requestedAt, signal, options.force ?? false, options.deviceGone);
     else await this.waitDetached(volumeId, instanceId, signal, options.force ?? false, requestedAt);
     this.afterDetach(volumeId, instanceId);
   }
 
   /**
    * EC2's word or the device leaving this machine, whichever comes first: the device is the host's own view of the
-   * detach, and while it is watched EC2 is asked only as the fallback (polls at least a second apart), so that a
+   * detach, and while it is watched EC2 is asked only as the fallback (polls at least 2 s apart), so that a
    * detach this host has not yet learned the pace of costs one or two DescribeVolumes instead of ten.
    */
   private async untilDetached(

@@ -110,7 +110,7 @@ export function listingThreadFor({ config, region, logger, telemetry }: ListingT
     lookups: { tag: config.tag, adoptRexray: config.adoptRexray, fsType: config.fsType },
     logLevel: logger.level,
   };
-  return new ListingThread({ data, logger, telemetry, script: { file: COMPILED_WORKER } });
+  return new ListingThread({ data, logger, telemetry });
 }
 
 export class ListingThread {
